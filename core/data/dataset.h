@@ -1,0 +1,66 @@
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/util/options.h"
+
+namespace pretext {
+
+// One split of a data set, held in memory: images as one uint8 tensor [N,C,H,W] (CPU,
+// contiguous), labels as int64 [N] in 0..numClasses-1 (undefined tensor when unlabelled).
+struct Dataset {
+  std::string name;        // e.g. "fashion-mnist/train"
+  torch::Tensor images;    // uint8 [N,C,H,W]
+  torch::Tensor labels;    // int64 [N] or undefined
+  std::vector<std::string> classNames;
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  int64_t channels() const { return images.size(1); }
+  int64_t height() const { return images.size(2); }
+  int64_t width() const { return images.size(3); }
+  bool labelled() const { return labels.defined() && labels.numel() > 0; }
+  int64_t numClasses() const { return static_cast<int64_t>(classNames.size()); }
+};
+
+// The data a run uses: `train` feeds the method (for STL-10 this is train+unlabeled when
+// asked); `trainLabelled` and `test` feed the evaluation (kNN, linear probe). For unlabelled
+// sources (photos:) trainLabelled and test are the train/test crops without labels.
+struct DataSplits {
+  Dataset train;
+  Dataset trainLabelled;
+  Dataset test;
+};
+
+struct DataOptions {
+  // folder: and photos: images are resized (folder) or cropped+resized (photos) to this size.
+  PRETEXT_ARG(int64_t, imageSize) = 32;
+  // photos: how many random crops to cut for the train and the test split.
+  PRETEXT_ARG(int64_t, photoCrops) = 20000;
+  PRETEXT_ARG(int64_t, photoTestCrops) = 2000;
+  // stl10: also train on the 100k unlabeled images.
+  PRETEXT_ARG(bool, stlUnlabeled) = true;
+  // Keep at most this many training images (0 = all); used by tests and quick demos.
+  PRETEXT_ARG(int64_t, limit) = 0;
+  PRETEXT_ARG(uint64_t, seed) = 0;
+};
+
+// Loads a data source by spec string:
+//   fashion-mnist                the built-in default (Debian's dataset-fashion-mnist)
+//   fashion-mnist:DIR, mnist:DIR IDX files (.gz or raw)
+//   cifar10:DIR, cifar100:DIR    the binary versions
+//   stl10:DIR                    the binary version (train_X.bin, ...)
+//   folder:DIR                   class sub-folders of JPEG/PNG images
+//   photos:DIR                   random crops of every photo under DIR, unlabelled
+// Throws pretext::Error naming the file and what was expected.
+DataSplits loadData(const std::string& spec, const DataOptions& options = {});
+
+// A one-paragraph human summary (sizes, shape, classes, per-class counts).
+std::string describeData(const DataSplits& splits);
+
+// Where the built-in Fashion-MNIST lives (Debian's package).
+std::string defaultFashionMnistDir();
+
+}  // namespace pretext

@@ -1,0 +1,55 @@
+#pragma once
+#include <torch/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "core/data/dataset.h"
+#include "core/data/sampler.h"
+
+namespace pretext {
+
+// One prepared mini-batch: images float32 in [0,1] [B,C,H,W] and labels int64 [B]
+// (undefined if unlabelled), already on the target device.
+struct Batch {
+  torch::Tensor images;
+  torch::Tensor labels;
+  int64_t epoch = 0;
+  int64_t index = 0;  // batch index within the epoch
+};
+
+// Gathers the next batches (index_select on the uint8 host tensor, conversion to float,
+// transfer to the device; pinned memory + non-blocking copy on CUDA) in a background thread
+// while the current one trains. Starts at global batch number `startBatch` (for resume) and
+// keeps up to `depth` batches ready.
+class Prefetcher {
+ public:
+  Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,
+             int64_t startBatch = 0, int depth = 2);
+  ~Prefetcher();
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+  Batch next();  // blocks until the next batch is ready; rethrows worker errors
+
+ private:
+  void run();
+  const Dataset& data_;
+  BatchSampler sampler_;
+  torch::Device device_;
+  int64_t nextBatch_;
+  int depth_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+// Gathers a batch synchronously (used by evaluation and previews).
+Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Device device);
+
+}  // namespace pretext

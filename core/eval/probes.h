@@ -1,0 +1,70 @@
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/data/dataset.h"
+#include "core/util/options.h"
+
+namespace pretext {
+
+// Runs `encode` (float images in [0,1] [B,C,H,W] on `device` -> features [B,D]) over a data
+// set in batches, in eval mode and without gradients; returns float32 features [N,D] on CPU.
+using EncodeFn = std::function<torch::Tensor(const torch::Tensor&)>;
+torch::Tensor extractFeatures(const EncodeFn& encode, const Dataset& data, torch::Device device,
+                              int64_t batchSize = 512,
+                              const std::function<void(int64_t done, int64_t total)>& progress = {});
+
+struct KnnOptions {
+  PRETEXT_ARG(int64_t, k) = 200;
+  PRETEXT_ARG(double, temperature) = 0.1;
+  PRETEXT_ARG(int64_t, chunk) = 1024;  // test rows per similarity block
+};
+
+struct ProbeResult {
+  double top1 = 0;                 // percent
+  double top5 = 0;                 // percent (0 when fewer than 5 classes)
+  torch::Tensor predictions;       // int64 [Ntest]
+  torch::Tensor confusion;         // int64 [C,C], rows = true class
+};
+
+// Weighted kNN (Wu et al. 2018, as in the SimCLR/MoCo evaluations): cosine similarity on
+// l2-normalised features, the top-k training neighbours vote for their class with weight
+// exp(sim / T). Labels int64 in 0..numClasses-1.
+ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
+                        const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
+                        int64_t numClasses, const KnnOptions& options = {});
+
+struct LinearProbeOptions {
+  PRETEXT_ARG(int64_t, epochs) = 100;        // full-batch L-BFGS iterations cap / epochs
+  PRETEXT_ARG(double, weightDecay) = 1e-4;   // L2 on the weights
+  PRETEXT_ARG(int64_t, maxIterations) = 500;
+  PRETEXT_ARG(double, tolerance) = 1e-6;
+};
+
+// Linear probe on frozen features: standardise with the training mean/std, then fit a
+// softmax regression (multinomial logistic, L2-regularised) to convergence; reports test
+// accuracy. Deterministic for given inputs.
+ProbeResult linearProbe(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
+                        const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
+                        int64_t numClasses, const LinearProbeOptions& options = {});
+
+// Collapse diagnostics for a batch of embeddings z [N,D]: the mean per-dimension std of the
+// l2-normalised embeddings (1/sqrt(D) when healthy, 0 when collapsed) and the effective rank
+// exp(H(p)) of the normalised singular values (Roy & Vetterli 2007).
+struct CollapseStats {
+  double normalizedStd = 0;
+  double effectiveRank = 0;
+};
+CollapseStats collapseStats(const torch::Tensor& z);
+
+// PCA to `dims` dimensions (centered, via SVD); returns [N,dims].
+torch::Tensor pcaProject(const torch::Tensor& x, int64_t dims = 2);
+
+// Top-k retrieval by cosine similarity: indices [Q,k] and similarities [Q,k].
+std::pair<torch::Tensor, torch::Tensor> retrieveTopK(const torch::Tensor& gallery,
+                                                     const torch::Tensor& queries, int64_t k);
+
+}  // namespace pretext
