@@ -1,1 +1,274 @@
-int main() { return 0; }
+// pretext-cli: the headless front end of the Pretext engine (train, eval, methods, data).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "core/config/experiment.h"
+#include "core/data/dataset.h"
+#include "core/eval/probes.h"
+#include "core/methods/registry.h"
+#include "core/train/run_dir.h"
+#include "core/train/trainer.h"
+#include "core/util/device.h"
+#include "core/util/error.h"
+#include "core/util/threads.h"
+
+using namespace pretext;
+using json = nlohmann::json;
+
+namespace {
+
+std::string clock(double s) {
+  if (!std::isfinite(s) || s < 0) return "--:--";
+  const long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%02ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+// A progress bar on a terminal, plain lines otherwise.
+class CliEvents : public TrainerEvents {
+ public:
+  explicit CliEvents(bool quiet) : tty_(isatty(STDOUT_FILENO)), quiet_(quiet) {}
+  void onStart(const StartEvent& e) override {
+    total_ = e.totalSteps;
+    std::cout << "run folder: " << e.runDir << "\n"
+              << "device: " << e.device << "; " << e.trainImages << " training images, "
+              << e.stepsPerEpoch << " steps per epoch, " << e.totalSteps << " steps\n";
+  }
+  void onStep(const StepEvent& e) override {
+    if (quiet_) return;
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(4) << "step " << e.step << "/" << e.totalSteps << " ep "
+      << std::setprecision(2) << e.epochFloat << " loss " << std::setprecision(4) << e.loss
+      << " lr " << std::setprecision(5) << e.lr << " " << std::setprecision(0) << e.imgPerSec
+      << " img/s ETA " << clock(e.etaSeconds);
+    for (const auto& m : e.metrics) s << " " << m.first << " " << std::setprecision(3) << m.second;
+    if (tty_) {
+      const int width = 24;
+      const int filled = static_cast<int>(width * double(e.step) / double(std::max<int64_t>(1, total_)));
+      std::cout << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] "
+                << s.str() << "\033[K" << std::flush;
+      dirty_ = true;
+    } else if (e.step % 50 == 0 || e.step == e.totalSteps) {
+      std::cout << s.str() << "\n" << std::flush;
+    }
+  }
+  void onLog(const std::string& line) override {
+    if (line.rfind("run ", 0) == 0 || line.rfind("device ", 0) == 0) return;  // shown by onStart
+    if (dirty_) std::cout << "\n";
+    dirty_ = false;
+    std::cout << line << "\n" << std::flush;
+  }
+  void onFailed(const std::string&) override {
+    if (dirty_) std::cout << "\n";
+    dirty_ = false;
+  }
+
+ private:
+  bool tty_, quiet_;
+  bool dirty_ = false;
+  int64_t total_ = 0;
+};
+
+int cmdTrain(const std::string& file, const std::string& preset, const std::vector<std::string>& sets,
+             const std::string& out, int64_t steps, const std::string& resume, bool quiet) {
+  CliEvents events(quiet);
+  TrainOptions options;
+  options.outDir = out;
+  options.stepsOverride = steps;
+  Experiment experiment;
+  if (!resume.empty()) {
+    if (!file.empty() || !preset.empty() || !sets.empty())
+      throw Error("--resume continues a run as it was configured: drop the experiment file, --preset and --set");
+    options.resumeDir = resume;
+  } else {
+    if (!file.empty() && !preset.empty()) throw Error("give either an experiment file or --preset, not both");
+    json j = json::object();
+    if (!file.empty()) {
+      std::ifstream in(file);
+      if (!in) throw Error(file + ": cannot open the experiment file");
+      try {
+        j = json::parse(in);
+      } catch (const json::parse_error& e) {
+        throw Error(file + ": not valid JSON at byte " + std::to_string(e.byte));
+      }
+    } else {
+      j = loadPresetJson(preset.empty() ? "simclr-fashion" : preset);
+    }
+    for (const auto& s : sets) applyOverride(j, s);
+    experiment = experimentFromJson(j);
+  }
+  Trainer trainer(experiment, options, &events);
+  const std::string dir = trainer.run();
+  std::cout << "\nrun saved in " << dir << "\nevaluate it with: pretext-cli eval " << dir << "\n";
+  return 0;
+}
+
+int cmdEval(const std::string& dir, bool knn, bool linear, bool asJson, int64_t k, double t) {
+  if (!knn && !linear) knn = linear = true;
+  Session s = loadRunSession(dir);
+  if (!s.data.trainLabelled.labelled() || !s.data.test.labelled())
+    throw Error(dir + ": the run's data (" + s.experiment.data + ") has no labels to evaluate with");
+  auto say = [&](const std::string& line) {
+    if (!asJson) std::cout << line << std::endl;
+  };
+  s.method->eval();
+  auto encode = [&](const torch::Tensor& x) { return s.method->features(x); };
+  say("extracting features of " + std::to_string(s.data.trainLabelled.size()) + " train and " +
+      std::to_string(s.data.test.size()) + " test images on " + describeDevice(s.device));
+  auto trainF = extractFeatures(encode, s.data.trainLabelled, s.device);
+  auto testF = extractFeatures(encode, s.data.test, s.device);
+  json result{{"run", dir}, {"method", s.experiment.method}, {"feature_dim", trainF.size(1)},
+              {"train_images", trainF.size(0)}, {"test_images", testF.size(0)}};
+  const int64_t classes = s.data.test.numClasses();
+  if (knn) {
+    auto r = knnClassify(trainF, s.data.trainLabelled.labels, testF, s.data.test.labels, classes,
+                         KnnOptions().k(k).temperature(t));
+    result["knn_top1"] = r.top1;
+    result["knn_k"] = k;
+    result["knn_temperature"] = t;
+    std::ostringstream l;
+    l << std::fixed << std::setprecision(2) << "kNN (k=" << k << ", T=" << t << "): top-1 " << r.top1 << "%";
+    say(l.str());
+  }
+  if (linear) {
+    say("fitting the linear probe...");
+    auto r = linearProbe(trainF, s.data.trainLabelled.labels, testF, s.data.test.labels, classes);
+    result["linear_top1"] = r.top1;
+    std::ostringstream l;
+    l << std::fixed << std::setprecision(2) << "linear probe: top-1 " << r.top1 << "%";
+    say(l.str());
+  }
+  const RunDirectory run = RunDirectory::open(dir);
+  writeFileAtomically(run.file("eval.json"), [&](const std::string& tmp) {
+    std::ofstream out(tmp);
+    out << result.dump(2) << "\n";
+  });
+  if (asJson) std::cout << result.dump() << std::endl;
+  return 0;
+}
+
+int cmdMethods(bool asJson) {
+  json all = json::array();
+  for (const auto& m : MethodRegistry::instance().all()) {
+    json params = json::array();
+    for (const auto& p : m.params) {
+      json pj{{"name", p.name}, {"type", paramTypeName(p.type)}, {"default", p.defaultValue}, {"help", p.help}};
+      if (p.type == ParamSpec::Type::Float || p.type == ParamSpec::Type::Int) pj["range"] = {p.min, p.max};
+      if (p.type == ParamSpec::Type::Choice) pj["choices"] = p.choices;
+      params.push_back(pj);
+    }
+    all.push_back({{"name", m.name}, {"title", m.title}, {"family", m.family}, {"summary", m.summary},
+                   {"formula", m.formula}, {"paper", m.paper}, {"needs_labels", m.needsLabels},
+                   {"default_augment", m.defaultAugment}, {"params", params}});
+  }
+  if (asJson) {
+    std::cout << all.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& m : all) {
+    std::cout << m["name"].get<std::string>() << "  -  " << m["title"].get<std::string>() << " ["
+              << m["family"].get<std::string>() << "]\n  " << m["summary"].get<std::string>()
+              << "\n  loss: " << m["formula"].get<std::string>() << "\n";
+    if (!m["paper"].get<std::string>().empty()) std::cout << "  paper: " << m["paper"].get<std::string>() << "\n";
+    for (const auto& p : m["params"]) {
+      std::cout << "    method.params." << p["name"].get<std::string>() << " (" << p["type"].get<std::string>()
+                << ", default " << p["default"].dump();
+      if (p.contains("range")) std::cout << ", range " << p["range"][0] << ".." << p["range"][1];
+      if (p.contains("choices")) std::cout << ", one of " << p["choices"].dump();
+      std::cout << "): " << p["help"].get<std::string>() << "\n";
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pretext-cli: train and evaluate self-supervised visual representations"};
+  app.require_subcommand(1);
+
+  auto* train = app.add_subcommand("train", "train a method (a new run, or --resume one)");
+  std::string file, preset, out = "runs", resume;
+  std::vector<std::string> sets;
+  int64_t steps = 0;
+  bool quiet = false;
+  train->add_option("experiment", file, "experiment JSON file");
+  train->add_option("--preset", preset, "a preset from resources/presets (default simclr-fashion)");
+  train->add_option("--set", sets, "override a setting: key.path=value (repeatable)");
+  train->add_option("--out", out, "folder for run folders")->capture_default_str();
+  train->add_option("--steps", steps, "stop after N steps (the schedule keeps the full budget)");
+  train->add_option("--resume", resume, "continue the run in this folder from its checkpoint");
+  train->add_flag("--quiet", quiet, "no per-step progress");
+
+  auto* eval = app.add_subcommand("eval", "evaluate a run's features with kNN and a linear probe");
+  std::string runDir;
+  bool knn = false, linear = false, asJson = false;
+  int64_t k = 200;
+  double t = 0.1;
+  eval->add_option("run", runDir, "run folder")->required();
+  eval->add_flag("--knn", knn, "weighted kNN only (with --linear: both)");
+  eval->add_flag("--linear", linear, "linear probe only (with --knn: both)");
+  eval->add_flag("--json", asJson, "print one JSON object (knn_top1, linear_top1 in percent)");
+  eval->add_option("--k", k, "neighbours for kNN")->capture_default_str();
+  eval->add_option("--temperature", t, "kNN temperature")->capture_default_str();
+
+  auto* methods = app.add_subcommand("methods", "list the methods and their parameters");
+  bool methodsJson = false;
+  methods->add_flag("--json", methodsJson, "as JSON");
+
+  auto* data = app.add_subcommand("data", "summarise a data source");
+  std::string spec = "fashion-mnist";
+  data->add_option("spec", spec, "fashion-mnist, mnist:DIR, cifar10:DIR, cifar100:DIR, stl10:DIR, folder:DIR, photos:DIR")
+      ->capture_default_str();
+
+  auto* presets = app.add_subcommand("presets", "list the experiment presets");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*train) return cmdTrain(file, preset, sets, out, steps, resume, quiet);
+    if (*eval) {
+      configureThreads();
+      return cmdEval(runDir, knn, linear, asJson, k, t);
+    }
+    if (*methods) return cmdMethods(methodsJson);
+    if (*data) {
+      configureThreads();
+      std::cout << describeData(loadData(spec)) << "\n";
+      return 0;
+    }
+    if (*presets) {
+      for (const auto& name : presetNames()) {
+        const json j = loadPresetJson(name);
+        std::cout << name << "  -  " << j.value("description", std::string()) << "\n";
+      }
+      return 0;
+    }
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

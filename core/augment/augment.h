@@ -46,6 +46,8 @@ struct AugmentOptions {
   PRETEXT_ARG(double, noiseStd) = 0.0;            // additive Gaussian noise, then clamp
   PRETEXT_ARG(bool, sobel) = false;               // replace by Sobel gradient magnitudes (dx,dy)
 
+
+ public:
   // Throws pretext::Error naming the bad field and the accepted range.
   void validate() const;
 };

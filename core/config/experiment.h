@@ -1,0 +1,73 @@
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pretext {
+
+// One experiment = one JSON document. The GUI saves and loads exactly what the CLI runs.
+// Sections: data, method, backbone, augment, optimizer, schedule, eval, run. Every field has a
+// default; `experimentFromJson` validates and names the path of a bad value.
+struct Experiment {
+  std::string name = "experiment";
+  std::string description;
+  // data
+  std::string data = "fashion-mnist";
+  int64_t imageSize = 32;       // folder:/photos: only; IDX/CIFAR/STL keep their own size
+  int64_t dataLimit = 0;        // keep at most this many training images (0 = all)
+  // method
+  std::string method = "simclr";
+  nlohmann::json methodParams = nlohmann::json::object();  // resolved against the schema
+  // backbone
+  std::string backbone = "convnet";
+  int64_t width = 32;
+  // augmentations ({"preset": ..., overrides}); null = the method's default preset
+  nlohmann::json augment;
+  // optimiser
+  std::string optimizer = "adam";  // sgd | adam | adamw | lars
+  double lr = 1e-3;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weightDecay = 1e-6;
+  bool excludeBiasNorm = true;     // no weight decay (and no LARS adaptation) on biases and norms
+  double gradClip = 0;             // max global gradient norm (0 = off)
+  double larsEta = 0.001;          // LARS trust coefficient
+  // schedule
+  int64_t epochs = 10;
+  int64_t steps = 0;               // >0: a step budget instead of epochs
+  int64_t batchSize = 256;
+  double warmupEpochs = 1;         // linear warm-up, then the schedule
+  std::string lrSchedule = "cosine";  // cosine | constant
+  // evaluation
+  int64_t knnEvery = 1;            // online kNN every N epochs (0 = off)
+  int64_t knnK = 200;
+  double knnTemperature = 0.1;
+  int64_t knnTrainLimit = 10000;   // online kNN: memory bank size (0 = all)
+  int64_t knnTestLimit = 2000;     // online kNN: test images (0 = all)
+  // run
+  uint64_t seed = 0;
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "auto";  // auto | fp32 | bf16 (bf16 mixed precision on CUDA; auto = bf16 on CUDA)
+  int64_t threads = 0;             // CPU threads (0 = every core)
+  int64_t checkpointEvery = 0;     // steps between checkpoints (0 = every epoch)
+  int64_t logEvery = 10;           // steps between metric rows
+};
+
+// Throws pretext::Error naming the path ("optimizer.lr = -1: expected a value > 0").
+Experiment experimentFromJson(const nlohmann::json& j);
+nlohmann::json experimentToJson(const Experiment& e);
+Experiment loadExperiment(const std::string& path);           // file -> validated experiment
+void saveExperiment(const Experiment& e, const std::string& path);
+
+// `--set key.path=value`: the value is parsed as JSON when it parses (numbers, true, arrays),
+// else taken as a string. Unknown top-level sections are refused with the list of sections.
+void applyOverride(nlohmann::json& j, const std::string& assignment);
+
+// Presets live in resources/presets/NAME.json.
+std::string presetDirectory();
+std::vector<std::string> presetNames();
+nlohmann::json loadPresetJson(const std::string& name);
+
+}  // namespace pretext

@@ -1,0 +1,74 @@
+#pragma once
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/augment/augment.h"
+#include "core/data/prefetcher.h"
+#include "core/models/backbone.h"
+
+namespace pretext {
+
+// What a method needs to know about the step it is taking.
+struct StepContext {
+  int64_t step = 0;          // global step, 0-based
+  int64_t epoch = 0;
+  double progress = 0;       // fraction of the budget done, in [0,1] (momentum schedules)
+  torch::Generator* gen = nullptr;      // all of this step's randomness (augmentations...)
+  const AugmentOptions* augment = nullptr;  // the experiment's augmentation settings
+};
+
+// Loss plus named scalar metrics, kept as 0-dim tensors so a step never waits on the device;
+// the trainer reads them when it logs.
+struct StepResult {
+  torch::Tensor loss;
+  std::vector<std::pair<std::string, torch::Tensor>> metrics;
+};
+
+// A picture a method offers to the window: a grid of images with captions.
+struct Preview {
+  std::string name;                   // e.g. "rotation predictions"
+  std::string caption;                // one line under the grid
+  torch::Tensor images;               // float [N,C,H,W] in [0,1], CPU
+  std::vector<std::string> labels;    // one per image (may be empty)
+  int64_t columns = 8;
+};
+
+// Everything a factory needs to build a method.
+struct MethodSetup {
+  nlohmann::json params;      // resolved against the schema (every parameter present)
+  BackboneOptions backbone;
+  int64_t numClasses = 0;     // 0 when the training data is unlabelled
+  int64_t channels = 1;
+  int64_t imageSize = 28;
+};
+
+// One self-supervised (or supervised) method. Subclasses register their modules in the
+// constructor (the encoder as "encoder"), so state_dict-style saving covers everything.
+class Method : public torch::nn::Module {
+ public:
+  explicit Method(const MethodSetup& setup);
+  // Augment on the batch's device -> forward -> loss. `batch.images` is float [B,C,H,W] in [0,1].
+  virtual StepResult step(const Batch& batch, StepContext& ctx) = 0;
+  // The representation the probes evaluate: the encoder's features (before any projector).
+  virtual torch::Tensor features(const torch::Tensor& images) { return encoder_->forward(images); }
+  // Called after the optimiser step (momentum encoders, queues).
+  virtual void afterStep(const StepContext& ctx) {}
+  // Method-specific pictures on a few test images (eval mode, no grad).
+  virtual std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) {
+    return {};
+  }
+  // The parameters the optimiser trains (default: all).
+  virtual std::vector<torch::Tensor> trainableParameters() { return parameters(); }
+  std::shared_ptr<Encoder> encoder() const { return encoder_; }
+
+ protected:
+  std::shared_ptr<Encoder> encoder_;
+};
+
+}  // namespace pretext

@@ -1,0 +1,135 @@
+#include "core/methods/registry.h"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "core/util/error.h"
+
+namespace pretext {
+
+// Each method's file defines its MethodInfo; this list is the only place that names them all
+// (static registrars would be dropped by the linker from a static library).
+MethodInfo supervisedMethodInfo();
+MethodInfo rotationMethodInfo();
+MethodInfo simclrMethodInfo();
+
+MethodRegistry& MethodRegistry::instance() {
+  static MethodRegistry registry = [] {
+    MethodRegistry r;
+    r.add(supervisedMethodInfo());
+    r.add(rotationMethodInfo());
+    r.add(simclrMethodInfo());
+    return r;
+  }();
+  return registry;
+}
+
+void MethodRegistry::add(MethodInfo info) {
+  if (has(info.name)) throw Error("method \"" + info.name + "\" is registered twice");
+  methods_.push_back(std::move(info));
+}
+
+bool MethodRegistry::has(const std::string& name) const {
+  for (const auto& m : methods_)
+    if (m.name == name) return true;
+  return false;
+}
+
+const MethodInfo& MethodRegistry::get(const std::string& name) const {
+  for (const auto& m : methods_)
+    if (m.name == name) return m;
+  std::string known;
+  for (const auto& m : methods_) known += (known.empty() ? "" : ", ") + m.name;
+  throw Error("unknown method \"" + name + "\"; known methods: " + known);
+}
+
+std::vector<std::string> MethodRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& m : methods_) out.push_back(m.name);
+  return out;
+}
+
+std::string paramTypeName(ParamSpec::Type type) {
+  switch (type) {
+    case ParamSpec::Type::Float: return "float";
+    case ParamSpec::Type::Int: return "int";
+    case ParamSpec::Type::Bool: return "bool";
+    case ParamSpec::Type::Choice: return "choice";
+  }
+  return "?";
+}
+
+namespace {
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+}  // namespace
+
+nlohmann::json resolveParams(const MethodInfo& info, const nlohmann::json& given,
+                             const std::string& path) {
+  if (!given.is_null() && !given.is_object())
+    throw Error(path + ": expected an object of parameters, got " + given.dump());
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& p : info.params) out[p.name] = p.defaultValue;
+  if (given.is_null()) return out;
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    const ParamSpec* spec = nullptr;
+    for (const auto& p : info.params)
+      if (p.name == it.key()) spec = &p;
+    const std::string where = path + "." + it.key();
+    if (!spec) {
+      std::string known;
+      for (const auto& p : info.params) known += (known.empty() ? "" : ", ") + p.name;
+      throw Error(where + ": " + info.name + " has no such parameter; its parameters are: " +
+                  (known.empty() ? "(none)" : known));
+    }
+    const auto& v = it.value();
+    const std::string shown = where + " = " + v.dump();
+    switch (spec->type) {
+      case ParamSpec::Type::Bool:
+        if (!v.is_boolean()) throw Error(shown + ": expected true or false");
+        break;
+      case ParamSpec::Type::Choice: {
+        if (!v.is_string() || std::find(spec->choices.begin(), spec->choices.end(),
+                                        v.get<std::string>()) == spec->choices.end()) {
+          std::string c;
+          for (const auto& s : spec->choices) c += (c.empty() ? "" : ", ") + s;
+          throw Error(shown + ": expected one of " + c);
+        }
+        break;
+      }
+      case ParamSpec::Type::Int:
+      case ParamSpec::Type::Float: {
+        const bool isInt = spec->type == ParamSpec::Type::Int;
+        if (!v.is_number() || (isInt && !v.is_number_integer() &&
+                               v.get<double>() != std::floor(v.get<double>())))
+          throw Error(shown + ": expected " + (isInt ? "an integer" : "a number"));
+        const double d = v.get<double>();
+        if (!(d >= spec->min && d <= spec->max))
+          throw Error(shown + ": expected a value in [" + num(spec->min) + ", " + num(spec->max) + "]");
+        break;
+      }
+    }
+    out[it.key()] = (spec->type == ParamSpec::Type::Int) ? nlohmann::json(v.get<int64_t>()) : v;
+  }
+  return out;
+}
+
+std::shared_ptr<Method> makeMethod(const std::string& name, MethodSetup setup) {
+  const MethodInfo& info = MethodRegistry::instance().get(name);
+  if (info.needsLabels && setup.numClasses < 2)
+    throw Error("method \"" + name + "\" needs labelled training data, but the data set has no labels");
+  setup.params = resolveParams(info, setup.params);
+  return info.make(setup);
+}
+
+Method::Method(const MethodSetup& setup) {
+  BackboneOptions b = setup.backbone;
+  b.inChannels(setup.channels).imageSize(setup.imageSize);
+  encoder_ = register_module("encoder", makeBackbone(b));
+}
+
+}  // namespace pretext

@@ -1,0 +1,92 @@
+// Rotation prediction (Gidaris, Singh, Komodakis 2018): the network must tell which of the
+// four quarter turns was applied, which needs a notion of the object's shape and pose.
+#include "core/methods/rotation.h"
+
+#include <torch/torch.h>
+
+#include "core/methods/registry.h"
+#include "core/models/heads.h"
+
+namespace pretext {
+
+std::pair<torch::Tensor, torch::Tensor> allRotations(const torch::Tensor& images) {
+  std::vector<torch::Tensor> turns;
+  for (int k = 0; k < 4; ++k) turns.push_back(torch::rot90(images, k, {2, 3}));
+  auto labels = torch::arange(4, torch::TensorOptions().dtype(torch::kLong).device(images.device()))
+                    .repeat_interleave(images.size(0));
+  return {torch::cat(turns, 0), labels};
+}
+
+namespace {
+
+const char* kAngles[4] = {"0", "90", "180", "270"};
+
+class Rotation : public Method {
+ public:
+  explicit Rotation(const MethodSetup& s) : Method(s) {
+    const bool mlp = s.params["head"].get<std::string>() == "mlp";
+    head_ = register_module("head", makeMlp(encoder_->featureDim(), encoder_->featureDim(), 4,
+                                            mlp ? 2 : 1, true));
+    allFour_ = s.params["all_rotations"].get<bool>();
+  }
+  StepResult step(const Batch& batch, StepContext& ctx) override {
+    auto x = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
+    torch::Tensor inputs, labels;
+    if (allFour_) {
+      std::tie(inputs, labels) = allRotations(x);
+    } else {
+      labels = torch::randint(0, 4, {x.size(0)}, *ctx.gen, torch::kLong).to(x.device());
+      inputs = rotateQuarter(x, labels);
+    }
+    auto logits = head_->forward(encoder_->forward(inputs));
+    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    auto acc = logits.argmax(1).eq(labels).to(torch::kFloat).mean().detach();
+    return {loss, {{"rotation_acc", acc}}};
+  }
+  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    const int64_t n = std::min<int64_t>(images.size(0), 16);
+    auto k = torch::randint(0, 4, {n}, gen, torch::kLong);
+    auto x = rotateQuarter(images.slice(0, 0, n), k.to(images.device()));
+    auto prob = torch::softmax(head_->forward(encoder_->forward(x)), 1).cpu();
+    auto [conf, pred] = prob.max(1);
+    Preview p{"rotation predictions", "predicted turn (confidence); a cross marks a wrong guess",
+              x.cpu(), {}, 8};
+    for (int64_t i = 0; i < n; ++i) {
+      const auto pi = pred[i].item<int64_t>();
+      p.labels.push_back(std::string(pi == k[i].item<int64_t>() ? "" : "x ") + kAngles[pi] +
+                         " deg (" + std::to_string(int(conf[i].item<float>() * 100)) + "%)");
+    }
+    return {p};
+  }
+
+ private:
+  torch::nn::Sequential head_{nullptr};
+  bool allFour_ = true;
+};
+
+}  // namespace
+
+MethodInfo rotationMethodInfo() {
+  MethodInfo m;
+  m.name = "rotation";
+  m.title = "Rotation prediction (RotNet)";
+  m.family = "pretext task";
+  m.summary =
+      "Each image is shown turned by 0, 90, 180 or 270 degrees and the network must say which. "
+      "To answer it has to recognise what the object is and which way up it belongs.";
+  m.formula = "L = -1/4 sum_{k=0..3} log p(k | rot(x, 90k deg))";
+  m.paper = "Gidaris, Singh, Komodakis. Unsupervised Representation Learning by Predicting "
+            "Image Rotations. ICLR 2018.";
+  m.defaultAugment = "weak";
+  using T = ParamSpec::Type;
+  m.params = {
+      {"head", T::Choice, "mlp", 0, 0, {"linear", "mlp"}, "classifier on the features"},
+      {"all_rotations", T::Bool, true, 0, 0, {},
+       "show every image in all four turns (RotNet) rather than one random turn"},
+  };
+  m.make = [](const MethodSetup& s) { return std::make_shared<Rotation>(s); };
+  return m;
+}
+
+}  // namespace pretext

@@ -1,0 +1,89 @@
+#include "core/methods/simclr.h"
+
+#include <torch/torch.h>
+
+#include "core/methods/registry.h"
+#include "core/models/heads.h"
+
+namespace pretext {
+
+torch::Tensor ntXentLoss(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
+                         torch::Tensor* accuracy) {
+  const int64_t n = z1.size(0);
+  auto z = torch::nn::functional::normalize(torch::cat({z1, z2}, 0),
+                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto logits = torch::matmul(z, z.t()) / temperature;
+  // An anchor is never its own candidate: 2N-1 candidates per anchor.
+  auto self = torch::eye(2 * n, torch::TensorOptions().dtype(torch::kBool).device(z.device()));
+  logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
+  auto idx = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(z.device()));
+  auto targets = torch::cat({idx + n, idx});
+  if (accuracy) *accuracy = logits.argmax(1).eq(targets).to(torch::kFloat).mean().detach();
+  return torch::nn::functional::cross_entropy(logits, targets);
+}
+
+namespace {
+
+class SimClr : public Method {
+ public:
+  explicit SimClr(const MethodSetup& s) : Method(s) {
+    const auto& p = s.params;
+    temperature_ = p["temperature"].get<double>();
+    projector_ = register_module(
+        "projector", makeMlp(encoder_->featureDim(), p["proj_hidden"].get<int64_t>(),
+                             p["proj_dim"].get<int64_t>(), p["proj_layers"].get<int64_t>(),
+                             p["proj_bn"].get<bool>()));
+  }
+  StepResult step(const Batch& batch, StepContext& ctx) override {
+    auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
+    auto v2 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
+    // One forward pass over both views (BatchNorm sees the 2N images together, as in SimCLR).
+    auto z = projector_->forward(encoder_->forward(torch::cat({v1, v2}, 0)));
+    auto parts = z.chunk(2, 0);
+    torch::Tensor acc;
+    auto loss = ntXentLoss(parts[0], parts[1], temperature_, &acc);
+    return {loss, {{"contrastive_acc", acc}}};
+  }
+  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
+    AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+    const int64_t n = std::min<int64_t>(images.size(0), 8);
+    auto x = images.slice(0, 0, n);
+    auto grid = torch::stack({x, augmentBatch(x, aug, gen), augmentBatch(x, aug, gen)}, 1)
+                    .flatten(0, 1);
+    return {{"simclr views", "each row: an image and two augmented views (a positive pair)",
+             grid.cpu(), {}, 3}};
+  }
+
+ private:
+  double temperature_;
+  torch::nn::Sequential projector_{nullptr};
+};
+
+}  // namespace
+
+MethodInfo simclrMethodInfo() {
+  MethodInfo m;
+  m.name = "simclr";
+  m.title = "SimCLR";
+  m.family = "contrastive";
+  m.summary =
+      "Two random augmentations of the same image should map to nearby embeddings, and "
+      "away from the other 2N-2 images of the batch. The encoder's features, before the "
+      "projection head, are the representation.";
+  m.formula = "l(i,j) = -log[ exp(sim(z_i,z_j)/T) / sum_{k!=i} exp(sim(z_i,z_k)/T) ], averaged over the 2N views";
+  m.paper = "Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of "
+            "Visual Representations. ICML 2020.";
+  m.defaultAugment = "simclr";
+  using T = ParamSpec::Type;
+  m.params = {
+      {"temperature", T::Float, 0.5, 0.01, 10.0, {}, "softmax temperature T of NT-Xent"},
+      {"proj_hidden", T::Int, 512, 8, 8192, {}, "hidden width of the projection MLP"},
+      {"proj_dim", T::Int, 128, 2, 4096, {}, "output dimension of the projection MLP"},
+      {"proj_layers", T::Int, 2, 1, 4, {}, "linear layers in the projector (1 = linear)"},
+      {"proj_bn", T::Bool, true, 0, 0, {}, "batch norm in the projector's hidden layers"},
+  };
+  m.make = [](const MethodSetup& s) { return std::make_shared<SimClr>(s); };
+  return m;
+}
+
+}  // namespace pretext

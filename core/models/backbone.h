@@ -1,0 +1,43 @@
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/util/options.h"
+
+namespace pretext {
+
+struct BackboneOptions {
+  PRETEXT_ARG(std::string, name) = "convnet";  // convnet | resnet18 | resnet34
+  PRETEXT_ARG(int64_t, inChannels) = 1;
+  PRETEXT_ARG(int64_t, width) = 32;            // channels of the first stage
+  PRETEXT_ARG(int64_t, imageSize) = 28;
+
+ public:
+  void validate() const;  // throws pretext::Error naming backbone.<field>
+};
+std::vector<std::string> backboneNames();
+
+// An encoder maps float images [B,C,H,W] in [0,1] to features [B,featureDim]: the
+// representation that the probes evaluate (before any projector). It normalises its input
+// itself ((x - 0.5) / 0.5), so every caller passes images in [0,1].
+class Encoder : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Feature maps after each stage (for "inside the encoder" views); default: none.
+  virtual std::vector<torch::Tensor> stages(torch::Tensor x) { return {}; }
+  // Parameters of the first `blocks` stages (fine-tuning can freeze them).
+  virtual std::vector<torch::Tensor> stageParameters(int64_t stage) { return {}; }
+  virtual int64_t numStages() const { return 0; }
+  int64_t featureDim() const { return featureDim_; }
+
+ protected:
+  int64_t featureDim_ = 0;
+};
+
+std::shared_ptr<Encoder> makeBackbone(const BackboneOptions& options);
+
+}  // namespace pretext

@@ -1,0 +1,70 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/methods/method.h"
+
+namespace pretext {
+
+struct StepEvent {
+  int64_t step = 0;        // steps done (1-based after the first step)
+  int64_t totalSteps = 0;
+  int64_t epoch = 0;       // 0-based epoch of this step
+  double epochFloat = 0;   // fractional epochs done
+  double loss = 0;         // mean over the steps since the last event
+  double lr = 0;
+  double imgPerSec = 0;
+  double etaSeconds = 0;
+  double wallSeconds = 0;  // since the run (or this resume) started
+  std::vector<std::pair<std::string, double>> metrics;
+};
+
+struct EpochEvent {
+  int64_t epoch = 0;  // the epoch that just ended (0-based)
+  int64_t step = 0;
+  double meanLoss = 0;
+  double seconds = 0;
+};
+
+struct EvalEvent {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  std::string kind;   // "knn"
+  double top1 = 0;    // percent
+};
+
+struct StartEvent {
+  std::string runDir;
+  std::string device;
+  int64_t startStep = 0;
+  int64_t totalSteps = 0;
+  int64_t stepsPerEpoch = 0;
+  int64_t trainImages = 0;
+};
+
+struct FinishEvent {
+  std::string runDir;
+  int64_t steps = 0;
+  double seconds = 0;
+  bool stopped = false;  // stopped early by the user (resumable)
+};
+
+// The outside world hears about a run through this interface. Callbacks run on the training
+// thread: keep them short (the GUI copies into a buffer and returns).
+class TrainerEvents {
+ public:
+  virtual ~TrainerEvents() = default;
+  virtual void onStart(const StartEvent&) {}
+  virtual void onStep(const StepEvent&) {}
+  virtual void onEpoch(const EpochEvent&) {}
+  virtual void onEvaluation(const EvalEvent&) {}
+  virtual bool wantsPreviews() const { return false; }
+  virtual void onPreviews(int64_t step, const std::vector<Preview>&) {}
+  virtual void onLog(const std::string& line) {}
+  virtual void onFinished(const FinishEvent&) {}
+  virtual void onFailed(const std::string& message) {}
+};
+
+}  // namespace pretext

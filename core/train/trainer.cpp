@@ -1,0 +1,322 @@
+#include "core/train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "core/augment/augment.h"
+#include "core/data/prefetcher.h"
+#include "core/data/sampler.h"
+#include "core/eval/probes.h"
+#include "core/methods/registry.h"
+#include "core/train/optim.h"
+#include "core/train/run_dir.h"
+#include "core/util/device.h"
+#include "core/util/error.h"
+#include "core/util/seed.h"
+#include "core/util/threads.h"
+
+namespace pretext {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::string errorText(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+// bf16 autocast on CUDA for the forward pass (no-op elsewhere).
+struct AutocastScope {
+  explicit AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+  bool on_;
+};
+
+Dataset headOf(const Dataset& d, int64_t limit) {
+  if (limit <= 0 || limit >= d.size()) return d;
+  Dataset out = d;
+  out.images = d.images.slice(0, 0, limit);
+  if (d.labelled()) out.labels = d.labels.slice(0, 0, limit);
+  return out;
+}
+
+void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
+                    int64_t epoch, bool finished) {
+  writeFileAtomically(run.file("checkpoint.pt"), [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive, model, optim;
+    method.save(model);
+    optimizer.torchOptimizer().save(optim);
+    archive.write("model", model);
+    archive.write("optimizer", optim);
+    archive.write("step", torch::tensor(step));
+    archive.save_to(tmp);
+  });
+  run.writeState({{"step", step}, {"epoch", epoch}, {"finished", finished}});
+}
+
+int64_t loadCheckpoint(const std::string& path, Method& method, Optimizer* optimizer,
+                       c10::Device device) {
+  try {
+    torch::serialize::InputArchive archive, model, optim;
+    archive.load_from(path, device);
+    archive.read("model", model);
+    method.load(model);
+    if (optimizer) {
+      archive.read("optimizer", optim);
+      optimizer->torchOptimizer().load(optim);
+    }
+    torch::Tensor step;
+    archive.read("step", step);
+    return step.item<int64_t>();
+  } catch (const c10::Error& e) {
+    throw Error(path + ": cannot read the checkpoint (damaged, or written by a different "
+                "method/backbone): " + std::string(e.what_without_backtrace()).substr(0, 300));
+  }
+}
+
+}  // namespace
+
+Session makeSession(const Experiment& e) {
+  configureThreads(static_cast<int>(e.threads));
+  Session s;
+  s.experiment = e;
+  s.device = resolveDevice(e.device);
+  s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed));
+  if (s.data.train.size() == 0) throw Error("data.source = \"" + e.data + "\": no training images");
+  MethodSetup setup;
+  setup.params = e.methodParams;
+  setup.backbone = BackboneOptions().name(e.backbone).width(e.width);
+  setup.numClasses = s.data.train.labelled() ? s.data.train.numClasses() : 0;
+  setup.channels = s.data.train.channels();
+  setup.imageSize = s.data.train.height();
+  torch::manual_seed(e.seed);
+  s.method = makeMethod(e.method, setup);
+  s.method->to(s.device);
+  return s;
+}
+
+Session loadRunSession(const std::string& runDir) {
+  const RunDirectory run = RunDirectory::open(runDir);
+  if (!run.hasCheckpoint())
+    throw Error(runDir + ": the run has no checkpoint.pt yet (it stopped before its first checkpoint)");
+  Session s = makeSession(run.experiment());
+  loadCheckpoint(run.file("checkpoint.pt"), *s.method, nullptr, s.device);
+  return s;
+}
+
+Trainer::Trainer(Experiment experiment, TrainOptions options, TrainerEvents* events,
+                 TrainControl* control)
+    : experiment_(std::move(experiment)), options_(std::move(options)), events_(events),
+      control_(control ? control : &ownControl_) {}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::run() {
+  TrainerEvents silent;
+  TrainerEvents& ev = events_ ? *events_ : silent;
+  const bool resuming = !options_.resumeDir.empty();
+  std::unique_ptr<RunDirectory> run;
+  if (resuming) {
+    run = std::make_unique<RunDirectory>(RunDirectory::open(options_.resumeDir));
+    experiment_ = run->experiment();
+    if (!run->hasCheckpoint())
+      throw Error(options_.resumeDir + ": nothing to resume (no checkpoint.pt)");
+  }
+  const Experiment& e = experiment_;
+  session_ = std::make_unique<Session>(makeSession(e));
+  Session& s = *session_;
+  if (!resuming) run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
+
+  auto log = [&](const std::string& line) {
+    run->appendLog(line);
+    ev.onLog(line);
+  };
+
+  try {
+    Method& method = *s.method;
+    const AugmentOptions augment = augmentFromJson(e.augment, 0);
+    Optimizer optimizer(method.trainableParameters(), e);
+    BatchSampler sampler(s.data.train.size(), e.batchSize, e.seed);
+    const int64_t perEpoch = sampler.batchesPerEpoch();
+    if (perEpoch == 0)
+      throw Error("schedule.batch_size = " + std::to_string(e.batchSize) + ": larger than the " +
+                  std::to_string(s.data.train.size()) + " training images");
+    const int64_t total = e.steps > 0 ? e.steps : e.epochs * perEpoch;
+    const int64_t stopAt = options_.stepsOverride > 0 ? std::min(total, options_.stepsOverride) : total;
+    const int64_t warmup = std::min<int64_t>(std::llround(e.warmupEpochs * perEpoch), total / 2);
+    const bool autocast = s.device.is_cuda() && e.precision != "fp32";
+
+    int64_t start = 0;
+    if (resuming) {
+      start = loadCheckpoint(run->file("checkpoint.pt"), method, &optimizer, s.device);
+      run->truncateMetrics(start);
+    }
+    MetricsWriter metrics(*run);
+    log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
+    log("device " + describeDevice(s.device) + ", method " + e.method + ", backbone " + e.backbone +
+        " (" + std::to_string(method.encoder()->featureDim()) + "-d features), " +
+        std::to_string(s.data.train.size()) + " training images, " + std::to_string(perEpoch) +
+        " steps per epoch, " + std::to_string(total) + " steps");
+    ev.onStart({run->path(), describeDevice(s.device), start, total, perEpoch, s.data.train.size()});
+
+    Prefetcher prefetcher(s.data.train, sampler, s.device, start);
+    const Dataset knnTrain = headOf(s.data.trainLabelled, e.knnTrainLimit);
+    const Dataset knnTest = headOf(s.data.test, e.knnTestLimit);
+    const bool canKnn = e.knnEvery > 0 && knnTrain.labelled() && knnTest.labelled();
+
+    const auto t0 = Clock::now();
+    auto tLog = t0;
+    torch::Tensor lossSum;
+    std::vector<std::pair<std::string, torch::Tensor>> metricSums;
+    int64_t sinceLog = 0, imagesSinceLog = 0;
+    double epochLoss = 0;
+    int64_t epochSteps = 0;
+    auto tEpoch = t0;
+    int64_t done = start;
+    int64_t lastSaved = start;
+    bool stopped = false;
+
+    auto onlineKnn = [&](int64_t epoch) {
+      method.eval();
+      auto encode = [&](const torch::Tensor& x) { return method.features(x); };
+      auto trainF = extractFeatures(encode, knnTrain, s.device);
+      auto testF = extractFeatures(encode, knnTest, s.device);
+      method.train();
+      auto r = knnClassify(trainF, knnTrain.labels, testF, knnTest.labels, knnTest.numClasses(),
+                           KnnOptions().k(e.knnK).temperature(e.knnTemperature));
+      metrics.eval(done, epoch, "knn", r.top1);
+      ev.onEvaluation({epoch, done, "knn", r.top1});
+      std::ostringstream line;
+      line << "epoch " << epoch + 1 << ": online kNN top-1 " << r.top1 << "% (" << knnTrain.size()
+           << " train / " << knnTest.size() << " test images)";
+      log(line.str());
+    };
+
+    for (int64_t step = start; step < stopAt; ++step) {
+      if (!control_->waitToProceed()) {
+        stopped = true;
+        break;
+      }
+      Batch batch = prefetcher.next();
+      const int64_t epoch = step / perEpoch;
+      const double lr = scheduledLr(e.lr, step, total, warmup, e.lrSchedule == "cosine");
+      optimizer.setLr(lr);
+      auto gen = at::detail::createCPUGenerator(mixSeed(e.seed, static_cast<uint64_t>(step)));
+      StepContext ctx{step, epoch, double(step) / double(total), &gen, &augment};
+      method.train();
+      optimizer.zeroGrad();
+      StepResult result;
+      {
+        AutocastScope scope(autocast);
+        result = method.step(batch, ctx);
+      }
+      const double lossValue = result.loss.item<double>();
+      if (!std::isfinite(lossValue)) {
+        std::ostringstream msg;
+        msg << "step " << step + 1 << ": the loss is " << lossValue << "; the run stopped. ";
+        if (run->hasCheckpoint())
+          msg << "Its last good checkpoint (step " << lastSaved << ") is kept in " << run->file("checkpoint.pt") << ". ";
+        msg << "Try a lower optimizer.lr (now " << e.lr << ") or set optimizer.grad_clip.";
+        throw Error(msg.str());
+      }
+      result.loss.backward();
+      optimizer.step();
+      method.afterStep(ctx);
+      done = step + 1;
+
+      lossSum = lossSum.defined() ? lossSum + result.loss.detach() : result.loss.detach();
+      if (metricSums.empty())
+        for (auto& m : result.metrics) metricSums.emplace_back(m.first, m.second.detach().to(torch::kDouble));
+      else
+        for (size_t i = 0; i < metricSums.size() && i < result.metrics.size(); ++i)
+          metricSums[i].second = metricSums[i].second + result.metrics[i].second.detach();
+      ++sinceLog;
+      imagesSinceLog += batch.images.size(0);
+      epochLoss += lossValue;
+      ++epochSteps;
+
+      const bool epochEnd = done % perEpoch == 0;
+      if (done % e.logEvery == 0 || done == stopAt || epochEnd) {
+        const auto now = Clock::now();
+        StepEvent se;
+        se.step = done;
+        se.totalSteps = total;
+        se.epoch = epoch;
+        se.epochFloat = double(done) / double(perEpoch);
+        se.loss = lossSum.item<double>() / double(sinceLog);
+        se.lr = lr;
+        se.imgPerSec = double(imagesSinceLog) / std::max(1e-9, seconds(tLog, now));
+        se.wallSeconds = seconds(t0, now);
+        se.etaSeconds = se.wallSeconds / double(done - start) * double(stopAt - done);
+        for (auto& m : metricSums) se.metrics.emplace_back(m.first, m.second.item<double>() / double(sinceLog));
+        metrics.step(done, se.epochFloat, se.loss, lr, se.imgPerSec, se.wallSeconds, se.metrics);
+        ev.onStep(se);
+        lossSum = torch::Tensor();
+        metricSums.clear();
+        sinceLog = imagesSinceLog = 0;
+        tLog = now;
+      }
+      if (epochEnd) {
+        const auto now = Clock::now();
+        const double mean = epochLoss / double(std::max<int64_t>(1, epochSteps));
+        metrics.epoch(epoch, done, mean, seconds(tEpoch, now));
+        ev.onEpoch({epoch, done, mean, seconds(tEpoch, now)});
+        std::ostringstream line;
+        line << "epoch " << epoch + 1 << " done: mean loss " << mean << ", " << seconds(tEpoch, now) << " s";
+        log(line.str());
+        epochLoss = 0;
+        epochSteps = 0;
+        tEpoch = now;
+        if (canKnn && (epoch + 1) % e.knnEvery == 0) onlineKnn(epoch);
+        if (ev.wantsPreviews()) {
+          torch::NoGradGuard ng;
+          method.eval();
+          auto pgen = at::detail::createCPUGenerator(mixSeed(e.seed, 7));
+          auto images = s.data.test.images.slice(0, 0, 16).to(s.device).to(torch::kFloat).div(255);
+          ev.onPreviews(done, method.previews(images, pgen));
+          method.train();
+        }
+      }
+      if ((e.checkpointEvery > 0 && done % e.checkpointEvery == 0) ||
+          (e.checkpointEvery == 0 && epochEnd)) {
+        saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
+        lastSaved = done;
+      }
+    }
+    if (lastSaved != done || !run->hasCheckpoint()) {
+      saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
+      lastSaved = done;
+    }
+    const double wall = seconds(t0, Clock::now());
+    std::ostringstream line;
+    line << (stopped ? "stopped" : "finished") << " at step " << done << " of " << total << " after "
+         << wall << " s";
+    log(line.str());
+    ev.onFinished({run->path(), done, wall, stopped || done < total});
+    return run->path();
+  } catch (const std::exception& ex) {
+    const std::string msg = errorText(ex);
+    log("error: " + msg);
+    ev.onFailed(msg);
+    throw Error(msg);
+  }
+}
+
+}  // namespace pretext

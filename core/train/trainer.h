@@ -1,0 +1,57 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/config/experiment.h"
+#include "core/data/dataset.h"
+#include "core/methods/method.h"
+#include "core/train/control.h"
+#include "core/train/events.h"
+
+namespace pretext {
+
+struct TrainOptions {
+  std::string outDir = "runs";   // where new run folders go
+  std::string resumeDir;         // non-empty: resume this run
+  int64_t stepsOverride = 0;     // >0: stop after this many steps in total (the schedule's
+                                 // length stays the experiment's budget, so a run cut short
+                                 // and resumed matches the uninterrupted one)
+};
+
+// A loaded run or a fresh experiment, ready to train or to inspect: the data, the method on its
+// device. Everything the trainer and the evaluation need.
+struct Session {
+  Experiment experiment;
+  DataSplits data;
+  c10::Device device = c10::kCPU;
+  std::shared_ptr<Method> method;
+};
+
+// Loads the data and builds the method (seeded) on the resolved device.
+Session makeSession(const Experiment& e);
+// Loads a run folder's experiment and its last checkpoint's model weights.
+Session loadRunSession(const std::string& runDir);
+
+// Runs an experiment in the calling thread (the GUI calls it from its training thread).
+// Throws pretext::Error for bad settings or data before training starts; failures during
+// training (NaN loss, ...) are reported through events.onFailed *and* thrown.
+class Trainer {
+ public:
+  Trainer(Experiment experiment, TrainOptions options, TrainerEvents* events = nullptr,
+          TrainControl* control = nullptr);
+  ~Trainer();
+  // Returns the run directory.
+  std::string run();
+  // The live session (valid inside run(); the training thread owns it).
+  Session* session() { return session_.get(); }
+
+ private:
+  Experiment experiment_;
+  TrainOptions options_;
+  TrainerEvents* events_;
+  TrainControl* control_;
+  TrainControl ownControl_;
+  std::unique_ptr<Session> session_;
+};
+
+}  // namespace pretext

@@ -1,0 +1,38 @@
+#include "core/util/device.h"
+
+#include <torch/torch.h>
+
+#include "core/util/error.h"
+
+namespace pretext {
+
+c10::Device resolveDevice(const std::string& spec) {
+  if (spec == "cpu") return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (spec == "auto") return cuda ? c10::Device(torch::kCUDA, 0) : c10::Device(torch::kCPU);
+  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    if (!cuda)
+      throw Error("run.device = \"" + spec + "\": no CUDA device is available (this LibTorch " +
+                  "build is CPU-only or no GPU is visible); use cpu or auto");
+    int index = 0;
+    if (spec.size() > 5) {
+      try {
+        index = std::stoi(spec.substr(5));
+      } catch (...) {
+        throw Error("run.device = \"" + spec + "\": expected cuda:N with N a number");
+      }
+    }
+    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
+      throw Error("run.device = \"" + spec + "\": there are " +
+                  std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    return c10::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw Error("run.device = \"" + spec + "\": expected auto, cpu, cuda or cuda:N");
+}
+
+std::string describeDevice(const c10::Device& device) {
+  if (device.is_cpu()) return "CPU (" + std::to_string(at::get_num_threads()) + " threads)";
+  return device.str();
+}
+
+}  // namespace pretext
