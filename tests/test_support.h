@@ -34,3 +34,42 @@ inline void writeText(const std::string& path, const std::string& text) {
   } while (0)
 
 }  // namespace pretext::test
+
+namespace pretext::test {
+
+inline void putBigEndian32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+}
+
+// A tiny MNIST-format data set in DIR (raw IDX files): n images of size x size, 10 classes;
+// class c has a bright bar at row 1 + c, plus noise, so that features can separate classes.
+inline void writeTinyMnist(const std::string& dir, int nTrain = 96, int nTest = 40, int size = 12,
+                           unsigned seed = 1) {
+  auto write = [&](const std::string& prefix, int n, unsigned s) {
+    std::vector<uint8_t> images, labels;
+    putBigEndian32(images, 0x00000803);
+    putBigEndian32(images, n);
+    putBigEndian32(images, size);
+    putBigEndian32(images, size);
+    putBigEndian32(labels, 0x00000801);
+    putBigEndian32(labels, n);
+    unsigned state = s;
+    for (int i = 0; i < n; ++i) {
+      const int c = i % 10;
+      labels.push_back(static_cast<uint8_t>(c));
+      for (int y = 0; y < size; ++y)
+        for (int x = 0; x < size; ++x) {
+          state = state * 1103515245u + 12345u;
+          int v = static_cast<int>((state >> 16) % 60);
+          if (y == 1 + c % (size - 2)) v += 180;
+          images.push_back(static_cast<uint8_t>(std::min(v, 255)));
+        }
+    }
+    writeBytes(dir + "/" + prefix + "-images-idx3-ubyte", images);
+    writeBytes(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+  };
+  write("train", nTrain, seed);
+  write("t10k", nTest, seed + 7);
+}
+
+}  // namespace pretext::test

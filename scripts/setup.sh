@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Pretext needs on Debian 12, idempotently: the toolchain, Qt 6, QCustomPlot for
+# Qt 6, LibTorch (CPU), OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
+# (Fashion-MNIST, photographs for colour) and Xvfb for GUI tests.
+#   scripts/setup.sh            everything to build, run and test
+#   scripts/setup.sh --bench    also the PyTorch peer of the benchmarks (python3-torch, torchvision)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread
+  qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
+  libopencv-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
+  dataset-fashion-mnist ukui-wallpapers
+  xvfb xauth
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch python3-torchvision)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "setup: installing packages needs root. Run as root:" >&2
+  echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# libopenblas0-pthread registers itself (auto mode) as libblas.so.3, which LibTorch uses.
+echo "setup: done"

@@ -1,0 +1,92 @@
+// Experiments: defaults, validation with paths, --set overrides, presets.
+#include <nlohmann/json.hpp>
+
+#include "core/config/experiment.h"
+#include "core/util/error.h"
+#include "test_support.h"
+
+using namespace pretext;
+using json = nlohmann::json;
+
+class TestConfig : public QObject {
+  Q_OBJECT
+ private slots:
+  void defaultsRoundTrip() {
+    Experiment e = experimentFromJson(json::object());
+    QCOMPARE(e.method, std::string("simclr"));
+    QCOMPARE(e.data, std::string("fashion-mnist"));
+    QVERIFY(e.methodParams.contains("temperature"));  // resolved against the schema
+    json j = experimentToJson(e);
+    Experiment back = experimentFromJson(j);
+    QCOMPARE(experimentToJson(back).dump(), j.dump());
+  }
+
+  void saveLoad() {
+    QTemporaryDir dir;
+    Experiment e = experimentFromJson(json{{"method", {{"name", "rotation"}}}, {"optimizer", {{"lr", 0.05}}}});
+    const std::string path = dir.filePath("e.json").toStdString();
+    saveExperiment(e, path);
+    Experiment back = loadExperiment(path);
+    QCOMPARE(back.method, std::string("rotation"));
+    QCOMPARE(back.lr, 0.05);
+    QCOMPARE(experimentToJson(back).dump(), experimentToJson(e).dump());
+  }
+
+  void invalidValuesNameTheirPath_data() {
+    QTest::addColumn<QString>("patch");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("lr") << R"({"optimizer": {"lr": -1}})" << "optimizer.lr = -1: expected a value in (0, 100]";
+    QTest::newRow("opt") << R"({"optimizer": {"name": "rmsprop"}})" << "optimizer.name = \"rmsprop\": expected one of sgd, adam, adamw, lars";
+    QTest::newRow("type") << R"({"schedule": {"epochs": "ten"}})" << "schedule.epochs = \"ten\": expected an integer";
+    QTest::newRow("batch") << R"({"schedule": {"batch_size": 1}})" << "schedule.batch_size = 1: expected a value in [2, 65536]";
+    QTest::newRow("unknown field") << R"({"schedule": {"epoch": 3}})" << "schedule.epoch: unknown field";
+    QTest::newRow("unknown section") << R"({"trainer": {}})" << "trainer: unknown section";
+    QTest::newRow("method") << R"({"method": {"name": "simclr2"}})" << "unknown method \"simclr2\"";
+    QTest::newRow("param") << R"({"method": {"name": "simclr", "params": {"temperature": -2}}})" << "method.params.temperature = -2";
+    QTest::newRow("backbone") << R"({"backbone": {"name": "vgg"}})" << "backbone.name = \"vgg\"";
+    QTest::newRow("device") << R"({"run": {"device": "tpu"}})" << "run.device = \"tpu\"";
+    QTest::newRow("augment") << R"({"augment": {"preset": "simclr", "flip_prob": 2}})" << "flip_prob";
+    QTest::newRow("nesterov") << R"({"optimizer": {"name": "adam", "nesterov": true}})" << "optimizer.nesterov";
+  }
+  void invalidValuesNameTheirPath() {
+    QFETCH(QString, patch);
+    QFETCH(QString, message);
+    PRETEXT_VERIFY_THROWS_WITH(experimentFromJson(json::parse(patch.toStdString())), message.toStdString());
+  }
+
+  void overrides() {
+    json j = json::object();
+    applyOverride(j, "optimizer.lr=0.5");
+    applyOverride(j, "method.name=rotation");
+    applyOverride(j, "method.params.head=linear");
+    applyOverride(j, "optimizer.nesterov=false");
+    Experiment e = experimentFromJson(j);
+    QCOMPARE(e.lr, 0.5);
+    QCOMPARE(e.method, std::string("rotation"));
+    QCOMPARE(e.methodParams["head"].get<std::string>(), std::string("linear"));
+    PRETEXT_VERIFY_THROWS_WITH(applyOverride(j, "lr"), "expected key.path=value");
+    PRETEXT_VERIFY_THROWS_WITH(applyOverride(j, "optimiser.lr=1"), "unknown section \"optimiser\"");
+  }
+
+  void brokenFiles() {
+    QTemporaryDir dir;
+    const std::string bad = dir.filePath("bad.json").toStdString();
+    test::writeText(bad, "{\"optimizer\": {\"lr\": 0.1,,}}");
+    PRETEXT_VERIFY_THROWS_WITH(loadExperiment(bad), "not valid JSON at byte");
+    PRETEXT_VERIFY_THROWS_WITH(loadExperiment(dir.filePath("missing.json").toStdString()), "cannot open");
+  }
+
+  void presetsAreValid() {
+    const auto names = presetNames();
+    for (const char* required : {"simclr-fashion", "rotation-fashion", "supervised-fashion"})
+      QVERIFY2(std::find(names.begin(), names.end(), required) != names.end(), required);
+    for (const auto& n : names) {
+      Experiment e = experimentFromJson(loadPresetJson(n));
+      QCOMPARE(e.name, n);
+    }
+    PRETEXT_VERIFY_THROWS_WITH(loadPresetJson("nope"), "unknown preset \"nope\"; presets: ");
+  }
+};
+
+QTEST_MAIN(TestConfig)
+#include "test_config.moc"

@@ -1,0 +1,153 @@
+// Methods: losses against values worked out by hand, the registry and its parameter schema.
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/methods/registry.h"
+#include "core/methods/rotation.h"
+#include "core/methods/simclr.h"
+#include "core/util/error.h"
+#include "test_support.h"
+
+using namespace pretext;
+
+class TestMethods : public QObject {
+  Q_OBJECT
+ private slots:
+  void initTestCase() { torch::manual_seed(0); }
+
+  // Two images, views identical and orthogonal to the other image's views, T = 1:
+  // z = [a=(1,0), b=(0,1), a'=(1,0), b'=(0,1)]. Anchor a has candidates b (sim 0), a' (sim 1),
+  // b' (sim 0): l = -log(e^1 / (e^0 + e^1 + e^0)) = log(1 + 2/e) = 0.551444. By symmetry every
+  // anchor has the same loss. At T = 0.5: log(1 + 2/e^2) = 0.239537.
+  void ntXentHandWorked_data() {
+    QTest::addColumn<double>("temperature");
+    QTest::addColumn<double>("expected");
+    QTest::newRow("T=1") << 1.0 << std::log(1.0 + 2.0 / std::exp(1.0));
+    QTest::newRow("T=0.5") << 0.5 << std::log(1.0 + 2.0 / std::exp(2.0));
+  }
+  void ntXentHandWorked() {
+    QFETCH(double, temperature);
+    QFETCH(double, expected);
+    auto z1 = torch::tensor({{1.f, 0.f}, {0.f, 1.f}});
+    // Scale must not matter: the loss normalises its inputs.
+    auto z2 = torch::tensor({{3.f, 0.f}, {0.f, 0.5f}});
+    torch::Tensor acc;
+    const double loss = ntXentLoss(z1, z2, temperature, &acc).item<double>();
+    QVERIFY2(std::abs(loss - expected) < 1e-5, qPrintable(QString::number(loss)));
+    QCOMPARE(acc.item<float>(), 1.0f);
+    QCOMPARE(std::round(expected * 1e6) / 1e6, temperature == 1.0 ? 0.551444 : 0.239537);
+  }
+
+  // A general case against a direct transcription of the formula with loops.
+  void ntXentMatchesLoops() {
+    auto z1 = torch::randn({5, 3});
+    auto z2 = torch::randn({5, 3});
+    const double T = 0.3;
+    auto z = torch::cat({z1, z2}, 0);
+    z = z / z.norm(2, 1, true);
+    const int64_t n2 = 10;
+    double total = 0;
+    for (int64_t i = 0; i < n2; ++i) {
+      const int64_t j = (i + 5) % n2;
+      double denom = 0;
+      for (int64_t k = 0; k < n2; ++k)
+        if (k != i) denom += std::exp(z[i].dot(z[k]).item<double>() / T);
+      total += -std::log(std::exp(z[i].dot(z[j]).item<double>() / T) / denom);
+    }
+    const double loss = ntXentLoss(z1, z2, T).item<double>();
+    QVERIFY(std::abs(loss - total / n2) < 1e-5);
+  }
+
+  void ntXentGradientFlows() {
+    auto z1 = torch::randn({4, 8}, torch::requires_grad());
+    auto z2 = torch::randn({4, 8});
+    ntXentLoss(z1, z2, 0.5).backward();
+    QVERIFY(z1.grad().abs().sum().item<double>() > 0);
+  }
+
+  void allRotationsLabelsAndImages() {
+    auto x = torch::arange(2 * 1 * 3 * 3, torch::kFloat).reshape({2, 1, 3, 3});
+    auto [images, labels] = allRotations(x);
+    QCOMPARE(images.size(0), 8);
+    QVERIFY(labels.equal(torch::tensor({0, 0, 1, 1, 2, 2, 3, 3}, torch::kLong)));
+    QVERIFY(images.slice(0, 0, 2).equal(x));
+    QVERIFY(images.slice(0, 2, 4).equal(torch::rot90(x, 1, {2, 3})));
+    // Four quarter turns: 180 degrees is two 90-degree turns.
+    QVERIFY(images.slice(0, 4, 6).equal(torch::rot90(torch::rot90(x, 1, {2, 3}), 1, {2, 3})));
+  }
+
+  void registryHasTheMethods() {
+    auto names = MethodRegistry::instance().names();
+    for (const char* n : {"supervised", "rotation", "simclr"})
+      QVERIFY(std::find(names.begin(), names.end(), n) != names.end());
+    for (const auto& m : MethodRegistry::instance().all()) {
+      QVERIFY(!m.title.empty());
+      QVERIFY(!m.summary.empty());
+      QVERIFY(!m.formula.empty());
+      for (const auto& p : m.params) QVERIFY2(!p.help.empty(), p.name.c_str());
+    }
+    PRETEXT_VERIFY_THROWS_WITH(MethodRegistry::instance().get("nope"), "known methods: supervised");
+  }
+
+  void resolveParamsFillsDefaultsAndRefuses_data() {
+    QTest::addColumn<QString>("given");
+    QTest::addColumn<QString>("error");
+    QTest::newRow("ok") << R"({"temperature": 0.1})" << "";
+    QTest::newRow("range") << R"({"temperature": 0})" << "method.params.temperature = 0: expected a value in [0.01, 10]";
+    QTest::newRow("type") << R"({"proj_bn": 1})" << "expected true or false";
+    QTest::newRow("int") << R"({"proj_dim": 1.5})" << "expected an integer";
+    QTest::newRow("unknown") << R"({"temp": 1})" << "simclr has no such parameter";
+  }
+  void resolveParamsFillsDefaultsAndRefuses() {
+    QFETCH(QString, given);
+    QFETCH(QString, error);
+    const auto& info = MethodRegistry::instance().get("simclr");
+    auto j = nlohmann::json::parse(given.toStdString());
+    if (error.isEmpty()) {
+      auto r = resolveParams(info, j);
+      QCOMPARE(r["temperature"].get<double>(), 0.1);
+      QCOMPARE(r["proj_dim"].get<int64_t>(), 128);
+    } else {
+      PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, j), error.toStdString());
+    }
+  }
+
+  void supervisedNeedsLabels() {
+    MethodSetup s;
+    s.numClasses = 0;
+    PRETEXT_VERIFY_THROWS_WITH(makeMethod("supervised", s), "needs labelled training data");
+  }
+
+  // Every method takes a step on a tiny batch: a finite loss whose gradient reaches the encoder.
+  void everyMethodSteps_data() {
+    QTest::addColumn<QString>("name");
+    for (const auto& n : MethodRegistry::instance().names()) QTest::newRow(n.c_str()) << QString::fromStdString(n);
+  }
+  void everyMethodSteps() {
+    QFETCH(QString, name);
+    MethodSetup s;
+    s.numClasses = 10;
+    s.channels = 1;
+    s.imageSize = 16;
+    s.backbone.width(4);
+    auto method = makeMethod(name.toStdString(), s);
+    Batch b;
+    b.images = torch::rand({8, 1, 16, 16});
+    b.labels = torch::randint(0, 10, {8}, torch::kLong);
+    auto gen = at::detail::createCPUGenerator(1);
+    AugmentOptions aug = augmentPreset("weak");
+    StepContext ctx{0, 0, 0.0, &gen, &aug};
+    auto r = method->step(b, ctx);
+    QVERIFY(std::isfinite(r.loss.item<double>()));
+    r.loss.backward();
+    double g = 0;
+    for (auto& p : method->encoder()->parameters())
+      if (p.grad().defined()) g += p.grad().abs().sum().item<double>();
+    QVERIFY(g > 0);
+    QCOMPARE(method->features(b.images).size(1), method->encoder()->featureDim());
+  }
+};
+
+QTEST_MAIN(TestMethods)
+#include "test_methods.moc"

@@ -1,0 +1,251 @@
+// Training: exact resume, the NaN guard keeping the last good checkpoint, pause/step/stop from
+// another thread, atomic files, the run folder's contents.
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/config/experiment.h"
+#include "core/methods/registry.h"
+#include "core/train/optim.h"
+#include "core/train/run_dir.h"
+#include "core/train/trainer.h"
+#include "core/util/error.h"
+#include "test_support.h"
+
+using namespace pretext;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Recorder : TrainerEvents {
+  std::vector<double> losses;
+  std::vector<EvalEvent> evals;
+  std::atomic<int> steps{0};
+  FinishEvent finish;
+  std::string failure;
+  void onStep(const StepEvent& e) override {
+    losses.push_back(e.loss);
+    steps = static_cast<int>(e.step);
+  }
+  void onEvaluation(const EvalEvent& e) override { evals.push_back(e); }
+  void onFinished(const FinishEvent& e) override { finish = e; }
+  void onFailed(const std::string& m) override { failure = m; }
+};
+
+// A method whose loss turns NaN at a given step (to test the guard).
+class NanAtStep : public Method {
+ public:
+  explicit NanAtStep(const MethodSetup& s) : Method(s), at_(s.params["at"].get<int64_t>()) {}
+  StepResult step(const Batch& b, StepContext& ctx) override {
+    auto loss = encoder_->forward(b.images).pow(2).mean();
+    if (ctx.step + 1 >= at_) loss = loss * std::numeric_limits<float>::quiet_NaN();
+    return {loss, {}};
+  }
+
+ private:
+  int64_t at_;
+};
+
+}  // namespace
+
+class TestTrain : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+  std::string data_;
+
+  Experiment tiny(const std::string& method, int64_t epochs = 2) {
+    json j{{"name", "tiny-" + method},
+           {"data", {{"source", "mnist:" + data_}}},
+           {"method", {{"name", method}}},
+           {"backbone", {{"width", 4}}},
+           {"schedule", {{"epochs", epochs}, {"batch_size", 16}, {"warmup_epochs", 1}}},
+           {"eval", {{"knn_every", 1}, {"knn_k", 5}}},
+           {"run", {{"seed", 3}, {"log_every", 1}, {"threads", 2}}}};
+    return experimentFromJson(j);
+  }
+  std::string out() const { return dir_.filePath("runs").toStdString(); }
+
+ private slots:
+  void initTestCase() {
+    data_ = dir_.filePath("mnist").toStdString();
+    fs::create_directories(data_);
+    test::writeTinyMnist(data_);
+    MethodInfo nan;
+    nan.name = "test-nan";
+    nan.title = nan.summary = nan.formula = "test";
+    nan.params = {{"at", ParamSpec::Type::Int, 3, 1, 1000, {}, "step at which the loss turns NaN"}};
+    nan.make = [](const MethodSetup& s) { return std::make_shared<NanAtStep>(s); };
+    MethodRegistry::instance().add(nan);
+  }
+
+  void runFolderContents() {
+    Recorder rec;
+    const std::string run = Trainer(tiny("rotation"), {out()}, &rec).run();
+    for (const char* f : {"experiment.json", "metrics.csv", "metrics.jsonl", "checkpoint.pt", "state.json", "log.txt"})
+      QVERIFY2(fs::exists(run + "/" + f), f);
+    std::ifstream csv(run + "/metrics.csv");
+    std::string header;
+    std::getline(csv, header);
+    QVERIFY2(header.rfind("step,epoch,loss,lr,img_per_s", 0) == 0, header.c_str());
+    QVERIFY(header.find("rotation_acc") != std::string::npos);
+    QCOMPARE(int(rec.losses.size()), 12);  // 96 images / 16 = 6 steps per epoch, 2 epochs
+    QCOMPARE(int(rec.evals.size()), 2);    // online kNN after each epoch
+    QVERIFY(rec.evals[0].top1 >= 0 && rec.evals[0].top1 <= 100);
+    QVERIFY(!rec.finish.stopped);
+    json state = json::parse(std::ifstream(run + "/state.json"));
+    QCOMPARE(state["step"].get<int>(), 12);
+    QVERIFY(state["finished"].get<bool>());
+    // The resolved experiment reloads to the same thing.
+    QCOMPARE(experimentToJson(loadExperiment(run + "/experiment.json")).dump(),
+             experimentToJson(tiny("rotation")).dump());
+  }
+
+  // N steps straight == N/2 steps, stop, resume to N: the same losses.
+  void resumeIsExact_data() {
+    QTest::addColumn<QString>("method");
+    QTest::newRow("simclr") << "simclr";
+    QTest::newRow("rotation") << "rotation";
+  }
+  void resumeIsExact() {
+    QFETCH(QString, method);
+    Experiment e = tiny(method.toStdString(), 3);  // 18 steps
+    Recorder straight;
+    Trainer(e, {out()}, &straight).run();
+
+    Recorder first, second;
+    TrainOptions half{out()};
+    half.stepsOverride = 7;
+    const std::string run = Trainer(e, half, &first).run();
+    QVERIFY(first.finish.stopped);
+    TrainOptions resume{out()};
+    resume.resumeDir = run;
+    Trainer(Experiment{}, resume, &second).run();
+
+    std::vector<double> joined = first.losses;
+    joined.insert(joined.end(), second.losses.begin(), second.losses.end());
+    QCOMPARE(joined.size(), straight.losses.size());
+    for (size_t i = 0; i < joined.size(); ++i)
+      QVERIFY2(std::abs(joined[i] - straight.losses[i]) <= 1e-6 * std::max(1.0, std::abs(straight.losses[i])),
+               qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(joined[i]).arg(straight.losses[i])));
+    // The metrics file has one row per step, with no duplicates from the resume.
+    std::ifstream csv(run + "/metrics.csv");
+    int rows = -1;
+    for (std::string line; std::getline(csv, line);) ++rows;
+    QCOMPARE(rows, 18);
+  }
+
+  void nanLossStopsAndKeepsLastCheckpoint() {
+    json j = experimentToJson(tiny("test-nan"));
+    j["method"]["params"] = {{"at", 5}};
+    j["run"]["checkpoint_every"] = 2;
+    Recorder rec;
+    std::string message;
+    try {
+      Trainer(experimentFromJson(j), {out()}, &rec).run();
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    QVERIFY2(message.find("step 5: the loss is nan") != std::string::npos, message.c_str());
+    QVERIFY2(message.find("last good checkpoint (step 4)") != std::string::npos, message.c_str());
+    QCOMPARE(rec.failure, message);
+    // The checkpoint from step 4 is intact and loads.
+    const std::string ckpt = message.substr(message.find(" kept in ") + 9);
+    const std::string run = fs::path(ckpt.substr(0, ckpt.find(".pt") + 3)).parent_path().string();
+    QCOMPARE(RunDirectory::open(run).state()["step"].get<int>(), 4);
+    Session s = loadRunSession(run);
+    QVERIFY(s.method != nullptr);
+  }
+
+  void pauseStepStopFromAnotherThread() {
+    TrainControl control;
+    Recorder rec;
+    control.pause();
+    std::string run;
+    std::thread worker([&] { run = Trainer(tiny("simclr", 5), {out()}, &rec, &control).run(); });
+    control.step(2);
+    for (int i = 0; i < 500 && rec.steps < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    QCOMPARE(rec.steps.load(), 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    QCOMPARE(rec.steps.load(), 2);  // paused: no more steps
+    bool served = false;
+    control.post([&] { served = true; });  // an inspection request runs while paused
+    for (int i = 0; i < 100 && !served; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    QVERIFY(served);
+    control.resume();
+    for (int i = 0; i < 500 && rec.steps < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    control.stop();
+    worker.join();
+    QVERIFY(rec.finish.stopped);
+    QVERIFY(rec.finish.steps >= 5 && rec.finish.steps < 30);
+    // Stopping leaves a consistent, resumable run.
+    QCOMPARE(RunDirectory::open(run).state()["step"].get<int64_t>(), rec.finish.steps);
+  }
+
+  void atomicWriteKeepsOldFileOnFailure() {
+    const std::string path = dir_.filePath("atomic.txt").toStdString();
+    test::writeText(path, "old");
+    try {
+      writeFileAtomically(path, [](const std::string& tmp) {
+        std::ofstream(tmp) << "half";
+        throw Error("killed mid-write");
+      });
+      QFAIL("expected an error");
+    } catch (const Error&) {
+    }
+    std::ifstream in(path);
+    std::string text;
+    in >> text;
+    QCOMPARE(text, std::string("old"));
+    QVERIFY(!fs::exists(path + ".tmp"));
+  }
+
+  void damagedCheckpointIsNamed() {
+    const std::string run = Trainer(tiny("rotation", 1), {out()}).run();
+    test::writeText(run + "/checkpoint.pt", "garbage");
+    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: cannot read the checkpoint");
+    PRETEXT_VERIFY_THROWS_WITH(RunDirectory::open(dir_.filePath("nope").toStdString()), "no such run folder");
+  }
+
+  void badDataIsReportedBeforeTraining() {
+    json j = experimentToJson(tiny("simclr"));
+    j["data"]["source"] = "mnist:" + dir_.filePath("empty").toStdString();
+    PRETEXT_VERIFY_THROWS_WITH(Trainer(experimentFromJson(j), {out()}).run(), "empty");
+    j = experimentToJson(tiny("simclr"));
+    j["schedule"]["batch_size"] = 4096;
+    PRETEXT_VERIFY_THROWS_WITH(Trainer(experimentFromJson(j), {out()}).run(), "larger than the 96 training images");
+  }
+
+  void scheduleWarmupAndCosine() {
+    QCOMPARE(scheduledLr(1.0, 0, 100, 10, true), 0.1);
+    QCOMPARE(scheduledLr(1.0, 9, 100, 10, true), 1.0);
+    QVERIFY(std::abs(scheduledLr(1.0, 55, 100, 10, true) - 0.5) < 1e-12);
+    QVERIFY(scheduledLr(1.0, 100, 100, 10, true) < 1e-12);
+    QCOMPARE(scheduledLr(0.3, 50, 100, 0, false), 0.3);
+  }
+
+  void optimizersStepAndExcludeBiasNorm_data() {
+    QTest::addColumn<QString>("name");
+    for (const char* n : {"sgd", "adam", "adamw", "lars"}) QTest::newRow(n) << n;
+  }
+  void optimizersStepAndExcludeBiasNorm() {
+    QFETCH(QString, name);
+    json j{{"optimizer", {{"name", name.toStdString()}, {"lr", 0.1}, {"weight_decay", 0.5}}}};
+    Experiment e = experimentFromJson(j);
+    auto w = torch::ones({3, 3}, torch::requires_grad());
+    auto b = torch::ones({3}, torch::requires_grad());
+    Optimizer opt({w, b}, e);
+    opt.zeroGrad();
+    (w.sum() * 0 + b.sum() * 0).backward();  // zero gradients: only weight decay moves things
+    opt.step();
+    QVERIFY2(w.lt(1).all().item<bool>(), "weights decay");
+    QVERIFY2(b.eq(1).all().item<bool>(), "biases are excluded from weight decay");
+  }
+};
+
+QTEST_MAIN(TestTrain)
+#include "test_train.moc"
