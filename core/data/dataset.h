@@ -63,4 +63,7 @@ std::string describeData(const DataSplits& splits);
 // Where the built-in Fashion-MNIST lives (Debian's package).
 std::string defaultFashionMnistDir();
 
+// The colour default for `photos` without a directory (Debian's ukui-wallpapers put photos there).
+std::string defaultPhotosDir();
+
 }  // namespace pretext
