@@ -7,7 +7,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include "core/data/dataset.h"
@@ -140,6 +142,15 @@ void writeSolid(const std::string& file, int w, int h, int r, int g, int b) {
 }
 #endif
 
+// Resident / peak memory of this process in MiB (Linux; 0 elsewhere).
+double procMiB(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(std::strlen(key))) / 1024.0;
+  return 0;
+}
+
 Dataset tinyDataset(int n, bool labelled = true) {
   Dataset d;
   d.name = "tiny/train";
@@ -243,10 +254,14 @@ class TestData : public QObject {
       PRETEXT_VERIFY_THROWS_WITH(loadData("fashion-mnist"), "dataset-fashion-mnist");
       QSKIP("Debian's dataset-fashion-mnist is not installed");
     }
+    const double rss0 = procMiB("VmRSS:"), peak0 = procMiB("VmHWM:");
     QElapsedTimer timer;
     timer.start();
     auto s = loadData("fashion-mnist");
-    qInfo("built-in Fashion-MNIST loaded in %lld ms", static_cast<long long>(timer.elapsed()));
+    qInfo("built-in Fashion-MNIST loaded in %lld ms; RSS +%.0f MiB, peak +%.0f MiB "
+          "(raw uint8 images + int64 labels: %.0f MiB)",
+          static_cast<long long>(timer.elapsed()), procMiB("VmRSS:") - rss0,
+          procMiB("VmHWM:") - peak0, (70000.0 * 784 + 70000.0 * 8) / (1 << 20));
     QCOMPARE(s.train.size(), int64_t(60000));
     QCOMPARE(s.test.size(), int64_t(10000));
     QCOMPARE(s.train.channels(), int64_t(1));
