@@ -210,6 +210,7 @@ class TestData : public QObject {
     QTest::newRow("truncated") << "truncated" << "train-images-idx3-ubyte" << "expected 76 bytes";
     QTest::newRow("truncated gz") << "truncated gz" << "train-images-idx3-ubyte.gz" << "found 70";
     QTest::newRow("too long") << "too long" << "t10k-images-idx3-ubyte" << "found 53";
+    QTest::newRow("huge count gz") << "huge count gz" << "train-images-idx3-ubyte.gz" << "more than a";
     QTest::newRow("count mismatch") << "count mismatch" << "train-labels-idx1-ubyte" << "has 4 labels but";
     QTest::newRow("bad label") << "bad label" << "t10k-labels-idx1-ubyte" << "bad label 12";
     QTest::newRow("missing") << "missing" << "t10k-labels-idx1-ubyte" << "missing file";
@@ -230,6 +231,12 @@ class TestData : public QObject {
       std::remove(path(dir, "train-images-idx3-ubyte").c_str());
       if (k == "truncated") writeBytes(path(dir, "train-images-idx3-ubyte"), b);
       else writeGz(path(dir, "train-images-idx3-ubyte.gz"), b);
+    }
+    if (k == "huge count gz") {
+      Bytes b = idxImages(5, 4, 3);
+      b[4] = 0x7f;  // 2 billion images
+      std::remove(path(dir, "train-images-idx3-ubyte").c_str());
+      writeGz(path(dir, "train-images-idx3-ubyte.gz"), b);
     }
     if (k == "too long") {
       Bytes b = idxImages(3, 4, 3);
@@ -270,6 +277,7 @@ class TestData : public QObject {
     QCOMPARE(s.train.numClasses(), int64_t(10));
     QCOMPARE(torch::bincount(s.train.labels).min().item<int64_t>(), int64_t(6000));
     const std::string text = describeData(s);
+    qInfo("%s", text.c_str());
     QVERIFY2(text.find("Ankle boot 6000") != std::string::npos, text.c_str());
     auto limited = loadData("fashion-mnist", DataOptions().limit(100));
     QCOMPARE(limited.train.size(), int64_t(100));

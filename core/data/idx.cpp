@@ -94,6 +94,23 @@ void checkTotal(GzFile& f, const std::string& path, int64_t expected, const std:
               std::to_string(expected) + " bytes (" + header + "), found " + std::to_string(got));
 }
 
+// Before allocating what the header promises: a raw file must have exactly that size, and a
+// .gz file cannot expand by more than deflate's maximum ratio (about 1032:1).
+void checkPlausibleSize(const std::string& path, int64_t expected, const std::string& header) {
+  bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+  int64_t actual = fileSize(path, "idx");
+  if (!gz && actual != expected) {
+    throw Error(path + ": " + (actual < expected ? "truncated" : "wrong size") + ": expected " +
+                std::to_string(expected) + " bytes (" + header + "), found " +
+                std::to_string(actual));
+  }
+  if (gz && expected > actual * 1040 + 1024) {
+    throw Error(path + ": truncated or bad header: expected " + std::to_string(expected) +
+                " uncompressed bytes (" + header + "), more than a " + std::to_string(actual) +
+                "-byte .gz file can hold");
+  }
+}
+
 torch::Tensor readIdxImages(const std::string& path) {
   GzFile f(path);
   uint8_t h[16];
@@ -115,15 +132,7 @@ torch::Tensor readIdxImages(const std::string& path) {
   int64_t expected = 16 + count * rows * cols;
   std::string header = std::to_string(count) + " images of " + std::to_string(rows) + "x" +
                        std::to_string(cols) + " + 16-byte header";
-  bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
-  if (!gz) {
-    int64_t actual = fileSize(path, "idx");
-    if (actual != expected) {
-      throw Error(path + ": " + (actual < expected ? "truncated" : "wrong size") + ": expected " +
-                  std::to_string(expected) + " bytes (" + header + "), found " +
-                  std::to_string(actual));
-    }
-  }
+  checkPlausibleSize(path, expected, header);
   auto images = torch::empty({count, 1, rows, cols}, torch::kUInt8);
   f.read(images.data_ptr<uint8_t>(), count * rows * cols);
   checkTotal(f, path, expected, header);
@@ -144,6 +153,7 @@ torch::Tensor readIdxLabels(const std::string& path, int64_t numClasses) {
                 hex32(kLabelMagic) + " (IDX uint8 labels, 1 dimension)");
   }
   int64_t count = bigEndian(h + 4);
+  checkPlausibleSize(path, 8 + count, std::to_string(count) + " labels + 8-byte header");
   std::vector<uint8_t> raw(static_cast<size_t>(count));
   f.read(raw.data(), count);
   checkTotal(f, path, 8 + count,
