@@ -52,8 +52,22 @@ struct DataOptions {
 //   fashion-mnist:DIR, mnist:DIR IDX files (.gz or raw)
 //   cifar10:DIR, cifar100:DIR    the binary versions
 //   stl10:DIR                    the binary version (train_X.bin, ...)
-//   folder:DIR                   class sub-folders of JPEG/PNG images
+//   folder:DIR                   class sub-folders of JPEG/PNG/BMP images
 //   photos:DIR                   random crops of every photo under DIR, unlabelled
+//   photos                       photos:defaultPhotosDir()
+// DIR may also be the parent of the official archive's folder (cifar-10-batches-bin,
+// cifar-100-binary, stl10_binary). Details:
+// - folder: images are always stored as 3-channel RGB (grayscale files are replicated), resized
+//   so the shorter side is imageSize and centre-cropped. DIR/train + DIR/test are used when both
+//   exist; otherwise ceil-ish 10% of each class (at least 1 when it has 2 or more images) is held
+//   out as test, chosen by a generator seeded from options.seed(). With limit, an evenly spaced
+//   subset (all classes) is kept.
+// - photos: each photo is decoded once and shrunk to a shorter side of 4 x imageSize; a crop is a
+//   square of side sqrt(U(0.1, 1)) x the shorter side at a uniform position, resized to imageSize.
+//   Train and test crops come from two different seed streams of options.seed().
+// - stl10: with stlUnlabeled, train = train + unlabeled in one tensor (unlabelled, labels
+//   undefined) and trainLabelled is a view of its first 5000 rows, with labels.
+// - limit > 0 keeps the first `limit` images of train and of test.
 // Throws pretext::Error naming the file and what was expected.
 DataSplits loadData(const std::string& spec, const DataOptions& options = {});
 
@@ -62,5 +76,8 @@ std::string describeData(const DataSplits& splits);
 
 // Where the built-in Fashion-MNIST lives (Debian's package).
 std::string defaultFashionMnistDir();
+
+// The colour default for `photos` without a directory (Debian's ukui-wallpapers put photos there).
+std::string defaultPhotosDir();
 
 }  // namespace pretext

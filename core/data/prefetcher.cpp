@@ -1,0 +1,96 @@
+#include "core/data/prefetcher.h"
+
+#include <torch/torch.h>
+
+#include "core/util/error.h"
+
+namespace pretext {
+
+Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Device device) {
+  if (!data.images.defined() || data.size() == 0) throw Error("cannot gather a batch: the data set is empty");
+  auto idx = indices.to(torch::kCPU, torch::kLong);
+  Batch b;
+  auto images = data.images.index_select(0, idx);
+  torch::Tensor labels;
+  if (data.labelled()) labels = data.labels.index_select(0, idx);
+  if (device.is_cuda()) {
+    // Move uint8 (4x fewer bytes), convert on the device.
+    images = images.pin_memory().to(device, /*non_blocking=*/true);
+    if (labels.defined()) labels = labels.pin_memory().to(device, /*non_blocking=*/true);
+  } else if (device != torch::Device(torch::kCPU)) {
+    images = images.to(device);
+    if (labels.defined()) labels = labels.to(device);
+  }
+  b.images = images.to(torch::kFloat).div_(255.0);
+  b.labels = labels;
+  return b;
+}
+
+Prefetcher::Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,
+                       int64_t startBatch, int depth)
+    : data_(data), sampler_(std::move(sampler)), device_(device), nextBatch_(startBatch),
+      depth_(std::max(1, depth)) {
+  if (startBatch < 0) throw Error("start batch " + std::to_string(startBatch) + " is negative");
+  if (sampler_.batchesPerEpoch() == 0) {
+    throw Error("the data set (" + std::to_string(sampler_.datasetSize()) +
+                " images) is smaller than one batch of " + std::to_string(sampler_.batchSize()) +
+                ": expected a smaller batch size");
+  }
+  if (sampler_.datasetSize() != data.size()) {
+    throw Error("the batch sampler covers " + std::to_string(sampler_.datasetSize()) +
+                " images but the data set has " + std::to_string(data.size()));
+  }
+  worker_ = std::thread([this] { run(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void Prefetcher::run() {
+  try {
+    const int64_t perEpoch = sampler_.batchesPerEpoch();
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [this] { return stop_ || static_cast<int>(ready_.size()) < depth_; });
+        if (stop_) return;
+      }
+      const int64_t n = nextBatch_++;
+      const int64_t epoch = n / perEpoch, index = n % perEpoch;
+      Batch b = gatherBatch(data_, sampler_.indices(epoch, index), device_);
+      b.epoch = epoch;
+      b.index = index;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stop_) return;
+        ready_.push_back(std::move(b));
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = std::current_exception();
+    }
+    cv_.notify_all();
+  }
+}
+
+Batch Prefetcher::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [this] { return !ready_.empty() || error_; });
+  if (ready_.empty()) std::rethrow_exception(error_);
+  Batch b = std::move(ready_.front());
+  ready_.pop_front();
+  lock.unlock();
+  cv_.notify_all();
+  return b;
+}
+
+}  // namespace pretext

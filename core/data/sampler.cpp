@@ -1,0 +1,46 @@
+#include "core/data/sampler.h"
+
+#include <torch/torch.h>
+
+#include "core/data/data_io.h"
+#include "core/util/error.h"
+
+namespace pretext {
+
+BatchSampler::BatchSampler(int64_t datasetSize, int64_t batchSize, uint64_t seed, bool shuffle,
+                           bool dropLast)
+    : size_(datasetSize), batchSize_(batchSize), seed_(seed), shuffle_(shuffle),
+      dropLast_(dropLast) {
+  if (batchSize < 1) {
+    throw Error("batch size " + std::to_string(batchSize) + " is invalid: expected 1 or more");
+  }
+  if (datasetSize < 0) {
+    throw Error("data set size " + std::to_string(datasetSize) + " is negative");
+  }
+}
+
+int64_t BatchSampler::batchesPerEpoch() const {
+  return dropLast_ ? size_ / batchSize_ : (size_ + batchSize_ - 1) / batchSize_;
+}
+
+torch::Tensor BatchSampler::indices(int64_t epoch, int64_t batch) {
+  if (batch < 0 || batch >= batchesPerEpoch() || epoch < 0) {
+    throw Error("batch " + std::to_string(batch) + " of epoch " + std::to_string(epoch) +
+                " is out of range: expected epoch >= 0 and batch 0.." +
+                std::to_string(batchesPerEpoch() - 1));
+  }
+  if (epoch != cachedEpoch_ || !perm_.defined()) {
+    if (shuffle_) {
+      at::Generator gen = at::detail::createCPUGenerator(
+          data_detail::mixSeed(seed_, static_cast<uint64_t>(epoch)));
+      perm_ = torch::randperm(size_, gen, torch::kLong);
+    } else {
+      perm_ = torch::arange(size_, torch::kLong);
+    }
+    cachedEpoch_ = epoch;
+  }
+  int64_t start = batch * batchSize_;
+  return perm_.narrow(0, start, std::min(batchSize_, size_ - start));
+}
+
+}  // namespace pretext
