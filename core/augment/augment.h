@@ -49,12 +49,16 @@ struct AugmentOptions {
 
  public:
   // Throws pretext::Error naming the bad field and the accepted range.
+ public:  // PRETEXT_ARG leaves the access at private
   void validate() const;
 };
 
 // Named presets: "none", "weak" (crop 0.6-1 + flip), "simclr" (full SimCLR recipe),
-// "simclr-gray" (SimCLR recipe for grayscale data: crop, flip, brightness/contrast, blur),
-// "byol-asym-1" / "byol-asym-2" (the asymmetric pair: blur 1.0/0.1, solarize 0/0.2).
+// "simclr-gray" (SimCLR recipe for small grayscale data such as Fashion-MNIST: crop 0.2-1,
+// flip, brightness/contrast jitter; no blur, which barely matters at 28x28),
+// "byol-asym-1" / "byol-asym-2" (the asymmetric pair: blur 1.0/0.1, solarize 0/0.2, otherwise
+// simclr), "rotation" (light views for the rotation pretext task: crop 0.8-1 + flip).
+// Geometric ops resample with reflection padding (no black corners after rotation).
 AugmentOptions augmentPreset(const std::string& name, int64_t size = 0);
 std::vector<std::string> augmentPresetNames();
 
@@ -77,5 +81,21 @@ torch::Tensor horizontalFlip(const torch::Tensor& x, const torch::Tensor& mask);
 torch::Tensor rotateQuarter(const torch::Tensor& x, const torch::Tensor& k);       // k int64 [B] in 0..3
 torch::Tensor toGrayscale(const torch::Tensor& x);                                 // keeps C
 torch::Tensor sobelFilter(const torch::Tensor& x);                                 // [B,2,H,W]
+// Sobel output: channel 0 = d/dx (positive when brightness grows to the right), channel 1 =
+// d/dy (positive downwards), of the ITU-R 601 luma with replicate padding, mapped from the
+// kernel's range [-4, 4] into [0, 1] as 0.5 + g / 8 (0.5 = flat).
+
+// Gaussian blur with a per-sample sigma (pixels, float [B], > 0), separable, reflect padding,
+// odd kernel of about 10% of the smaller image side (at least 3 taps).
+torch::Tensor gaussianBlur(const torch::Tensor& x, const torch::Tensor& sigma);
+int64_t blurKernelSize(int64_t height, int64_t width);
+// x >= threshold -> 1 - x, for the samples where mask (bool [B]) is true.
+torch::Tensor solarize(const torch::Tensor& x, double threshold, const torch::Tensor& mask);
+// Batched RGB <-> HSV on [B,3,H,W] in [0,1] (hue in [0,1), as torchvision).
+torch::Tensor rgbToHsv(const torch::Tensor& x);
+torch::Tensor hsvToRgb(const torch::Tensor& x);
+
+bool operator==(const AugmentOptions& a, const AugmentOptions& b);
+inline bool operator!=(const AugmentOptions& a, const AugmentOptions& b) { return !(a == b); }
 
 }  // namespace pretext

@@ -1,0 +1,188 @@
+// Geometric augmentations: random resized crop, horizontal flip and rotation composed into one
+// per-sample affine matrix and one grid_sample; quarter turns; cutout.
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/augment/augment.h"
+#include "core/augment/augment_internal.h"
+#include "core/util/error.h"
+
+namespace pretext {
+namespace detail {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor randUniform(torch::Generator& gen, torch::IntArrayRef shape, double lo, double hi) {
+  auto u = torch::rand(shape, gen, torch::kFloat64);
+  return (lo == 0.0 && hi == 1.0) ? u : u * (hi - lo) + lo;
+}
+
+torch::Tensor randMask(torch::Generator& gen, int64_t n, double prob) {
+  return torch::rand({n}, gen, torch::kFloat64) < prob;
+}
+
+torch::Tensor perSample(const torch::Tensor& p, const torch::Tensor& x) {
+  return p.to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
+}
+
+CropBoxes fullBoxes(int64_t batch, int64_t height, int64_t width) {
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  return {torch::full({batch}, width / 2.0, opts), torch::full({batch}, height / 2.0, opts),
+          torch::full({batch}, double(width), opts), torch::full({batch}, double(height), opts)};
+}
+
+// torchvision's RandomResizedCrop.get_params, vectorised: 10 attempts per sample drawn at once,
+// the first one that fits is taken; samples where none fits get torchvision's fallback (the
+// centred box of the whole image with its aspect ratio clamped to the range). Boxes are
+// continuous (sub-pixel), not rounded.
+CropBoxes sampleCropBoxes(int64_t batch, int64_t height, int64_t width, double scaleMin,
+                          double scaleMax, double ratioMin, double ratioMax, double prob,
+                          torch::Generator& gen) {
+  constexpr int64_t kAttempts = 10;
+  const double H = double(height), W = double(width), area = H * W;
+  auto scale = randUniform(gen, {batch, kAttempts}, scaleMin, scaleMax);
+  auto logRatio = randUniform(gen, {batch, kAttempts}, std::log(ratioMin), std::log(ratioMax));
+  auto posX = randUniform(gen, {batch}, 0.0, 1.0);
+  auto posY = randUniform(gen, {batch}, 0.0, 1.0);
+  auto apply = randMask(gen, batch, prob);
+
+  auto ratio = logRatio.exp();
+  auto w = (area * scale * ratio).sqrt();
+  auto h = (area * scale / ratio).sqrt();
+  constexpr double kTol = 1e-9;  // exp(log(r)) and sqrt round-off must not reject a full box
+  auto valid = (w <= W * (1 + kTol)) & (h <= H * (1 + kTol));
+  auto rank = valid.to(torch::kLong) * (kAttempts - torch::arange(kAttempts, torch::kLong));
+  auto first = rank.argmax(1, /*keepdim=*/true);
+  auto anyValid = valid.any(1);
+  w = w.gather(1, first).squeeze(1).clamp_max(W);
+  h = h.gather(1, first).squeeze(1).clamp_max(H);
+
+  double fw = W, fh = H;  // fallback: centre crop with the ratio clamped to the range
+  if (W / H < ratioMin) {
+    fh = std::min(H, W / ratioMin);
+  } else if (W / H > ratioMax) {
+    fw = std::min(W, H * ratioMax);
+  }
+  w = torch::where(anyValid, w, torch::full_like(w, fw));
+  h = torch::where(anyValid, h, torch::full_like(h, fh));
+  auto cx = torch::where(anyValid, posX * (W - w) + w / 2, torch::full_like(w, W / 2));
+  auto cy = torch::where(anyValid, posY * (H - h) + h / 2, torch::full_like(h, H / 2));
+
+  CropBoxes full = fullBoxes(batch, height, width);
+  return {torch::where(apply, cx, full.cx), torch::where(apply, cy, full.cy),
+          torch::where(apply, w, full.w), torch::where(apply, h, full.h)};
+}
+
+// theta maps output coordinates normalised to [-1,1] (align_corners=false) to input ones:
+// pixel = centre + R(angle) * (u * w/2 * flip, v * h/2), then normalised by the input size.
+torch::Tensor affineResample(const torch::Tensor& x, int64_t outH, int64_t outW,
+                             const CropBoxes& boxes, const torch::Tensor& flipSign,
+                             const torch::Tensor& angle) {
+  const int64_t B = x.size(0), C = x.size(1);
+  const double H = double(x.size(2)), W = double(x.size(3));
+  auto cosA = angle.defined() ? angle.cos() : torch::ones_like(boxes.w);
+  auto sinA = angle.defined() ? angle.sin() : torch::zeros_like(boxes.w);
+  auto sx = flipSign.defined() ? boxes.w * flipSign : boxes.w;
+  auto theta = torch::stack({cosA * sx / W, -sinA * boxes.h / W, 2 * boxes.cx / W - 1,
+                             sinA * sx / H, cosA * boxes.h / H, 2 * boxes.cy / H - 1},
+                            1)
+                   .view({B, 2, 3})
+                   .to(x.device(), x.scalar_type());
+  auto grid = F::affine_grid(theta, {B, C, outH, outW}, /*align_corners=*/false);
+  return F::grid_sample(x, grid,
+                        F::GridSampleFuncOptions()
+                            .mode(torch::kBilinear)
+                            .padding_mode(torch::kReflection)
+                            .align_corners(false));
+}
+
+torch::Tensor geometricStage(const torch::Tensor& x, const AugmentOptions& o,
+                             torch::Generator& gen) {
+  const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
+  const int64_t outH = o.size() > 0 ? o.size() : H;
+  const int64_t outW = o.size() > 0 ? o.size() : W;
+  const bool crop = o.cropProb() > 0;
+  const bool flip = o.flipProb() > 0;
+  const bool rotate = o.rotateProb() > 0 && o.rotateDegrees() > 0;
+  const bool resize = outH != H || outW != W;
+  if (!crop && !rotate && !resize) {
+    return flip ? horizontalFlip(x, randMask(gen, B, o.flipProb())) : x;
+  }
+  CropBoxes boxes = crop ? sampleCropBoxes(B, H, W, o.cropScaleMin(), o.cropScaleMax(),
+                                           o.cropRatioMin(), o.cropRatioMax(), o.cropProb(), gen)
+                         : fullBoxes(B, H, W);
+  torch::Tensor flipSign, angle;
+  if (flip) {
+    auto mask = randMask(gen, B, o.flipProb());
+    flipSign = 1.0 - 2.0 * mask.to(torch::kFloat64);
+  }
+  if (rotate) {
+    auto mask = randMask(gen, B, o.rotateProb());
+    auto degrees = randUniform(gen, {B}, -o.rotateDegrees(), o.rotateDegrees());
+    angle = degrees * mask.to(torch::kFloat64) * (M_PI / 180.0);
+  }
+  return affineResample(x, outH, outW, boxes, flipSign, angle);
+}
+
+torch::Tensor cutoutStage(const torch::Tensor& x, const AugmentOptions& o, torch::Generator& gen) {
+  if (o.cutoutProb() <= 0) return x;
+  const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
+  auto apply = randMask(gen, B, o.cutoutProb());
+  auto cy = randUniform(gen, {B}, 0.0, double(H));
+  auto cx = randUniform(gen, {B}, 0.0, double(W));
+  const double sideY = std::max(1.0, std::round(o.cutoutSize() * H));
+  const double sideX = std::max(1.0, std::round(o.cutoutSize() * W));
+  // The square is centred anywhere in the image and clipped at the borders (DeVries & Taylor).
+  auto top = (cy - sideY / 2).floor().to(x.device()).view({B, 1});
+  auto left = (cx - sideX / 2).floor().to(x.device()).view({B, 1});
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(x.device());
+  auto rows = torch::arange(H, opts).view({1, H});
+  auto cols = torch::arange(W, opts).view({1, W});
+  auto inY = (rows >= top) & (rows < top + sideY);
+  auto inX = (cols >= left) & (cols < left + sideX);
+  auto box = inY.view({B, 1, H, 1}) & inX.view({B, 1, 1, W}) &
+             apply.to(x.device()).view({B, 1, 1, 1});
+  return x.masked_fill(box, 0.5);
+}
+
+}  // namespace detail
+
+torch::Tensor randomResizedCrop(const torch::Tensor& x, int64_t outSize, double scaleMin,
+                                double scaleMax, double ratioMin, double ratioMax, double prob,
+                                torch::Generator& gen) {
+  detail::checkBatch(x, "randomResizedCrop");
+  if (outSize < 0) throw Error("randomResizedCrop: outSize = " + std::to_string(outSize) +
+                               ": expected >= 0 (0 keeps the input size)");
+  const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
+  auto boxes = detail::sampleCropBoxes(B, H, W, scaleMin, scaleMax, ratioMin, ratioMax, prob, gen);
+  return detail::affineResample(x, outSize > 0 ? outSize : H, outSize > 0 ? outSize : W, boxes,
+                                {}, {});
+}
+
+torch::Tensor horizontalFlip(const torch::Tensor& x, const torch::Tensor& mask) {
+  if (mask.dim() != 1 || mask.size(0) != x.size(0))
+    throw Error("horizontalFlip: mask must be bool [B] with B = " + std::to_string(x.size(0)));
+  return torch::where(mask.to(x.device(), torch::kBool).view({-1, 1, 1, 1}), x.flip({3}), x);
+}
+
+torch::Tensor rotateQuarter(const torch::Tensor& x, const torch::Tensor& k) {
+  if (x.dim() != 4) throw Error("rotateQuarter: expected a [B,C,H,W] batch");
+  if (k.dim() != 1 || k.size(0) != x.size(0))
+    throw Error("rotateQuarter: k must be int64 [B] with B = " + std::to_string(x.size(0)));
+  auto turns = k.to(torch::kCPU, torch::kLong).remainder(4);
+  torch::Tensor out;
+  for (int64_t q = 1; q <= 3; ++q) {
+    auto idx = (turns == q).nonzero().squeeze(1);
+    if (idx.numel() == 0) continue;
+    if (q % 2 == 1 && x.size(2) != x.size(3))
+      throw Error("rotateQuarter: odd quarter turns need square images, got " +
+                  std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
+    if (!out.defined()) out = x.clone();
+    idx = idx.to(x.device());
+    out.index_copy_(0, idx, x.index_select(0, idx).rot90(q, {2, 3}));
+  }
+  return out.defined() ? out : x;
+}
+
+}  // namespace pretext
