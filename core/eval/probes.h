@@ -30,40 +30,57 @@ struct ProbeResult {
   torch::Tensor confusion;         // int64 [C,C], rows = true class
 };
 
+// Scores a classifier: predictions = argmax of `scores` [N,C], top-1/top-5 accuracy in
+// percent against `labels` [N] (top-5 is 0 when C < 5) and the confusion matrix.
+ProbeResult summariseScores(const torch::Tensor& scores, const torch::Tensor& labels,
+                            int64_t numClasses);
+
+// Confusion matrix int64 [C,C]: entry (t,p) counts samples of true class t predicted as p.
+torch::Tensor confusionMatrix(const torch::Tensor& predictions, const torch::Tensor& labels,
+                              int64_t numClasses);
+
 // Weighted kNN (Wu et al. 2018, as in the SimCLR/MoCo evaluations): cosine similarity on
 // l2-normalised features, the top-k training neighbours vote for their class with weight
-// exp(sim / T). Labels int64 in 0..numClasses-1.
+// exp(sim / T). Labels int64 in 0..numClasses-1. k larger than the training set is clamped.
+// Test rows are processed `chunk` at a time (memory: chunk x Ntrain floats). Throws
+// pretext::Error on mismatched shapes, labels out of range or non-finite features.
 ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
                         const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
                         int64_t numClasses, const KnnOptions& options = {});
 
 struct LinearProbeOptions {
-  PRETEXT_ARG(int64_t, epochs) = 100;        // full-batch L-BFGS iterations cap / epochs
+  PRETEXT_ARG(int64_t, epochs) = 100;        // reserved for a minibatch solver (L-BFGS ignores it)
   PRETEXT_ARG(double, weightDecay) = 1e-4;   // L2 on the weights
-  PRETEXT_ARG(int64_t, maxIterations) = 500;
-  PRETEXT_ARG(double, tolerance) = 1e-6;
+  PRETEXT_ARG(int64_t, maxIterations) = 500;  // full-batch L-BFGS iterations cap
+  PRETEXT_ARG(double, tolerance) = 1e-6;      // stop when the loss changes by less
 };
 
 // Linear probe on frozen features: standardise with the training mean/std, then fit a
 // softmax regression (multinomial logistic, L2-regularised) to convergence; reports test
-// accuracy. Deterministic for given inputs.
+// accuracy. Solver: full-batch L-BFGS (strong Wolfe line search, history 20) from zero
+// weights, at most maxIterations iterations, stopping when the loss changes by less than
+// `tolerance`. Deterministic for given inputs (and thread count).
 ProbeResult linearProbe(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
                         const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
                         int64_t numClasses, const LinearProbeOptions& options = {});
 
 // Collapse diagnostics for a batch of embeddings z [N,D]: the mean per-dimension std of the
 // l2-normalised embeddings (1/sqrt(D) when healthy, 0 when collapsed) and the effective rank
-// exp(H(p)) of the normalised singular values (Roy & Vetterli 2007).
+// exp(H(p)) of the normalised singular values (Roy & Vetterli 2007) of the *centered* z
+// (rows all identical -> 1). N < 2 gives zeros.
 struct CollapseStats {
   double normalizedStd = 0;
   double effectiveRank = 0;
 };
 CollapseStats collapseStats(const torch::Tensor& z);
 
-// PCA to `dims` dimensions (centered, via SVD); returns [N,dims].
+// PCA to `dims` dimensions (centered; eigendecomposition of the DxD covariance); returns
+// float32 [N,dims], components by decreasing variance, each with the sign that makes its
+// largest-|value| loading positive (deterministic).
 torch::Tensor pcaProject(const torch::Tensor& x, int64_t dims = 2);
 
-// Top-k retrieval by cosine similarity: indices [Q,k] and similarities [Q,k].
+// Top-k retrieval by cosine similarity: indices int64 [Q,k] and similarities float [Q,k],
+// sorted by decreasing similarity; k larger than the gallery is clamped.
 std::pair<torch::Tensor, torch::Tensor> retrieveTopK(const torch::Tensor& gallery,
                                                      const torch::Tensor& queries, int64_t k);
 
