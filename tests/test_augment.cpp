@@ -255,6 +255,25 @@ class TestAugment : public QObject {
   void hueRoundTripAndShift() {
     auto x = testBatch(4, 3, 8, 8);
     QVERIFY(maxAbsDiff(pretext::hsvToRgb(pretext::rgbToHsv(x)), x) < 1e-5);
+    QVERIFY(maxAbsDiff(pretext::adjustHue(x, torch::zeros({4})), x) < 1e-5);
+    // Red shifted by a third of a turn is green; by two thirds, blue.
+    auto red = torch::tensor({0.8f, 0.2f, 0.2f}).view({1, 3, 1, 1}).expand({2, 3, 2, 2});
+    auto shifted = pretext::adjustHue(red, torch::tensor({1.0 / 3.0, -1.0 / 3.0}));
+    QVERIFY(maxAbsDiff(shifted[0].select(1, 0).select(1, 0),
+                       torch::tensor({0.2f, 0.8f, 0.2f})) < 1e-5);
+    QVERIFY(maxAbsDiff(shifted[1].select(1, 0).select(1, 0),
+                       torch::tensor({0.2f, 0.2f, 0.8f})) < 1e-5);
+    auto hsv = pretext::rgbToHsv(red);
+    QVERIFY(maxAbsDiff(hsv[0].select(1, 0).select(1, 0), torch::tensor({0.0f, 0.75f, 0.8f})) <
+            1e-6);
+    // adjustHue agrees with the HSV route.
+    auto shift = torch::tensor({0.1, -0.2, 0.3, 0.45});
+    auto h = pretext::rgbToHsv(x);
+    auto viaHsv = pretext::hsvToRgb(torch::stack(
+        {(h.select(1, 0) + shift.to(torch::kFloat).view({4, 1, 1})).remainder(1.0),
+         h.select(1, 1), h.select(1, 2)},
+        1));
+    QVERIFY(maxAbsDiff(pretext::adjustHue(x, shift), viaHsv) < 1e-5);
     auto gen = makeGen(12);
     auto y = pretext::augmentBatch(x, AugmentOptions().jitterProb(1.0).hue(0.5), gen);
     QVERIFY(inUnitRange(y));

@@ -92,6 +92,8 @@ torch::Tensor solarize(const torch::Tensor& x, double threshold, const torch::Te
 // Batched RGB <-> HSV on [B,3,H,W] in [0,1] (hue in [0,1), as torchvision).
 torch::Tensor rgbToHsv(const torch::Tensor& x);
 torch::Tensor hsvToRgb(const torch::Tensor& x);
+// Hue rotation of an RGB batch by shift[b] turns (float [B], torchvision's adjust_hue).
+torch::Tensor adjustHue(const torch::Tensor& x, const torch::Tensor& shift);
 
 bool operator==(const AugmentOptions& a, const AugmentOptions& b);
 inline bool operator!=(const AugmentOptions& a, const AugmentOptions& b) { return !(a == b); }
