@@ -144,6 +144,22 @@ class TestAugment : public QObject {
     QVERIFY(maxAbsDiff(full, x) < 1e-5);
   }
 
+  void partialCropKeepsOthersWhole() {
+    auto x = testBatch(32, 1, 16, 16);
+    auto gen = makeGen(14);
+    auto y = pretext::randomResizedCrop(x, 0, 0.2, 0.5, 0.75, 1.333, 0.5, gen);
+    auto whole = (y - x).abs().amax({1, 2, 3}) < 1e-5;
+    const int64_t n = whole.sum().item<int64_t>();
+    QVERIFY2(n > 4 && n < 28, qPrintable(QString::number(n)));
+  }
+
+  void grayJitterIgnoresColourOps() {
+    auto x = testBatch(4, 1, 8, 8);
+    auto gen = makeGen(15);
+    auto o = AugmentOptions().jitterProb(1.0).saturation(0.8).hue(0.5).grayscaleProb(1.0);
+    QVERIFY(torch::equal(pretext::augmentBatch(x, o, gen), x));
+  }
+
   void flipFlips() {
     auto x = testBatch(5, 3, 16, 16);
     auto gen = makeGen(9);
