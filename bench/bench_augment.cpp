@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <cstdio>
 #include <functional>
 #include <vector>
 
@@ -50,7 +50,8 @@ nn::Sequential smallConvNet(int64_t inChannels, int64_t w = 32) {
   nn::Sequential net;
   const int64_t widths[5] = {inChannels, w, 2 * w, 4 * w, 8 * w};
   for (int i = 0; i < 4; ++i) {
-    net->push_back(nn::Conv2d(nn::Conv2dOptions(widths[i], widths[i + 1], 3).padding(1).bias(false)));
+    net->push_back(
+        nn::Conv2d(nn::Conv2dOptions(widths[i], widths[i + 1], 3).padding(1).bias(false)));
     net->push_back(nn::BatchNorm2d(widths[i + 1]));
     net->push_back(nn::ReLU(nn::ReLUOptions(true)));
     if (i < 3) net->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
@@ -72,9 +73,9 @@ double simclrStepMs(int64_t b, int64_t c, int64_t side) {
   Timing t = median(
       [&] {
         opt.zero_grad();
-        auto z = torch::nn::functional::normalize(
-            net->forward(torch::cat({v1, v2})),
-            torch::nn::functional::NormalizeFuncOptions().dim(1));
+        auto z =
+            torch::nn::functional::normalize(net->forward(torch::cat({v1, v2})),
+                                             torch::nn::functional::NormalizeFuncOptions().dim(1));
         auto sim = z.mm(z.t()) / 0.5;
         sim = sim - torch::eye(2 * b) * 1e9;
         auto loss = torch::nn::functional::cross_entropy(sim, labels);
@@ -91,8 +92,8 @@ double bench(const char* label, const pretext::AugmentOptions& options, int64_t 
   auto x = torch::rand({b, c, side, side}, gen);
   torch::Tensor y;
   Timing t = median([&] { y = pretext::augmentBatch(x, options, gen); });
-  std::printf("%-30s [%lld,%lld,%lld,%lld] %8.2f ms/batch %8.0f images/s  (cpu %7.2f ms)\n",
-              label, (long long)b, (long long)c, (long long)side, (long long)side, t.wallMs,
+  std::printf("%-30s [%lld,%lld,%lld,%lld] %8.2f ms/batch %8.0f images/s  (cpu %7.2f ms)\n", label,
+              (long long)b, (long long)c, (long long)side, (long long)side, t.wallMs,
               b / t.wallMs * 1000.0, t.cpuMs);
   return t.wallMs;
 }
@@ -119,10 +120,10 @@ int main() {
   // Stage by stage for the colour batch (each alone at probability 1).
   using pretext::AugmentOptions;
   bench("  crop+flip (one grid_sample)", AugmentOptions().cropProb(1).flipProb(0.5), 512, 3, 32);
-  bench("  crop+flip+rotate", AugmentOptions().cropProb(1).flipProb(0.5).rotateProb(1)
-                                  .rotateDegrees(30), 512, 3, 32);
-  bench("  jitter b/c/s", AugmentOptions().jitterProb(1).brightness(0.4).contrast(0.4)
-                              .saturation(0.4), 512, 3, 32);
+  bench("  crop+flip+rotate",
+        AugmentOptions().cropProb(1).flipProb(0.5).rotateProb(1).rotateDegrees(30), 512, 3, 32);
+  bench("  jitter b/c/s",
+        AugmentOptions().jitterProb(1).brightness(0.4).contrast(0.4).saturation(0.4), 512, 3, 32);
   bench("  jitter hue", AugmentOptions().jitterProb(1).hue(0.1), 512, 3, 32);
   bench("  grayscale", AugmentOptions().grayscaleProb(1), 512, 3, 32);
   bench("  blur", AugmentOptions().blurProb(1), 512, 3, 32);

@@ -146,7 +146,7 @@ torch::Tensor cutoutStage(const torch::Tensor& x, const AugmentOptions& o, torch
   auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(x.device());
   auto rows = torch::arange(H, opts).view({1, H});
   auto cols = torch::arange(W, opts).view({1, W});
-  auto inY = ((rows >= top) & (rows < top + sideY)).to(x.scalar_type());  // [B,H]
+  auto inY = ((rows >= top) & (rows < top + sideY)).to(x.scalar_type());    // [B,H]
   auto inX = ((cols >= left) & (cols < left + sideX)).to(x.scalar_type());  // [B,W]
   inY = inY * apply.to(x.device(), x.scalar_type()).view({B, 1});
   auto box = inY.view({B, 1, H, 1}) * inX.view({B, 1, 1, W});  // 0/1, [B,1,H,W]
@@ -160,12 +160,13 @@ torch::Tensor randomResizedCrop(const torch::Tensor& x, int64_t outSize, double 
                                 double scaleMax, double ratioMin, double ratioMax, double prob,
                                 torch::Generator& gen) {
   detail::checkBatch(x, "randomResizedCrop");
-  if (outSize < 0) throw Error("randomResizedCrop: outSize = " + std::to_string(outSize) +
-                               ": expected >= 0 (0 keeps the input size)");
+  if (outSize < 0)
+    throw Error("randomResizedCrop: outSize = " + std::to_string(outSize) +
+                ": expected >= 0 (0 keeps the input size)");
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
   auto boxes = detail::sampleCropBoxes(B, H, W, scaleMin, scaleMax, ratioMin, ratioMax, prob, gen);
-  return detail::affineResample(x, outSize > 0 ? outSize : H, outSize > 0 ? outSize : W, boxes,
-                                {}, {});
+  return detail::affineResample(x, outSize > 0 ? outSize : H, outSize > 0 ? outSize : W, boxes, {},
+                                {});
 }
 
 torch::Tensor horizontalFlip(const torch::Tensor& x, const torch::Tensor& mask) {

@@ -16,7 +16,10 @@ namespace {
 // ITU-R 601 luma, [B,1,H,W].
 torch::Tensor luma(const torch::Tensor& x) {
   if (x.size(1) == 1) return x;
-  return x.select(1, 0).mul(0.299).add_(x.select(1, 1), 0.587).add_(x.select(1, 2), 0.114)
+  return x.select(1, 0)
+      .mul(0.299)
+      .add_(x.select(1, 1), 0.587)
+      .add_(x.select(1, 2), 0.114)
       .unsqueeze(1);
 }
 
@@ -32,9 +35,8 @@ torch::Tensor rgbFromChroma(const torch::Tensor& base, const torch::Tensor& chro
   auto r = (h6 - 3.0).abs_().sub_(1.0).clamp_(0, 1);
   auto g = (h6 - 2.0).abs_().neg_().add_(2.0).clamp_(0, 1);
   auto b = (h6 - 4.0).abs_().neg_().add_(2.0).clamp_(0, 1);
-  return torch::stack({r.mul_(chroma).add_(base), g.mul_(chroma).add_(base),
-                       b.mul_(chroma).add_(base)},
-                      1)
+  return torch::stack(
+             {r.mul_(chroma).add_(base), g.mul_(chroma).add_(base), b.mul_(chroma).add_(base)}, 1)
       .clamp_(0, 1);
 }
 
@@ -92,8 +94,7 @@ torch::Tensor hsvToRgb(const torch::Tensor& x) {
 torch::Tensor adjustHue(const torch::Tensor& x, const torch::Tensor& shift) {
   if (x.dim() != 4 || x.size(1) != 3) throw Error("adjustHue: expected an RGB batch [B,3,H,W]");
   auto p = hueParts(x);
-  auto h6 = p.h6.add_(shift.to(x.device(), x.scalar_type()).view({-1, 1, 1}) * 6.0)
-                .remainder_(6.0);
+  auto h6 = p.h6.add_(shift.to(x.device(), x.scalar_type()).view({-1, 1, 1}) * 6.0).remainder_(6.0);
   return rgbFromChroma(p.maxc - p.chroma, p.chroma, h6);
 }
 
@@ -130,8 +131,7 @@ torch::Tensor gaussianBlur(const torch::Tensor& x, const torch::Tensor& sigma) {
 
 torch::Tensor solarize(const torch::Tensor& x, double threshold, const torch::Tensor& mask) {
   // Per-sample threshold (+inf where the mask is off), one comparison, one exact 0/1 lerp.
-  auto thr = torch::full({mask.size(0)}, std::numeric_limits<double>::infinity(),
-                         torch::kFloat64)
+  auto thr = torch::full({mask.size(0)}, std::numeric_limits<double>::infinity(), torch::kFloat64)
                  .masked_fill_(mask.to(torch::kCPU, torch::kBool), threshold);
   auto hit = (x >= detail::perSample(thr, x)).to(x.scalar_type());
   return torch::lerp(x, 1 - x, hit);
@@ -141,7 +141,7 @@ torch::Tensor solarize(const torch::Tensor& x, double threshold, const torch::Te
 torch::Tensor sobelFilter(const torch::Tensor& x) {
   detail::checkBatch(x, "sobelFilter");
   const int64_t H = x.size(2), W = x.size(3);
-  auto p = torch::replication_pad2d(luma(x), {1, 1, 1, 1});  // [B,1,H+2,W+2]
+  auto p = torch::replication_pad2d(luma(x), {1, 1, 1, 1});                      // [B,1,H+2,W+2]
   auto smoothV = p.narrow(2, 0, H) + p.narrow(2, 1, H) * 2 + p.narrow(2, 2, H);  // [B,1,H,W+2]
   auto smoothH = p.narrow(3, 0, W) + p.narrow(3, 1, W) * 2 + p.narrow(3, 2, W);  // [B,1,H+2,W]
   auto dx = smoothV.narrow(3, 2, W) - smoothV.narrow(3, 0, W);
@@ -154,9 +154,9 @@ namespace detail {
 void checkBatch(const torch::Tensor& x, const char* where) {
   if (!x.defined() || x.dim() != 4 || !x.is_floating_point() ||
       (x.size(1) != 1 && x.size(1) != 3)) {
-    std::string got = !x.defined() ? "an undefined tensor"
-                                   : std::string(c10::toString(x.scalar_type())) + " " +
-                                         c10::str(x.sizes());
+    std::string got = !x.defined()
+                          ? "an undefined tensor"
+                          : std::string(c10::toString(x.scalar_type())) + " " + c10::str(x.sizes());
     throw Error(std::string(where) +
                 ": expected a float batch [B,C,H,W] in [0,1] with C = 1 or 3, got " + got);
   }
@@ -167,8 +167,8 @@ void checkBatch(const torch::Tensor& x, const char* where) {
 torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
                                torch::Generator& gen) {
   const bool rgb = x.size(1) == 3;
-  const bool any = o.brightness() > 0 || o.contrast() > 0 ||
-                   (rgb && (o.saturation() > 0 || o.hue() > 0));
+  const bool any =
+      o.brightness() > 0 || o.contrast() > 0 || (rgb && (o.saturation() > 0 || o.hue() > 0));
   if (o.jitterProb() <= 0 || !any) return x;
   const int64_t B = x.size(0);
   auto apply = randMask(gen, B, o.jitterProb());
@@ -191,8 +191,7 @@ torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
         if (o.brightness() > 0) out = (out * perSample(fb, out)).clamp_(0, 1);
         break;
       case 1:
-        if (o.contrast() > 0)
-          out = blend(out, luma(out).mean({1, 2, 3}, true), perSample(fc, out));
+        if (o.contrast() > 0) out = blend(out, luma(out).mean({1, 2, 3}, true), perSample(fc, out));
         break;
       case 2:
         if (rgb && o.saturation() > 0) out = blend(out, luma(out), perSample(fs, out));
