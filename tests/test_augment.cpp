@@ -17,11 +17,10 @@ torch::Generator makeGen(uint64_t seed) { return at::detail::createCPUGenerator(
 torch::Tensor testBatch(int64_t b, int64_t c, int64_t h, int64_t w, uint64_t seed = 7) {
   auto gen = makeGen(seed);
   auto x = torch::rand({b, c, h / 4 + 1, w / 4 + 1}, gen);
-  return torch::nn::functional::interpolate(
-             x, torch::nn::functional::InterpolateFuncOptions()
-                    .size(std::vector<int64_t>{h, w})
-                    .mode(torch::kBilinear)
-                    .align_corners(true))
+  return torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                   .size(std::vector<int64_t>{h, w})
+                                                   .mode(torch::kBilinear)
+                                                   .align_corners(true))
       .clamp(0, 1);
 }
 
@@ -49,7 +48,7 @@ AugmentOptions singleOp(const std::string& op) {
   return o;
 }
 
-const char* kOps[] = {"crop", "flip",   "rotate", "jitter", "grayscale",
+const char* kOps[] = {"crop", "flip",     "rotate", "jitter", "grayscale",
                       "blur", "solarize", "cutout", "noise",  "sobel"};
 
 }  // namespace
@@ -99,8 +98,11 @@ class TestAugment : public QObject {
   }
   void determinism() {
     QFETCH(QString, preset);
-    auto o = pretext::augmentPreset(preset.toStdString(), 32).rotateProb(0.5).rotateDegrees(20)
-                 .cutoutProb(0.5).noiseStd(0.02);
+    auto o = pretext::augmentPreset(preset.toStdString(), 32)
+                 .rotateProb(0.5)
+                 .rotateDegrees(20)
+                 .cutoutProb(0.5)
+                 .noiseStd(0.02);
     auto x = testBatch(8, 3, 32, 32);
     auto g1 = makeGen(42), g2 = makeGen(42), g3 = makeGen(43);
     auto a = pretext::augmentBatch(x, o, g1);
@@ -125,8 +127,12 @@ class TestAugment : public QObject {
     auto gen = makeGen(5);
     auto y = pretext::randomResizedCrop(x, 32, 1.0, 1.0, 1.0, 1.0, 1.0, gen);
     QVERIFY2(maxAbsDiff(x, y) < 1e-5, qPrintable(QString::number(maxAbsDiff(x, y))));
-    auto o = AugmentOptions().cropProb(1.0).cropScaleMin(1.0).cropScaleMax(1.0)
-                 .cropRatioMin(1.0).cropRatioMax(1.0);
+    auto o = AugmentOptions()
+                 .cropProb(1.0)
+                 .cropScaleMin(1.0)
+                 .cropScaleMax(1.0)
+                 .cropRatioMin(1.0)
+                 .cropRatioMax(1.0);
     QVERIFY(maxAbsDiff(x, pretext::augmentBatch(x, o, gen)) < 1e-5);
   }
 
@@ -144,14 +150,34 @@ class TestAugment : public QObject {
     QVERIFY(maxAbsDiff(full, x) < 1e-5);
   }
 
+  void partialCropKeepsOthersWhole() {
+    auto x = testBatch(32, 1, 16, 16);
+    auto gen = makeGen(14);
+    auto y = pretext::randomResizedCrop(x, 0, 0.2, 0.5, 0.75, 1.333, 0.5, gen);
+    auto whole = (y - x).abs().amax({1, 2, 3}) < 1e-5;
+    const int64_t n = whole.sum().item<int64_t>();
+    QVERIFY2(n > 4 && n < 28, qPrintable(QString::number(n)));
+  }
+
+  void grayJitterIgnoresColourOps() {
+    auto x = testBatch(4, 1, 8, 8);
+    auto gen = makeGen(15);
+    auto o = AugmentOptions().jitterProb(1.0).saturation(0.8).hue(0.5).grayscaleProb(1.0);
+    QVERIFY(torch::equal(pretext::augmentBatch(x, o, gen), x));
+  }
+
   void flipFlips() {
     auto x = testBatch(5, 3, 16, 16);
     auto gen = makeGen(9);
     auto y = pretext::augmentBatch(x, AugmentOptions().flipProb(1.0), gen);
     QVERIFY(torch::equal(y, x.flip({3})));
     // Through the affine path (with a resize) the flip is still exact up to resampling.
-    auto full = AugmentOptions().flipProb(1.0).cropProb(1.0).cropScaleMin(1.0)
-                    .cropRatioMin(1.0).cropRatioMax(1.0);
+    auto full = AugmentOptions()
+                    .flipProb(1.0)
+                    .cropProb(1.0)
+                    .cropScaleMin(1.0)
+                    .cropRatioMin(1.0)
+                    .cropRatioMax(1.0);
     QVERIFY(maxAbsDiff(pretext::augmentBatch(x, full, gen), x.flip({3})) < 1e-5);
     auto mask = torch::tensor({true, false, true, false, false});
     auto z = pretext::horizontalFlip(x, mask);
@@ -165,8 +191,7 @@ class TestAugment : public QObject {
     QVERIFY(torch::equal(pretext::rotateQuarter(x, ones), torch::rot90(x, 1, {2, 3})));
     auto k = torch::tensor({0, 1, 2, 3}, torch::kLong);
     auto y = pretext::rotateQuarter(x, k);
-    for (int64_t i = 0; i < 4; ++i)
-      QVERIFY(torch::equal(y[i], torch::rot90(x[i], i, {1, 2})));
+    for (int64_t i = 0; i < 4; ++i) QVERIFY(torch::equal(y[i], torch::rot90(x[i], i, {1, 2})));
     auto r = x;
     for (int t = 0; t < 4; ++t) r = pretext::rotateQuarter(r, ones);
     QVERIFY(torch::equal(r, x));
@@ -178,9 +203,9 @@ class TestAugment : public QObject {
   void rotationKeepsCentre() {
     // Rotation about the centre: the centre pixel of a symmetric blob stays put.
     auto x = torch::zeros({3, 1, 21, 21});
-    x.index_put_({torch::indexing::Slice(), 0, torch::indexing::Slice(8, 13),
-                  torch::indexing::Slice(8, 13)},
-                 1.0);
+    x.index_put_(
+        {torch::indexing::Slice(), 0, torch::indexing::Slice(8, 13), torch::indexing::Slice(8, 13)},
+        1.0);
     auto gen = makeGen(11);
     auto y = pretext::augmentBatch(x, AugmentOptions().rotateProb(1).rotateDegrees(90), gen);
     QVERIFY(maxAbsDiff(y.select(2, 10).select(2, 10), torch::ones({3, 1})) < 1e-5);
@@ -255,6 +280,25 @@ class TestAugment : public QObject {
   void hueRoundTripAndShift() {
     auto x = testBatch(4, 3, 8, 8);
     QVERIFY(maxAbsDiff(pretext::hsvToRgb(pretext::rgbToHsv(x)), x) < 1e-5);
+    QVERIFY(maxAbsDiff(pretext::adjustHue(x, torch::zeros({4})), x) < 1e-5);
+    // Red shifted by a third of a turn is green; by two thirds, blue.
+    auto red = torch::tensor({0.8f, 0.2f, 0.2f}).view({1, 3, 1, 1}).expand({2, 3, 2, 2});
+    auto shifted = pretext::adjustHue(red, torch::tensor({1.0 / 3.0, -1.0 / 3.0}));
+    QVERIFY(maxAbsDiff(shifted[0].select(1, 0).select(1, 0), torch::tensor({0.2f, 0.8f, 0.2f})) <
+            1e-5);
+    QVERIFY(maxAbsDiff(shifted[1].select(1, 0).select(1, 0), torch::tensor({0.2f, 0.2f, 0.8f})) <
+            1e-5);
+    auto hsv = pretext::rgbToHsv(red);
+    QVERIFY(maxAbsDiff(hsv[0].select(1, 0).select(1, 0), torch::tensor({0.0f, 0.75f, 0.8f})) <
+            1e-6);
+    // adjustHue agrees with the HSV route.
+    auto shift = torch::tensor({0.1, -0.2, 0.3, 0.45});
+    auto h = pretext::rgbToHsv(x);
+    auto viaHsv = pretext::hsvToRgb(
+        torch::stack({(h.select(1, 0) + shift.to(torch::kFloat).view({4, 1, 1})).remainder(1.0),
+                      h.select(1, 1), h.select(1, 2)},
+                     1));
+    QVERIFY(maxAbsDiff(pretext::adjustHue(x, shift), viaHsv) < 1e-5);
     auto gen = makeGen(12);
     auto y = pretext::augmentBatch(x, AugmentOptions().jitterProb(1.0).hue(0.5), gen);
     QVERIFY(inUnitRange(y));
@@ -291,26 +335,38 @@ class TestAugment : public QObject {
                            << "augment.crop_scale_min = 1.5: expected a value in (0, 1]";
     QTest::newRow("scale order") << R"({"crop_scale_min": 0.8, "crop_scale_max": 0.5})"
                                  << "augment.crop_scale_max = 0.5";
-    QTest::newRow("prob") << R"({"flip_prob": -0.1})" << "augment.flip_prob = -0.1";
-    QTest::newRow("blur prob") << R"({"blur_prob": 2})" << "augment.blur_prob = 2";
-    QTest::newRow("ratio") << R"({"crop_ratio_min": 0})" << "augment.crop_ratio_min = 0";
-    QTest::newRow("hue") << R"({"hue": 0.6})" << "augment.hue = 0.6";
-    QTest::newRow("brightness") << R"({"brightness": -1})" << "augment.brightness = -1";
-    QTest::newRow("sigma") << R"({"blur_sigma_min": 0})" << "augment.blur_sigma_min = 0";
+    QTest::newRow("prob") << R"({"flip_prob": -0.1})"
+                          << "augment.flip_prob = -0.1";
+    QTest::newRow("blur prob") << R"({"blur_prob": 2})"
+                               << "augment.blur_prob = 2";
+    QTest::newRow("ratio") << R"({"crop_ratio_min": 0})"
+                           << "augment.crop_ratio_min = 0";
+    QTest::newRow("hue") << R"({"hue": 0.6})"
+                         << "augment.hue = 0.6";
+    QTest::newRow("brightness") << R"({"brightness": -1})"
+                                << "augment.brightness = -1";
+    QTest::newRow("sigma") << R"({"blur_sigma_min": 0})"
+                           << "augment.blur_sigma_min = 0";
     QTest::newRow("sigma order") << R"({"blur_sigma_min": 2, "blur_sigma_max": 1})"
                                  << "augment.blur_sigma_max = 1";
-    QTest::newRow("size") << R"({"size": -3})" << "augment.size = -3";
-    QTest::newRow("cutout") << R"({"cutout_size": 0})" << "augment.cutout_size = 0";
-    QTest::newRow("noise") << R"({"noise_std": -0.5})" << "augment.noise_std = -0.5";
+    QTest::newRow("size") << R"({"size": -3})"
+                          << "augment.size = -3";
+    QTest::newRow("cutout") << R"({"cutout_size": 0})"
+                            << "augment.cutout_size = 0";
+    QTest::newRow("noise") << R"({"noise_std": -0.5})"
+                           << "augment.noise_std = -0.5";
     QTest::newRow("unknown key") << R"({"flip_probb": 0.5})"
                                  << "augment.flip_probb: unknown field; known: preset, size";
     QTest::newRow("wrong type") << R"({"flip_prob": "high"})"
                                 << "augment.flip_prob = \"high\": expected a number";
-    QTest::newRow("wrong int") << R"({"size": 3.5})" << "augment.size = 3.5: expected an integer";
-    QTest::newRow("wrong bool") << R"({"sobel": 1})" << "augment.sobel = 1: expected true";
+    QTest::newRow("wrong int") << R"({"size": 3.5})"
+                               << "augment.size = 3.5: expected an integer";
+    QTest::newRow("wrong bool") << R"({"sobel": 1})"
+                                << "augment.sobel = 1: expected true";
     QTest::newRow("preset") << R"({"preset": "simclrr"})"
                             << "augment.preset = \"simclrr\": unknown preset; known: none";
-    QTest::newRow("not object") << R"([1, 2])" << "augment: expected a JSON object";
+    QTest::newRow("not object") << R"([1, 2])"
+                                << "augment: expected a JSON object";
   }
   void validateNamesField() {
     QFETCH(QString, json);
@@ -328,9 +384,8 @@ class TestAugment : public QObject {
     auto gen = makeGen(1);
     PRETEXT_VERIFY_THROWS_WITH(pretext::augmentBatch(x, AugmentOptions().flipProb(3), gen),
                                "augment.flip_prob");
-    PRETEXT_VERIFY_THROWS_WITH(pretext::augmentBatch(torch::zeros({2, 2, 8, 8}), AugmentOptions(),
-                                                     gen),
-                               "C = 1 or 3");
+    PRETEXT_VERIFY_THROWS_WITH(
+        pretext::augmentBatch(torch::zeros({2, 2, 8, 8}), AugmentOptions(), gen), "C = 1 or 3");
     for (const auto& name : pretext::augmentPresetNames()) pretext::augmentPreset(name).validate();
     PRETEXT_VERIFY_THROWS_WITH(pretext::augmentPreset("nope"), "known: none, weak, simclr");
   }
@@ -342,7 +397,9 @@ class TestAugment : public QObject {
   }
   void jsonRoundTrip() {
     QFETCH(QString, preset);
-    auto o = pretext::augmentPreset(preset.toStdString(), 28).noiseStd(0.05).sobel(true)
+    auto o = pretext::augmentPreset(preset.toStdString(), 28)
+                 .noiseStd(0.05)
+                 .sobel(true)
                  .cropRatioMax(1.0 / 3.0 + 1.0);
     auto j = pretext::augmentToJson(o);
     QCOMPARE(j.size(), size_t(24));

@@ -1,10 +1,11 @@
 // The augmentation pipeline (augmentBatch) and option validation.
+#include "core/augment/augment.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
 #include <sstream>
 
-#include "core/augment/augment.h"
 #include "core/augment/augment_internal.h"
 #include "core/util/error.h"
 
@@ -88,8 +89,9 @@ torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& op
   detail::checkBatch(images, "augmentBatch");
   options.validate();
   if (gen.device().type() != torch::kCPU)
-    throw Error("augmentBatch: expected a CPU generator (per-sample parameters are drawn on "
-                "the CPU and moved to the batch's device)");
+    throw Error(
+        "augmentBatch: expected a CPU generator (per-sample parameters are drawn on "
+        "the CPU and moved to the batch's device)");
   torch::NoGradGuard noGrad;
   torch::Tensor x = detail::geometricStage(images, options, gen);
   x = detail::colorJitterStage(x, options, gen);

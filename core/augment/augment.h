@@ -63,13 +63,17 @@ AugmentOptions augmentPreset(const std::string& name, int64_t size = 0);
 std::vector<std::string> augmentPresetNames();
 
 // JSON: {"preset": "simclr", "<field>": value, ...}; fields override the preset. Field names
-// are snake_case versions of the options (crop_scale_min, flip_prob, ...).
+// are snake_case versions of the options (crop_scale_min, flip_prob, ...). A "size" field
+// overrides the `size` argument. Unknown fields, wrong types and invalid values throw
+// pretext::Error naming "augment.<field>".
 AugmentOptions augmentFromJson(const nlohmann::json& j, int64_t size = 0);
 nlohmann::json augmentToJson(const AugmentOptions& options);
 
 // Applies the augmentations to a float batch in [0,1] [B,C,H,W] on any device. All random
 // draws come from `gen` (a CPU generator; the few per-sample parameters are moved to the
 // batch's device), so a seed reproduces the views exactly. Output stays in [0,1].
+// Order: crop + flip + rotation (one grid_sample) -> colour jitter -> grayscale -> blur ->
+// solarize -> cutout -> noise -> Sobel. With nothing to do it returns `images` itself.
 torch::Tensor augmentBatch(const torch::Tensor& images, const AugmentOptions& options,
                            torch::Generator& gen);
 
@@ -94,6 +98,8 @@ torch::Tensor solarize(const torch::Tensor& x, double threshold, const torch::Te
 // Batched RGB <-> HSV on [B,3,H,W] in [0,1] (hue in [0,1), as torchvision).
 torch::Tensor rgbToHsv(const torch::Tensor& x);
 torch::Tensor hsvToRgb(const torch::Tensor& x);
+// Hue rotation of an RGB batch by shift[b] turns (float [B], torchvision's adjust_hue).
+torch::Tensor adjustHue(const torch::Tensor& x, const torch::Tensor& shift);
 
 bool operator==(const AugmentOptions& a, const AugmentOptions& b);
 inline bool operator!=(const AugmentOptions& a, const AugmentOptions& b) { return !(a == b); }

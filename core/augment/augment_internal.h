@@ -8,30 +8,30 @@
 #include "core/augment/augment.h"
 
 // Every AugmentOptions field with its snake_case JSON name, in declaration order.
-#define PRETEXT_AUGMENT_FIELDS(X)               \
-  X(size, "size")                               \
-  X(cropProb, "crop_prob")                      \
-  X(cropScaleMin, "crop_scale_min")             \
-  X(cropScaleMax, "crop_scale_max")             \
-  X(cropRatioMin, "crop_ratio_min")             \
-  X(cropRatioMax, "crop_ratio_max")             \
-  X(flipProb, "flip_prob")                      \
-  X(jitterProb, "jitter_prob")                  \
-  X(brightness, "brightness")                   \
-  X(contrast, "contrast")                       \
-  X(saturation, "saturation")                   \
-  X(hue, "hue")                                 \
-  X(grayscaleProb, "grayscale_prob")            \
-  X(blurProb, "blur_prob")                      \
-  X(blurSigmaMin, "blur_sigma_min")             \
-  X(blurSigmaMax, "blur_sigma_max")             \
-  X(solarizeProb, "solarize_prob")              \
-  X(solarizeThreshold, "solarize_threshold")    \
-  X(rotateProb, "rotate_prob")                  \
-  X(rotateDegrees, "rotate_degrees")            \
-  X(cutoutProb, "cutout_prob")                  \
-  X(cutoutSize, "cutout_size")                  \
-  X(noiseStd, "noise_std")                      \
+#define PRETEXT_AUGMENT_FIELDS(X)            \
+  X(size, "size")                            \
+  X(cropProb, "crop_prob")                   \
+  X(cropScaleMin, "crop_scale_min")          \
+  X(cropScaleMax, "crop_scale_max")          \
+  X(cropRatioMin, "crop_ratio_min")          \
+  X(cropRatioMax, "crop_ratio_max")          \
+  X(flipProb, "flip_prob")                   \
+  X(jitterProb, "jitter_prob")               \
+  X(brightness, "brightness")                \
+  X(contrast, "contrast")                    \
+  X(saturation, "saturation")                \
+  X(hue, "hue")                              \
+  X(grayscaleProb, "grayscale_prob")         \
+  X(blurProb, "blur_prob")                   \
+  X(blurSigmaMin, "blur_sigma_min")          \
+  X(blurSigmaMax, "blur_sigma_max")          \
+  X(solarizeProb, "solarize_prob")           \
+  X(solarizeThreshold, "solarize_threshold") \
+  X(rotateProb, "rotate_prob")               \
+  X(rotateDegrees, "rotate_degrees")         \
+  X(cutoutProb, "cutout_prob")               \
+  X(cutoutSize, "cutout_size")               \
+  X(noiseStd, "noise_std")                   \
   X(sobel, "sobel")
 
 namespace pretext::detail {
@@ -60,8 +60,10 @@ torch::Tensor affineResample(const torch::Tensor& x, int64_t outH, int64_t outW,
                              const torch::Tensor& angle);
 
 // The stages of augmentBatch; each returns its input untouched when it has nothing to do.
-torch::Tensor geometricStage(const torch::Tensor& x, const AugmentOptions& o, torch::Generator& gen);
-torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o, torch::Generator& gen);
+torch::Tensor geometricStage(const torch::Tensor& x, const AugmentOptions& o,
+                             torch::Generator& gen);
+torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
+                               torch::Generator& gen);
 torch::Tensor grayscaleStage(const torch::Tensor& x, double prob, torch::Generator& gen);
 torch::Tensor blurStage(const torch::Tensor& x, const AugmentOptions& o, torch::Generator& gen);
 torch::Tensor solarizeStage(const torch::Tensor& x, const AugmentOptions& o, torch::Generator& gen);

@@ -79,7 +79,7 @@ CropBoxes sampleCropBoxes(int64_t batch, int64_t height, int64_t width, double s
 torch::Tensor affineResample(const torch::Tensor& x, int64_t outH, int64_t outW,
                              const CropBoxes& boxes, const torch::Tensor& flipSign,
                              const torch::Tensor& angle) {
-  const int64_t B = x.size(0), C = x.size(1);
+  const int64_t B = x.size(0);
   const double H = double(x.size(2)), W = double(x.size(3));
   auto cosA = angle.defined() ? angle.cos() : torch::ones_like(boxes.w);
   auto sinA = angle.defined() ? angle.sin() : torch::zeros_like(boxes.w);
@@ -89,7 +89,14 @@ torch::Tensor affineResample(const torch::Tensor& x, int64_t outH, int64_t outW,
                             1)
                    .view({B, 2, 3})
                    .to(x.device(), x.scalar_type());
-  auto grid = F::affine_grid(theta, {B, C, outH, outW}, /*align_corners=*/false);
+  // The grid of affine_grid (align_corners=false), built by broadcasting: cheaper than its bmm.
+  auto opts = x.options();
+  auto u = (torch::arange(outW, opts) * 2 + 1).div_(double(outW)).sub_(1).view({1, 1, outW});
+  auto v = (torch::arange(outH, opts) * 2 + 1).div_(double(outH)).sub_(1).view({1, outH, 1});
+  auto t = [&](int64_t i, int64_t j) { return theta.select(1, i).select(1, j).view({B, 1, 1}); };
+  auto gx = (t(0, 0) * u + t(0, 1) * v).add_(t(0, 2));
+  auto gy = (t(1, 0) * u + t(1, 1) * v).add_(t(1, 2));
+  auto grid = torch::stack({gx, gy}, 3);  // [B,outH,outW,2]
   return F::grid_sample(x, grid,
                         F::GridSampleFuncOptions()
                             .mode(torch::kBilinear)
@@ -139,11 +146,12 @@ torch::Tensor cutoutStage(const torch::Tensor& x, const AugmentOptions& o, torch
   auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(x.device());
   auto rows = torch::arange(H, opts).view({1, H});
   auto cols = torch::arange(W, opts).view({1, W});
-  auto inY = (rows >= top) & (rows < top + sideY);
-  auto inX = (cols >= left) & (cols < left + sideX);
-  auto box = inY.view({B, 1, H, 1}) & inX.view({B, 1, 1, W}) &
-             apply.to(x.device()).view({B, 1, 1, 1});
-  return x.masked_fill(box, 0.5);
+  auto inY = ((rows >= top) & (rows < top + sideY)).to(x.scalar_type());    // [B,H]
+  auto inX = ((cols >= left) & (cols < left + sideX)).to(x.scalar_type());  // [B,W]
+  inY = inY * apply.to(x.device(), x.scalar_type()).view({B, 1});
+  auto box = inY.view({B, 1, H, 1}) * inX.view({B, 1, 1, W});  // 0/1, [B,1,H,W]
+  // An exact 0/1 lerp towards grey (masked_fill with a broadcast mask is slow on the CPU).
+  return torch::lerp(x, torch::full({}, 0.5, x.options()), box);
 }
 
 }  // namespace detail
@@ -152,12 +160,13 @@ torch::Tensor randomResizedCrop(const torch::Tensor& x, int64_t outSize, double 
                                 double scaleMax, double ratioMin, double ratioMax, double prob,
                                 torch::Generator& gen) {
   detail::checkBatch(x, "randomResizedCrop");
-  if (outSize < 0) throw Error("randomResizedCrop: outSize = " + std::to_string(outSize) +
-                               ": expected >= 0 (0 keeps the input size)");
+  if (outSize < 0)
+    throw Error("randomResizedCrop: outSize = " + std::to_string(outSize) +
+                ": expected >= 0 (0 keeps the input size)");
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
   auto boxes = detail::sampleCropBoxes(B, H, W, scaleMin, scaleMax, ratioMin, ratioMax, prob, gen);
-  return detail::affineResample(x, outSize > 0 ? outSize : H, outSize > 0 ? outSize : W, boxes,
-                                {}, {});
+  return detail::affineResample(x, outSize > 0 ? outSize : H, outSize > 0 ? outSize : W, boxes, {},
+                                {});
 }
 
 torch::Tensor horizontalFlip(const torch::Tensor& x, const torch::Tensor& mask) {

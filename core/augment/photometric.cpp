@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/augment/augment.h"
 #include "core/augment/augment_internal.h"
@@ -15,16 +16,50 @@ namespace {
 // ITU-R 601 luma, [B,1,H,W].
 torch::Tensor luma(const torch::Tensor& x) {
   if (x.size(1) == 1) return x;
-  return x.select(1, 0).mul(0.299).add_(x.select(1, 1), 0.587).add_(x.select(1, 2), 0.114)
+  return x.select(1, 0)
+      .mul(0.299)
+      .add_(x.select(1, 1), 0.587)
+      .add_(x.select(1, 2), 0.114)
       .unsqueeze(1);
 }
 
 // torchvision's _blend: f * a + (1 - f) * b, clamped to [0, 1]. f [B,1,1,1].
 torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& f) {
-  return (a * f).add_(b * (1 - f)).clamp_(0, 1);
+  return torch::lerp(b, a, f).clamp_(0, 1);
 }
 
-// Given a bool [B] CPU mask, runs fn on the selected samples only (all / none / subset).
+// RGB from (v - c, c, 6h) with c = v * s (chroma): each channel is
+// (v - c) + c * clamp(piecewise-linear(6h), 0, 1), 6h in [0, 6).
+torch::Tensor rgbFromChroma(const torch::Tensor& base, const torch::Tensor& chroma,
+                            const torch::Tensor& h6) {
+  auto r = (h6 - 3.0).abs_().sub_(1.0).clamp_(0, 1);
+  auto g = (h6 - 2.0).abs_().neg_().add_(2.0).clamp_(0, 1);
+  auto b = (h6 - 4.0).abs_().neg_().add_(2.0).clamp_(0, 1);
+  return torch::stack(
+             {r.mul_(chroma).add_(base), g.mul_(chroma).add_(base), b.mul_(chroma).add_(base)}, 1)
+      .clamp_(0, 1);
+}
+
+// Max, chroma and 6 * hue (in [-1, 5)) of an RGB batch, as torchvision's _rgb2hsv.
+struct HueParts {
+  torch::Tensor maxc, chroma, h6;
+};
+// (torch::where with a full-size condition is slow on the CPU in LibTorch 1.13; lerp with 0/1
+// weights selects exactly and is vectorised.)
+HueParts hueParts(const torch::Tensor& x) {
+  auto r = x.select(1, 0), g = x.select(1, 1), b = x.select(1, 2);
+  auto maxc = torch::maximum(r, torch::maximum(g, b));
+  auto chroma = maxc - torch::minimum(r, torch::minimum(g, b));
+  // chroma == 0 means r == g == b, where every numerator below is 0 as well.
+  auto crd = chroma.clamp_min(1e-12);
+  auto isR = (maxc == r).to(x.scalar_type()), isG = (maxc == g).to(x.scalar_type());
+  auto hueR = (g - b).div_(crd);
+  auto hueG = (b - r).div_(crd).add_(2.0);
+  auto hueB = (r - g).div_(crd).add_(4.0);
+  return {maxc, chroma, torch::lerp(torch::lerp(hueB, hueG, isG), hueR, isR)};
+}
+
+// Given a bool [B] CPU mask, runs fn(subset, indices) on the selected samples only.
 template <typename Fn>
 torch::Tensor onSubset(const torch::Tensor& x, const torch::Tensor& mask, Fn fn) {
   auto idx = mask.nonzero().squeeze(1);
@@ -45,29 +80,22 @@ torch::Tensor toGrayscale(const torch::Tensor& x) {
 }
 
 torch::Tensor rgbToHsv(const torch::Tensor& x) {
-  auto r = x.select(1, 0), g = x.select(1, 1), b = x.select(1, 2);
-  auto maxc = torch::maximum(r, torch::maximum(g, b));
-  auto minc = torch::minimum(r, torch::minimum(g, b));
-  auto cr = maxc - minc;
-  auto flat = cr == 0;
-  auto ones = torch::ones_like(maxc);
-  auto s = cr / torch::where(flat, ones, maxc);
-  auto crd = torch::where(flat, ones, cr);
-  auto h6 = torch::where(maxc == r, (g - b) / crd,
-                         torch::where(maxc == g, (b - r) / crd + 2.0, (r - g) / crd + 4.0));
-  auto h = (h6 / 6.0).remainder(1.0);
-  return torch::stack({h, s, maxc}, 1);
+  auto p = hueParts(x);
+  auto s = p.chroma / p.maxc.clamp_min(1e-12);
+  return torch::stack({p.h6.div_(6.0).remainder_(1.0), s, p.maxc}, 1);
 }
 
 torch::Tensor hsvToRgb(const torch::Tensor& x) {
-  auto h6 = x.select(1, 0) * 6.0, s = x.select(1, 1), v = x.select(1, 2);
-  auto vs = v * s;
-  // f(n) = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6; R,G,B = f(5), f(3), f(1).
-  auto channel = [&](double n) {
-    auto k = (h6 + n).remainder(6.0);
-    return v - vs * torch::minimum(k, 4.0 - k).clamp_(0, 1);
-  };
-  return torch::stack({channel(5), channel(3), channel(1)}, 1).clamp_(0, 1);
+  auto v = x.select(1, 2);
+  auto chroma = v * x.select(1, 1);
+  return rgbFromChroma(v - chroma, chroma, x.select(1, 0).mul(6.0).remainder_(6.0));
+}
+
+torch::Tensor adjustHue(const torch::Tensor& x, const torch::Tensor& shift) {
+  if (x.dim() != 4 || x.size(1) != 3) throw Error("adjustHue: expected an RGB batch [B,3,H,W]");
+  auto p = hueParts(x);
+  auto h6 = p.h6.add_(shift.to(x.device(), x.scalar_type()).view({-1, 1, 1}) * 6.0).remainder_(6.0);
+  return rgbFromChroma(p.maxc - p.chroma, p.chroma, h6);
 }
 
 int64_t blurKernelSize(int64_t height, int64_t width) {
@@ -102,16 +130,23 @@ torch::Tensor gaussianBlur(const torch::Tensor& x, const torch::Tensor& sigma) {
 }
 
 torch::Tensor solarize(const torch::Tensor& x, double threshold, const torch::Tensor& mask) {
-  auto m = mask.to(x.device(), torch::kBool).view({-1, 1, 1, 1});
-  return torch::where(m & (x >= threshold), 1 - x, x);
+  // Per-sample threshold (+inf where the mask is off), one comparison, one exact 0/1 lerp.
+  auto thr = torch::full({mask.size(0)}, std::numeric_limits<double>::infinity(), torch::kFloat64)
+                 .masked_fill_(mask.to(torch::kCPU, torch::kBool), threshold);
+  auto hit = (x >= detail::perSample(thr, x)).to(x.scalar_type());
+  return torch::lerp(x, 1 - x, hit);
 }
 
+// Separable Sobel with shifted slices (no conv2d): smoothing [1,2,1] across, difference along.
 torch::Tensor sobelFilter(const torch::Tensor& x) {
   detail::checkBatch(x, "sobelFilter");
-  auto gray = torch::replication_pad2d(luma(x), {1, 1, 1, 1});
-  auto kx = torch::tensor({-1.0, 0.0, 1.0, -2.0, 0.0, 2.0, -1.0, 0.0, 1.0}).view({3, 3});
-  auto weight = torch::stack({kx, kx.t()}).view({2, 1, 3, 3}).to(x.device(), x.scalar_type());
-  return torch::conv2d(gray, weight).div_(8.0).add_(0.5).clamp_(0, 1);
+  const int64_t H = x.size(2), W = x.size(3);
+  auto p = torch::replication_pad2d(luma(x), {1, 1, 1, 1});                      // [B,1,H+2,W+2]
+  auto smoothV = p.narrow(2, 0, H) + p.narrow(2, 1, H) * 2 + p.narrow(2, 2, H);  // [B,1,H,W+2]
+  auto smoothH = p.narrow(3, 0, W) + p.narrow(3, 1, W) * 2 + p.narrow(3, 2, W);  // [B,1,H+2,W]
+  auto dx = smoothV.narrow(3, 2, W) - smoothV.narrow(3, 0, W);
+  auto dy = smoothH.narrow(2, 2, H) - smoothH.narrow(2, 0, H);
+  return torch::cat({dx, dy}, 1).div_(8.0).add_(0.5).clamp_(0, 1);
 }
 
 namespace detail {
@@ -119,9 +154,9 @@ namespace detail {
 void checkBatch(const torch::Tensor& x, const char* where) {
   if (!x.defined() || x.dim() != 4 || !x.is_floating_point() ||
       (x.size(1) != 1 && x.size(1) != 3)) {
-    std::string got = !x.defined() ? "an undefined tensor"
-                                   : std::string(c10::toString(x.scalar_type())) + " " +
-                                         c10::str(x.sizes());
+    std::string got = !x.defined()
+                          ? "an undefined tensor"
+                          : std::string(c10::toString(x.scalar_type())) + " " + c10::str(x.sizes());
     throw Error(std::string(where) +
                 ": expected a float batch [B,C,H,W] in [0,1] with C = 1 or 3, got " + got);
   }
@@ -132,8 +167,8 @@ void checkBatch(const torch::Tensor& x, const char* where) {
 torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
                                torch::Generator& gen) {
   const bool rgb = x.size(1) == 3;
-  const bool any = o.brightness() > 0 || o.contrast() > 0 ||
-                   (rgb && (o.saturation() > 0 || o.hue() > 0));
+  const bool any =
+      o.brightness() > 0 || o.contrast() > 0 || (rgb && (o.saturation() > 0 || o.hue() > 0));
   if (o.jitterProb() <= 0 || !any) return x;
   const int64_t B = x.size(0);
   auto apply = randMask(gen, B, o.jitterProb());
@@ -156,8 +191,7 @@ torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
         if (o.brightness() > 0) out = (out * perSample(fb, out)).clamp_(0, 1);
         break;
       case 1:
-        if (o.contrast() > 0)
-          out = blend(out, luma(out).mean({1, 2, 3}, true), perSample(fc, out));
+        if (o.contrast() > 0) out = blend(out, luma(out).mean({1, 2, 3}, true), perSample(fc, out));
         break;
       case 2:
         if (rgb && o.saturation() > 0) out = blend(out, luma(out), perSample(fs, out));
@@ -165,10 +199,7 @@ torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
       case 3:
         if (rgb && o.hue() > 0) {
           out = onSubset(out, apply, [&](const torch::Tensor& sub, const torch::Tensor& idx) {
-            auto hsv = rgbToHsv(sub);
-            auto shift = perSample(hueShift.index_select(0, idx), sub).view({-1, 1, 1});
-            auto h = (hsv.select(1, 0) + shift).remainder(1.0);
-            return hsvToRgb(torch::stack({h, hsv.select(1, 1), hsv.select(1, 2)}, 1));
+            return adjustHue(sub, hueShift.index_select(0, idx));
           });
         }
         break;

@@ -1,7 +1,6 @@
 // Named augmentation presets and the JSON form of AugmentOptions.
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "core/augment/augment.h"
 #include "core/augment/augment_internal.h"
@@ -18,11 +17,19 @@ std::string joined(const std::vector<std::string>& names) {
 
 AugmentOptions simclr() {
   return AugmentOptions()
-      .cropProb(1.0).cropScaleMin(0.08).cropScaleMax(1.0)
+      .cropProb(1.0)
+      .cropScaleMin(0.08)
+      .cropScaleMax(1.0)
       .flipProb(0.5)
-      .jitterProb(0.8).brightness(0.4).contrast(0.4).saturation(0.4).hue(0.1)
+      .jitterProb(0.8)
+      .brightness(0.4)
+      .contrast(0.4)
+      .saturation(0.4)
+      .hue(0.1)
       .grayscaleProb(0.2)
-      .blurProb(0.5).blurSigmaMin(0.1).blurSigmaMax(2.0);
+      .blurProb(0.5)
+      .blurSigmaMin(0.1)
+      .blurSigmaMax(2.0);
 }
 
 void readField(const nlohmann::json& v, const char* name, double& out) {
@@ -73,9 +80,13 @@ AugmentOptions augmentPreset(const std::string& name, int64_t size) {
   } else if (name == "simclr-gray") {
     // Small grayscale images (Fashion-MNIST): a milder crop (0.08 of 28x28 is ~8x8 pixels),
     // brightness/contrast only (saturation/hue are no-ops on one channel), no blur.
-    o.cropProb(1.0).cropScaleMin(0.2).cropScaleMax(1.0)
+    o.cropProb(1.0)
+        .cropScaleMin(0.2)
+        .cropScaleMax(1.0)
         .flipProb(0.5)
-        .jitterProb(0.8).brightness(0.4).contrast(0.4);
+        .jitterProb(0.8)
+        .brightness(0.4)
+        .contrast(0.4);
   } else if (name == "byol-asym-1") {
     o = simclr().blurProb(1.0).solarizeProb(0.0);
   } else if (name == "byol-asym-2") {
@@ -84,16 +95,18 @@ AugmentOptions augmentPreset(const std::string& name, int64_t size) {
     // Light views for RotNet-style rotation prediction: the rotation itself is the task.
     o.cropProb(1.0).cropScaleMin(0.8).cropScaleMax(1.0).flipProb(0.5);
   } else {
-    throw Error("unknown augmentation preset \"" + name + "\"; known: " +
-                joined(augmentPresetNames()));
+    throw Error("unknown augmentation preset \"" + name +
+                "\"; known: " + joined(augmentPresetNames()));
   }
   return o.size(size);
 }
 
 AugmentOptions augmentFromJson(const nlohmann::json& j, int64_t size) {
   if (!j.is_object())
-    throw Error("augment: expected a JSON object such as {\"preset\": \"simclr\", "
-                "\"flip_prob\": 0.5}, got " + j.dump());
+    throw Error(
+        "augment: expected a JSON object such as {\"preset\": \"simclr\", "
+        "\"flip_prob\": 0.5}, got " +
+        j.dump());
   std::string preset = "none";
   if (j.contains("preset")) {
     const auto& p = j.at("preset");
@@ -103,15 +116,14 @@ AugmentOptions augmentFromJson(const nlohmann::json& j, int64_t size) {
     preset = p.get<std::string>();
     const auto names = augmentPresetNames();
     if (std::find(names.begin(), names.end(), preset) == names.end())
-      throw Error("augment.preset = \"" + preset + "\": unknown preset; known: " +
-                  joined(names));
+      throw Error("augment.preset = \"" + preset + "\": unknown preset; known: " + joined(names));
   }
   AugmentOptions o = augmentPreset(preset, size);
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
     if (key == "preset") continue;
-#define PRETEXT_X(field, name) \
-  if (key == name) {           \
+#define PRETEXT_X(field, name)                \
+  if (key == name) {                          \
     readField(item.value(), name, o.field()); \
   } else
     PRETEXT_AUGMENT_FIELDS(PRETEXT_X) {
