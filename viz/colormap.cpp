@@ -20,14 +20,22 @@ struct Stop {
 // matplotlib's viridis (van der Walt & Smith, CC0) sampled at entries 0, 16, ..., 240, 255 of
 // its 256-entry table; linear interpolation between them stays within about 1/255 of it.
 constexpr std::array<Stop, 17> kViridis = {{
-    {0.267004, 0.004874, 0.329415}, {0.282327, 0.094955, 0.417331},
-    {0.278826, 0.175490, 0.483397}, {0.258965, 0.251537, 0.524736},
-    {0.229739, 0.322361, 0.545706}, {0.199430, 0.387607, 0.554642},
-    {0.172719, 0.448791, 0.557885}, {0.149039, 0.508051, 0.557250},
-    {0.127568, 0.566949, 0.550556}, {0.120638, 0.625828, 0.533488},
-    {0.157851, 0.683765, 0.501686}, {0.246070, 0.738910, 0.452024},
-    {0.369214, 0.788888, 0.382914}, {0.515992, 0.831158, 0.294279},
-    {0.678489, 0.863742, 0.189503}, {0.845561, 0.887322, 0.099702},
+    {0.267004, 0.004874, 0.329415},
+    {0.282327, 0.094955, 0.417331},
+    {0.278826, 0.175490, 0.483397},
+    {0.258965, 0.251537, 0.524736},
+    {0.229739, 0.322361, 0.545706},
+    {0.199430, 0.387607, 0.554642},
+    {0.172719, 0.448791, 0.557885},
+    {0.149039, 0.508051, 0.557250},
+    {0.127568, 0.566949, 0.550556},
+    {0.120638, 0.625828, 0.533488},
+    {0.157851, 0.683765, 0.501686},
+    {0.246070, 0.738910, 0.452024},
+    {0.369214, 0.788888, 0.382914},
+    {0.515992, 0.831158, 0.294279},
+    {0.678489, 0.863742, 0.189503},
+    {0.845561, 0.887322, 0.099702},
     {0.993248, 0.906157, 0.143936},
 }};
 // Table positions of the stops above (entry / 255).
@@ -86,7 +94,8 @@ QImage heatmap(const torch::Tensor& matrix2d, Colormap which, double vmin, doubl
   if (!matrix2d.defined() || matrix2d.dim() != 2)
     throw Error("heatmap: expected a 2-D matrix, got a tensor of rank " +
                 std::to_string(matrix2d.defined() ? matrix2d.dim() : 0));
-  if (cellScale < 1) throw Error("heatmap: cellScale must be >= 1, got " + std::to_string(cellScale));
+  if (cellScale < 1)
+    throw Error("heatmap: cellScale must be >= 1, got " + std::to_string(cellScale));
   const torch::Tensor m = matrix2d.detach().to(torch::kCPU, torch::kDouble).contiguous();
   const int h = static_cast<int>(m.size(0));
   const int w = static_cast<int>(m.size(1));

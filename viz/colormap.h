@@ -2,10 +2,10 @@
 // Colour maps for heat maps (confusion matrices, similarity maps) and categorical colours
 // for classes in scatter plots.
 #include <ATen/core/Tensor.h>
+
 #include <QColor>
 #include <QImage>
 #include <QRgb>
-
 #include <vector>
 
 namespace pretext {

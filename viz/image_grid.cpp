@@ -5,7 +5,6 @@
 #include <QFont>
 #include <QFontMetrics>
 #include <QPainter>
-
 #include <algorithm>
 #include <string>
 
@@ -80,16 +79,14 @@ QImage imageGrid(const torch::Tensor& nchw, int columns, int cellScale,
   if (!nchw.defined() || nchw.dim() != 4 || (nchw.size(1) != 1 && nchw.size(1) != 3))
     throw Error("imageGrid: expected images [N,C,H,W] with C = 1 or 3");
   const int n = static_cast<int>(nchw.size(0));
-  const GridGeometry g = gridGeometry(n, static_cast<int>(nchw.size(2)),
-                                      static_cast<int>(nchw.size(3)), columns, cellScale,
-                                      !captions.empty(), padding);
+  const GridGeometry g =
+      gridGeometry(n, static_cast<int>(nchw.size(2)), static_cast<int>(nchw.size(3)), columns,
+                   cellScale, !captions.empty(), padding);
   QImage grid(g.size(), QImage::Format_RGB32);
   grid.fill(Qt::white);
   if (n == 0) return grid;
 
-  torch::Tensor images = nchw.detach().to(torch::kCPU);
-  if (images.scalar_type() != torch::kUInt8)
-    images = images.to(torch::kFloat).mul(255.0).round().clamp(0, 255).to(torch::kUInt8);
+  torch::Tensor images = toImageBytes(nchw);
   if (cellScale > 1)
     images = images.repeat_interleave(cellScale, 2).repeat_interleave(cellScale, 3);
 
@@ -117,8 +114,8 @@ QImage renderPreview(const Preview& preview, int cellScale) {
   std::vector<QString> captions;
   captions.reserve(preview.labels.size());
   for (const std::string& label : preview.labels) captions.push_back(QString::fromStdString(label));
-  const QImage grid = imageGrid(preview.images, static_cast<int>(std::max<int64_t>(1, preview.columns)),
-                                cellScale, captions);
+  const QImage grid = imageGrid(
+      preview.images, static_cast<int>(std::max<int64_t>(1, preview.columns)), cellScale, captions);
   if (preview.caption.empty()) return grid;
 
   const QFont font = captionFont();

@@ -2,12 +2,13 @@
 // Image grids: a batch of small images tiled for the window, upscaled so 28 px images are
 // visible, with an optional caption under each cell.
 #include <ATen/core/Tensor.h>
+
+#include <QColor>
 #include <QImage>
 #include <QPoint>
 #include <QRect>
 #include <QSize>
 #include <QString>
-
 #include <vector>
 
 namespace pretext {
@@ -21,7 +22,7 @@ struct Preview;
 //   (padding + col * (cellWidth + padding), padding + row * (cellHeight + captionHeight + padding))
 // and its caption fills the captionHeight pixels under it.
 struct GridGeometry {
-  int count = 0;          // number of cells
+  int count = 0;  // number of cells
   int columns = 1;
   int rows = 0;
   int cellWidth = 0;      // image width * cellScale
@@ -30,8 +31,8 @@ struct GridGeometry {
   int padding = 0;
 
   QSize size() const;
-  QRect cellRect(int i) const;     // the image of cell i
-  QRect captionRect(int i) const;  // the caption strip under it (empty height without captions)
+  QRect cellRect(int i) const;        // the image of cell i
+  QRect captionRect(int i) const;     // the caption strip under it (empty height without captions)
   int cellAt(const QPoint& p) const;  // the cell whose image or caption holds p, or -1
 };
 

@@ -3,7 +3,6 @@
 #include <QFile>
 #include <QStringList>
 #include <QTextStream>
-
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -57,7 +56,8 @@ MetricSeries MetricSeries::smoothed(double weight) const {
 
 MetricSeries MetricSeries::decimated(int maxPoints) const {
   if (maxPoints < 2)
-    throw Error("MetricSeries::decimated: maxPoints must be >= 2, got " + std::to_string(maxPoints));
+    throw Error("MetricSeries::decimated: maxPoints must be >= 2, got " +
+                std::to_string(maxPoints));
   const size_t n = xs_.size();
   if (n <= static_cast<size_t>(maxPoints)) return *this;
   MetricSeries out;
@@ -96,8 +96,8 @@ MetricSeries loadCsvColumn(const QString& csvPath, const QString& column) {
   if (stepIndex < 0)
     throw Error(file + ": no 'step' column in the header (columns: " + present + ")");
   if (valueIndex < 0)
-    throw Error(file + ": no column '" + column.toStdString() + "' in the header (columns: " +
-                present + ")");
+    throw Error(file + ": no column '" + column.toStdString() +
+                "' in the header (columns: " + present + ")");
   MetricSeries series;
   QString line;
   int lineNumber = 1;

@@ -3,7 +3,6 @@
 // smoothing and min/max-preserving decimation. Not thread-safe: the training thread appends to a
 // locked buffer elsewhere and the GUI drains it into a MetricSeries on its own thread.
 #include <QString>
-
 #include <cstddef>
 #include <deque>
 #include <vector>

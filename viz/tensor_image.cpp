@@ -19,17 +19,21 @@ std::string shapeString(const torch::Tensor& t) {
 
 }  // namespace
 
+torch::Tensor toImageBytes(const torch::Tensor& images) {
+  torch::Tensor t = images.detach().to(torch::kCPU);
+  if (t.scalar_type() == torch::kUInt8) return t;
+  if (t.is_floating_point())
+    return t.to(torch::kFloat).mul(255.0).round().clamp(0, 255).to(torch::kUInt8);
+  return t.clamp(0, 255).to(torch::kUInt8);
+}
+
 QImage tensorToImage(const torch::Tensor& chw) {
   if (!chw.defined()) throw Error("tensorToImage: undefined tensor");
   if (chw.dim() != 3 || (chw.size(0) != 1 && chw.size(0) != 3))
     throw Error("tensorToImage: expected a [C,H,W] tensor with C = 1 or 3, got " +
                 shapeString(chw));
-  torch::Tensor bytes = chw.detach().to(torch::kCPU);
-  if (bytes.scalar_type() != torch::kUInt8) {
-    bytes = bytes.to(torch::kFloat).mul(255.0).round().clamp(0, 255).to(torch::kUInt8);
-  }
   // [C,H,W] -> [H,W,C], contiguous: one row of the image is W*C bytes.
-  bytes = bytes.permute({1, 2, 0}).contiguous();
+  const torch::Tensor bytes = toImageBytes(chw).permute({1, 2, 0}).contiguous();
   const int c = static_cast<int>(chw.size(0));
   const int h = static_cast<int>(chw.size(1));
   const int w = static_cast<int>(chw.size(2));
@@ -45,8 +49,8 @@ torch::Tensor imageToTensor(const QImage& image, int channels) {
   if (image.isNull()) throw Error("imageToTensor: null image");
   if (channels != 1 && channels != 3)
     throw Error("imageToTensor: channels must be 1 or 3, got " + std::to_string(channels));
-  const QImage converted = image.convertToFormat(channels == 1 ? QImage::Format_Grayscale8
-                                                                : QImage::Format_RGB888);
+  const QImage converted =
+      image.convertToFormat(channels == 1 ? QImage::Format_Grayscale8 : QImage::Format_RGB888);
   const int w = converted.width();
   const int h = converted.height();
   const size_t rowBytes = static_cast<size_t>(w) * channels;
