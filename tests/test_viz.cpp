@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/methods/method.h"
+#include "core/util/error.h"
 #include "test_support.h"
 #include "viz/colormap.h"
 #include "viz/image_grid.h"
