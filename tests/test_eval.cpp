@@ -282,6 +282,14 @@ void TestEval::linearProbeSeparable() {
   QCOMPARE(r.predictions.size(0), int64_t(400));
   QCOMPARE(r.confusion.sum().item<int64_t>(), int64_t(400));
   QCOMPARE(r.top5, 0.0);
+  // Converged (stopped by the tolerance, not the cap) to a small loss.
+  QVERIFY2(r.trainLoss < 0.05, qPrintable(QString::number(r.trainLoss)));
+  QVERIFY(r.lossEvaluations > 1 && r.lossEvaluations < 500);
+  // The iteration cap is honoured.
+  auto capped = pretext::linearProbe(train, trainLabels, test, testLabels, 4,
+                                     LinearProbeOptions().maxIterations(2));
+  QVERIFY(capped.lossEvaluations <= 3);
+  QVERIFY(capped.trainLoss > r.trainLoss);
 }
 
 void TestEval::linearProbeRandomLabelsAtChance() {
@@ -308,6 +316,7 @@ void TestEval::linearProbeDeterministic() {
   QVERIFY(torch::equal(a.confusion, b.confusion));
   QCOMPARE(a.top1, b.top1);
   QCOMPARE(a.top5, b.top5);
+  QCOMPARE(a.trainLoss, b.trainLoss);
   QVERIFY(a.top5 >= a.top1);
   QVERIFY(a.top1 > 100.0 / 6);
 }

@@ -1,5 +1,10 @@
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
 #include "core/eval/checks.h"
 #include "core/eval/probes.h"
 #include "core/util/error.h"
@@ -38,17 +43,45 @@ ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor&
   const int64_t k = std::min(options.k(), nTrain);
   const double invT = 1.0 / options.temperature();
 
-  auto scores = torch::empty({nTest, numClasses}, torch::kFloat);
+  // Per test row: select the k most similar training rows with a size-k min-heap (one
+  // compare per candidate once the heap is full; faster than Tensor::topk, which copies and
+  // sorts (value,index) pairs), then add the weights exp(sim/T) to the neighbours' classes.
+  // Weights are shifted by the row's best similarity, exp((sim - max)/T), so a small T cannot
+  // overflow; a per-row factor does not change the vote.
+  auto scores = torch::zeros({nTest, numClasses}, torch::kDouble);
+  const int64_t* labelPtr = yTrain.data_ptr<int64_t>();
   for (int64_t start = 0; start < nTest; start += options.chunk()) {
     const int64_t end = std::min(nTest, start + options.chunk());
-    const auto sim = torch::mm(test.slice(0, start, end), train.t());  // [c,Ntrain]
-    auto [topSim, topIdx] = sim.topk(k, 1, /*largest=*/true, /*sorted=*/false);
-    // exp(sim/T), shifted by the row maximum so a small T cannot overflow; a per-row
-    // factor does not change the vote.
-    const auto rowMax = std::get<0>(topSim.max(1, /*keepdim=*/true));
-    const auto weights = topSim.sub_(rowMax).mul_(invT).exp_();
-    const auto neighbourLabels = yTrain.index({topIdx});  // [c,k]
-    scores.slice(0, start, end).zero_().scatter_add_(1, neighbourLabels, weights);
+    const auto sim = torch::mm(test.slice(0, start, end), train.t()).contiguous();  // [c,Ntrain]
+    const float* simPtr = sim.data_ptr<float>();
+    double* scorePtr = scores.data_ptr<double>() + start * numClasses;
+    at::parallel_for(0, end - start, 16, [&](int64_t rowBegin, int64_t rowEnd) {
+      using Entry = std::pair<float, int64_t>;
+      const auto greater = [](const Entry& a, const Entry& b) { return a.first > b.first; };
+      std::vector<Entry> heap;
+      heap.reserve(static_cast<size_t>(k));
+      for (int64_t row = rowBegin; row < rowEnd; ++row) {
+        const float* r = simPtr + row * nTrain;
+        heap.clear();
+        for (int64_t j = 0; j < k; ++j) heap.emplace_back(r[j], j);
+        std::make_heap(heap.begin(), heap.end(), greater);  // heap.front() = k-th best so far
+        float threshold = heap.front().first;
+        for (int64_t j = k; j < nTrain; ++j) {
+          if (r[j] > threshold) {
+            std::pop_heap(heap.begin(), heap.end(), greater);
+            heap.back() = Entry(r[j], j);
+            std::push_heap(heap.begin(), heap.end(), greater);
+            threshold = heap.front().first;
+          }
+        }
+        float best = heap.front().first;
+        for (const auto& e : heap) best = std::max(best, e.first);
+        double* out = scorePtr + row * numClasses;
+        for (const auto& e : heap) {
+          out[labelPtr[e.second]] += std::exp((static_cast<double>(e.first) - best) * invT);
+        }
+      }
+    });
   }
   return summariseScores(scores, testLabels, numClasses);
 }

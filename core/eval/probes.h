@@ -28,6 +28,10 @@ struct ProbeResult {
   double top5 = 0;                 // percent (0 when fewer than 5 classes)
   torch::Tensor predictions;       // int64 [Ntest]
   torch::Tensor confusion;         // int64 [C,C], rows = true class
+  // Linear probe only: the final training objective (cross-entropy + L2 term) and how many
+  // times the solver evaluated it.
+  double trainLoss = 0;
+  int64_t lossEvaluations = 0;
 };
 
 // Scores a classifier: predictions = argmax of `scores` [N,C], top-1/top-5 accuracy in
