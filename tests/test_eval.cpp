@@ -70,6 +70,7 @@ class TestEval : public QObject {
   void knnHandWorked_data();
   void knnHandWorked();
   void knnConfusionSums();
+  void knnMatchesBruteForce_data();
   void knnMatchesBruteForce();
   void knnErrors_data();
   void knnErrors();
@@ -206,8 +207,20 @@ void TestEval::knnConfusionSums() {
   QVERIFY(torch::equal(whole.predictions, r.predictions));
 }
 
-// Cross-checks the chunked implementation against a direct, unchunked formula.
+// Cross-checks the blocked implementation against a direct, unblocked formula; training
+// blocks smaller than k make the heaps fill across several blocks.
+void TestEval::knnMatchesBruteForce_data() {
+  QTest::addColumn<int>("chunk");
+  QTest::addColumn<int>("trainBlock");
+  QTest::newRow("chunk 8, block 3 < k") << 8 << 3;
+  QTest::newRow("chunk 8, block 33") << 8 << 33;
+  QTest::newRow("chunk 50, block all") << 50 << 0;
+  QTest::newRow("chunk 1000, block 4096") << 1000 << 4096;
+}
+
 void TestEval::knnMatchesBruteForce() {
+  QFETCH(int, chunk);
+  QFETCH(int, trainBlock);
   torch::manual_seed(2);
   const int64_t classes = 5, k = 7;
   const double T = 0.07;
@@ -217,7 +230,7 @@ void TestEval::knnMatchesBruteForce() {
   auto train = centres.index({trainLabels}) + torch::randn({200, 16});
   auto test = centres.index({testLabels}) + torch::randn({50, 16});
   auto r = pretext::knnClassify(train, trainLabels, test, testLabels, classes,
-                                KnnOptions().k(k).temperature(T).chunk(8));
+                                KnnOptions().k(k).temperature(T).chunk(chunk).trainBlock(trainBlock));
   auto tn = test / test.norm(2, 1, true);
   auto trn = train / train.norm(2, 1, true);
   auto sim = tn.mm(trn.t()).to(torch::kDouble);
@@ -242,6 +255,7 @@ void TestEval::knnErrors_data() {
   QTest::newRow("bad temperature") << 8 << "temperature must be positive";
   QTest::newRow("NaN feature") << 9 << "NaN";
   QTest::newRow("empty train") << 10 << "train features are empty";
+  QTest::newRow("bad trainBlock") << 11 << "trainBlock must be >= 0";
 }
 
 void TestEval::knnErrors() {
@@ -264,6 +278,7 @@ void TestEval::knnErrors() {
     case 8: options.temperature(0); break;
     case 9: train[2][1] = std::nan(""); break;
     case 10: train = torch::zeros({0, 2}); trainLabels = longs({}); break;
+    case 11: options.trainBlock(-1); break;
   }
   PRETEXT_VERIFY_THROWS_WITH(
       pretext::knnClassify(train, trainLabels, test, testLabels, 2, options),

@@ -21,6 +21,7 @@ struct KnnOptions {
   PRETEXT_ARG(int64_t, k) = 200;
   PRETEXT_ARG(double, temperature) = 0.1;
   PRETEXT_ARG(int64_t, chunk) = 1024;  // test rows per similarity block
+  PRETEXT_ARG(int64_t, trainBlock) = 4096;  // training rows per block (cache blocking; 0 = all)
 };
 
 struct ProbeResult {
@@ -46,7 +47,7 @@ torch::Tensor confusionMatrix(const torch::Tensor& predictions, const torch::Ten
 // Weighted kNN (Wu et al. 2018, as in the SimCLR/MoCo evaluations): cosine similarity on
 // l2-normalised features, the top-k training neighbours vote for their class with weight
 // exp(sim / T). Labels int64 in 0..numClasses-1. k larger than the training set is clamped.
-// Test rows are processed `chunk` at a time (memory: chunk x Ntrain floats). Throws
+// Similarities are computed in blocks of `chunk` test x `trainBlock` training rows. Throws
 // pretext::Error on mismatched shapes, labels out of range or non-finite features.
 ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
                         const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
