@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     auto centres = torch::randn({classes, dim}) * 0.3;
     auto [xTrain, yTrain] = blobs(60000, dim, classes, centres);
     auto [xTest, yTest] = blobs(10000, dim, classes, centres);
-    const std::pair<int64_t, int64_t> layouts[] = {{1024, 0}, {1024, 2048}, {1024, 4096},
+    const std::pair<int64_t, int64_t> layouts[] = {{1024, 0},   {1024, 2048}, {1024, 4096},
                                                    {512, 4096}, {2048, 4096}, {256, 8192}};
     for (const auto& [chunk, block] : layouts) {
       std::vector<double> times, cpu;
@@ -53,16 +53,19 @@ int main(int argc, char** argv) {
       for (int run = 0; run < 3; ++run) {
         auto start = std::chrono::steady_clock::now();
         const double cpu0 = cpuSeconds();
-        r = pretext::knnClassify(xTrain, yTrain, xTest, yTest, classes,
-                                 pretext::KnnOptions().k(200).temperature(0.1).chunk(chunk).trainBlock(block));
+        r = pretext::knnClassify(
+            xTrain, yTrain, xTest, yTest, classes,
+            pretext::KnnOptions().k(200).temperature(0.1).chunk(chunk).trainBlock(block));
         times.push_back(seconds(start));
         cpu.push_back(cpuSeconds() - cpu0);
       }
       std::sort(times.begin(), times.end());
       std::sort(cpu.begin(), cpu.end());
-      std::printf("knn 60000x10000 d=256 k=200 chunk=%lld trainBlock=%lld: wall median %.3f s (min %.3f), "
-                  "cpu median %.3f s; top1 %.2f%%\n",
-                  static_cast<long long>(chunk), static_cast<long long>(block), times[1], times[0], cpu[1], r.top1);
+      std::printf(
+          "knn 60000x10000 d=256 k=200 chunk=%lld trainBlock=%lld: wall median %.3f s (min %.3f), "
+          "cpu median %.3f s; top1 %.2f%%\n",
+          static_cast<long long>(chunk), static_cast<long long>(block), times[1], times[0], cpu[1],
+          r.top1);
     }
     // Peer: the bare similarity matmul, the floor for any exact float32 kNN.
     std::vector<double> times, cpu;
@@ -77,8 +80,10 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     std::sort(cpu.begin(), cpu.end());
-    std::printf("  peer: the float32 similarity matmul alone (chunk 1024): wall median %.3f s, "
-                "cpu median %.3f s\n", times[1], cpu[1]);
+    std::printf(
+        "  peer: the float32 similarity matmul alone (chunk 1024): wall median %.3f s, "
+        "cpu median %.3f s\n",
+        times[1], cpu[1]);
   }
   {
     const int64_t dim = 512;
@@ -88,19 +93,22 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     double cpu0 = cpuSeconds();
     auto r = pretext::linearProbe(xTrain, yTrain, xTest, yTest, classes);
-    std::printf("linear probe 60000x512, 10 classes: wall %.3f s, cpu %.3f s; test top1 %.2f%% "
-                "top5 %.2f%%, train loss %.6f after %lld evaluations\n",
-                seconds(start), cpuSeconds() - cpu0, r.top1, r.top5, r.trainLoss,
-                static_cast<long long>(r.lossEvaluations));
+    std::printf(
+        "linear probe 60000x512, 10 classes: wall %.3f s, cpu %.3f s; test top1 %.2f%% "
+        "top5 %.2f%%, train loss %.6f after %lld evaluations\n",
+        seconds(start), cpuSeconds() - cpu0, r.top1, r.top5, r.trainLoss,
+        static_cast<long long>(r.lossEvaluations));
     // Peer: the same problem solved to a much tighter tolerance.
     start = std::chrono::steady_clock::now();
     cpu0 = cpuSeconds();
-    auto tight = pretext::linearProbe(xTrain, yTrain, xTest, yTest, classes,
-                                      pretext::LinearProbeOptions().maxIterations(2000).tolerance(1e-9));
-    std::printf("  peer: tolerance 1e-9, 2000 iterations: wall %.3f s, cpu %.3f s; top1 %.2f%%, "
-                "train loss %.6f after %lld evaluations\n",
-                seconds(start), cpuSeconds() - cpu0, tight.top1, tight.trainLoss,
-                static_cast<long long>(tight.lossEvaluations));
+    auto tight =
+        pretext::linearProbe(xTrain, yTrain, xTest, yTest, classes,
+                             pretext::LinearProbeOptions().maxIterations(2000).tolerance(1e-9));
+    std::printf(
+        "  peer: tolerance 1e-9, 2000 iterations: wall %.3f s, cpu %.3f s; top1 %.2f%%, "
+        "train loss %.6f after %lld evaluations\n",
+        seconds(start), cpuSeconds() - cpu0, tight.top1, tight.trainLoss,
+        static_cast<long long>(tight.lossEvaluations));
   }
   return 0;
 }

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <QtTest>
-
 #include <cmath>
 
 #include "core/eval/probes.h"
@@ -15,9 +14,7 @@ using pretext::LinearProbeOptions;
 
 namespace {
 
-torch::Tensor longs(std::vector<int64_t> v) {
-  return torch::tensor(v, torch::kLong);
-}
+torch::Tensor longs(std::vector<int64_t> v) { return torch::tensor(v, torch::kLong); }
 
 // Four training points in 2-D, used by the hand-worked kNN cases:
 //   a0 = ( 1, 0) class 0     a1 = (0, 1) class 1
@@ -113,7 +110,9 @@ void TestEval::extractMeanPixel() {
     return x.mean({1, 2, 3}).unsqueeze(1) * 255.0;
   };
   auto f = pretext::extractFeatures(encode, data, torch::kCPU, batchSize,
-                                    [&](int64_t done, int64_t total) { calls.push_back({done, total}); });
+                                    [&](int64_t done, int64_t total) {
+                                      calls.push_back({done, total});
+                                    });
   QCOMPARE(f.scalar_type(), torch::kFloat);
   QCOMPARE(f.size(0), int64_t(10));
   QCOMPARE(f.size(1), int64_t(1));
@@ -229,8 +228,9 @@ void TestEval::knnMatchesBruteForce() {
   auto testLabels = torch::randint(classes, {50}, torch::kLong);
   auto train = centres.index({trainLabels}) + torch::randn({200, 16});
   auto test = centres.index({testLabels}) + torch::randn({50, 16});
-  auto r = pretext::knnClassify(train, trainLabels, test, testLabels, classes,
-                                KnnOptions().k(k).temperature(T).chunk(chunk).trainBlock(trainBlock));
+  auto r =
+      pretext::knnClassify(train, trainLabels, test, testLabels, classes,
+                           KnnOptions().k(k).temperature(T).chunk(chunk).trainBlock(trainBlock));
   auto tn = test / test.norm(2, 1, true);
   auto trn = train / train.norm(2, 1, true);
   auto sim = tn.mm(trn.t()).to(torch::kDouble);
@@ -267,22 +267,46 @@ void TestEval::knnErrors() {
   auto testLabels = longs({0, 1, 1});
   KnnOptions options;
   switch (which) {
-    case 0: trainLabels = longs({0, 1, 0, 1}); break;
-    case 1: testLabels = longs({0, 1}); break;
-    case 2: test = torch::randn({3, 3}); break;
-    case 3: trainLabels = longs({0, 1, 2, 1, 1}); break;
-    case 4: testLabels = longs({0, -1, 1}); break;
-    case 5: train = torch::randn({5}); break;
-    case 6: trainLabels = torch::zeros({5}); break;
-    case 7: options.k(0); break;
-    case 8: options.temperature(0); break;
-    case 9: train[2][1] = std::nan(""); break;
-    case 10: train = torch::zeros({0, 2}); trainLabels = longs({}); break;
-    case 11: options.trainBlock(-1); break;
+    case 0:
+      trainLabels = longs({0, 1, 0, 1});
+      break;
+    case 1:
+      testLabels = longs({0, 1});
+      break;
+    case 2:
+      test = torch::randn({3, 3});
+      break;
+    case 3:
+      trainLabels = longs({0, 1, 2, 1, 1});
+      break;
+    case 4:
+      testLabels = longs({0, -1, 1});
+      break;
+    case 5:
+      train = torch::randn({5});
+      break;
+    case 6:
+      trainLabels = torch::zeros({5});
+      break;
+    case 7:
+      options.k(0);
+      break;
+    case 8:
+      options.temperature(0);
+      break;
+    case 9:
+      train[2][1] = std::nan("");
+      break;
+    case 10:
+      train = torch::zeros({0, 2});
+      trainLabels = longs({});
+      break;
+    case 11:
+      options.trainBlock(-1);
+      break;
   }
-  PRETEXT_VERIFY_THROWS_WITH(
-      pretext::knnClassify(train, trainLabels, test, testLabels, 2, options),
-      needle.toStdString());
+  PRETEXT_VERIFY_THROWS_WITH(pretext::knnClassify(train, trainLabels, test, testLabels, 2, options),
+                             needle.toStdString());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor&
   torch::NoGradGuard noGrad;
   const auto fopts = torch::nn::functional::NormalizeFuncOptions().dim(1);
   // Train [Ntrain,D] row-major: mm(test, train.t()) is one sgemm with a transposed operand.
-  const auto train = torch::nn::functional::normalize(
-      trainFeatures.to(torch::kCPU, torch::kFloat), fopts).contiguous();
-  const auto test = torch::nn::functional::normalize(
-      testFeatures.to(torch::kCPU, torch::kFloat), fopts).contiguous();
+  const auto train =
+      torch::nn::functional::normalize(trainFeatures.to(torch::kCPU, torch::kFloat), fopts)
+          .contiguous();
+  const auto test =
+      torch::nn::functional::normalize(testFeatures.to(torch::kCPU, torch::kFloat), fopts)
+          .contiguous();
   const auto yTrain = trainLabels.to(torch::kCPU, torch::kLong).contiguous();
   const int64_t nTrain = train.size(0);
   const int64_t nTest = test.size(0);
@@ -60,7 +62,10 @@ ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor&
   const int64_t block = options.trainBlock() > 0 ? options.trainBlock() : nTrain;
   auto scores = torch::zeros({nTest, numClasses}, torch::kDouble);
   const int64_t* labelPtr = yTrain.data_ptr<int64_t>();
-  const int64_t chunk = std::min(options.chunk(), nTest);
+  // Heaps take chunk x k entries; keep them under ~256 MB when k is huge.
+  constexpr int64_t kMaxHeapEntries = int64_t(16) << 20;
+  const int64_t chunk =
+      std::max<int64_t>(1, std::min({options.chunk(), nTest, kMaxHeapEntries / k}));
   std::vector<Entry> heaps(static_cast<size_t>(chunk * k));  // row r: [r*k, r*k + k)
   std::vector<int64_t> heapSizes(static_cast<size_t>(chunk));
   for (int64_t start = 0; start < nTest; start += chunk) {
@@ -104,7 +109,8 @@ ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor&
       for (int64_t i = 0; i < k; ++i) best = std::max(best, heap[i].first);
       double* out = scorePtr + row * numClasses;
       for (int64_t i = 0; i < k; ++i) {
-        out[labelPtr[heap[i].second]] += std::exp((static_cast<double>(heap[i].first) - best) * invT);
+        out[labelPtr[heap[i].second]] +=
+            std::exp((static_cast<double>(heap[i].first) - best) * invT);
       }
     }
   }
