@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <QtTest>
-
 #include <cmath>
 
 #include "core/eval/probes.h"
@@ -15,9 +14,7 @@ using pretext::LinearProbeOptions;
 
 namespace {
 
-torch::Tensor longs(std::vector<int64_t> v) {
-  return torch::tensor(v, torch::kLong);
-}
+torch::Tensor longs(std::vector<int64_t> v) { return torch::tensor(v, torch::kLong); }
 
 // Four training points in 2-D, used by the hand-worked kNN cases:
 //   a0 = ( 1, 0) class 0     a1 = (0, 1) class 1
@@ -70,6 +67,7 @@ class TestEval : public QObject {
   void knnHandWorked_data();
   void knnHandWorked();
   void knnConfusionSums();
+  void knnMatchesBruteForce_data();
   void knnMatchesBruteForce();
   void knnErrors_data();
   void knnErrors();
@@ -112,7 +110,9 @@ void TestEval::extractMeanPixel() {
     return x.mean({1, 2, 3}).unsqueeze(1) * 255.0;
   };
   auto f = pretext::extractFeatures(encode, data, torch::kCPU, batchSize,
-                                    [&](int64_t done, int64_t total) { calls.push_back({done, total}); });
+                                    [&](int64_t done, int64_t total) {
+                                      calls.push_back({done, total});
+                                    });
   QCOMPARE(f.scalar_type(), torch::kFloat);
   QCOMPARE(f.size(0), int64_t(10));
   QCOMPARE(f.size(1), int64_t(1));
@@ -206,8 +206,20 @@ void TestEval::knnConfusionSums() {
   QVERIFY(torch::equal(whole.predictions, r.predictions));
 }
 
-// Cross-checks the chunked implementation against a direct, unchunked formula.
+// Cross-checks the blocked implementation against a direct, unblocked formula; training
+// blocks smaller than k make the heaps fill across several blocks.
+void TestEval::knnMatchesBruteForce_data() {
+  QTest::addColumn<int>("chunk");
+  QTest::addColumn<int>("trainBlock");
+  QTest::newRow("chunk 8, block 3 < k") << 8 << 3;
+  QTest::newRow("chunk 8, block 33") << 8 << 33;
+  QTest::newRow("chunk 50, block all") << 50 << 0;
+  QTest::newRow("chunk 1000, block 4096") << 1000 << 4096;
+}
+
 void TestEval::knnMatchesBruteForce() {
+  QFETCH(int, chunk);
+  QFETCH(int, trainBlock);
   torch::manual_seed(2);
   const int64_t classes = 5, k = 7;
   const double T = 0.07;
@@ -216,8 +228,9 @@ void TestEval::knnMatchesBruteForce() {
   auto testLabels = torch::randint(classes, {50}, torch::kLong);
   auto train = centres.index({trainLabels}) + torch::randn({200, 16});
   auto test = centres.index({testLabels}) + torch::randn({50, 16});
-  auto r = pretext::knnClassify(train, trainLabels, test, testLabels, classes,
-                                KnnOptions().k(k).temperature(T).chunk(8));
+  auto r =
+      pretext::knnClassify(train, trainLabels, test, testLabels, classes,
+                           KnnOptions().k(k).temperature(T).chunk(chunk).trainBlock(trainBlock));
   auto tn = test / test.norm(2, 1, true);
   auto trn = train / train.norm(2, 1, true);
   auto sim = tn.mm(trn.t()).to(torch::kDouble);
@@ -242,6 +255,7 @@ void TestEval::knnErrors_data() {
   QTest::newRow("bad temperature") << 8 << "temperature must be positive";
   QTest::newRow("NaN feature") << 9 << "NaN";
   QTest::newRow("empty train") << 10 << "train features are empty";
+  QTest::newRow("bad trainBlock") << 11 << "trainBlock must be >= 0";
 }
 
 void TestEval::knnErrors() {
@@ -253,21 +267,46 @@ void TestEval::knnErrors() {
   auto testLabels = longs({0, 1, 1});
   KnnOptions options;
   switch (which) {
-    case 0: trainLabels = longs({0, 1, 0, 1}); break;
-    case 1: testLabels = longs({0, 1}); break;
-    case 2: test = torch::randn({3, 3}); break;
-    case 3: trainLabels = longs({0, 1, 2, 1, 1}); break;
-    case 4: testLabels = longs({0, -1, 1}); break;
-    case 5: train = torch::randn({5}); break;
-    case 6: trainLabels = torch::zeros({5}); break;
-    case 7: options.k(0); break;
-    case 8: options.temperature(0); break;
-    case 9: train[2][1] = std::nan(""); break;
-    case 10: train = torch::zeros({0, 2}); trainLabels = longs({}); break;
+    case 0:
+      trainLabels = longs({0, 1, 0, 1});
+      break;
+    case 1:
+      testLabels = longs({0, 1});
+      break;
+    case 2:
+      test = torch::randn({3, 3});
+      break;
+    case 3:
+      trainLabels = longs({0, 1, 2, 1, 1});
+      break;
+    case 4:
+      testLabels = longs({0, -1, 1});
+      break;
+    case 5:
+      train = torch::randn({5});
+      break;
+    case 6:
+      trainLabels = torch::zeros({5});
+      break;
+    case 7:
+      options.k(0);
+      break;
+    case 8:
+      options.temperature(0);
+      break;
+    case 9:
+      train[2][1] = std::nan("");
+      break;
+    case 10:
+      train = torch::zeros({0, 2});
+      trainLabels = longs({});
+      break;
+    case 11:
+      options.trainBlock(-1);
+      break;
   }
-  PRETEXT_VERIFY_THROWS_WITH(
-      pretext::knnClassify(train, trainLabels, test, testLabels, 2, options),
-      needle.toStdString());
+  PRETEXT_VERIFY_THROWS_WITH(pretext::knnClassify(train, trainLabels, test, testLabels, 2, options),
+                             needle.toStdString());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -282,6 +321,14 @@ void TestEval::linearProbeSeparable() {
   QCOMPARE(r.predictions.size(0), int64_t(400));
   QCOMPARE(r.confusion.sum().item<int64_t>(), int64_t(400));
   QCOMPARE(r.top5, 0.0);
+  // Converged (stopped by the tolerance, not the cap) to a small loss.
+  QVERIFY2(r.trainLoss < 0.05, qPrintable(QString::number(r.trainLoss)));
+  QVERIFY(r.lossEvaluations > 1 && r.lossEvaluations < 500);
+  // The iteration cap is honoured.
+  auto capped = pretext::linearProbe(train, trainLabels, test, testLabels, 4,
+                                     LinearProbeOptions().maxIterations(2));
+  QVERIFY(capped.lossEvaluations <= 3);
+  QVERIFY(capped.trainLoss > r.trainLoss);
 }
 
 void TestEval::linearProbeRandomLabelsAtChance() {
@@ -308,6 +355,7 @@ void TestEval::linearProbeDeterministic() {
   QVERIFY(torch::equal(a.confusion, b.confusion));
   QCOMPARE(a.top1, b.top1);
   QCOMPARE(a.top5, b.top5);
+  QCOMPARE(a.trainLoss, b.trainLoss);
   QVERIFY(a.top5 >= a.top1);
   QVERIFY(a.top1 > 100.0 / 6);
 }

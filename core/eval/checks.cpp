@@ -15,8 +15,8 @@ void checkFeatures(const char* what, const char* name, const torch::Tensor& feat
     throw Error(msg.str());
   }
   if (features.dim() != 2) {
-    msg << what << ": " << name << " features must be 2-D [N,D], got " << features.dim()
-        << "-D " << features.sizes();
+    msg << what << ": " << name << " features must be 2-D [N,D], got " << features.dim() << "-D "
+        << features.sizes();
     throw Error(msg.str());
   }
   if (features.size(0) == 0 || features.size(1) == 0) {
@@ -50,8 +50,7 @@ void checkLabels(const char* what, const char* name, const torch::Tensor& featur
         << labels.sizes();
     throw Error(msg.str());
   }
-  if (labels.is_floating_point() || labels.scalar_type() == torch::kBool ||
-      labels.is_complex()) {
+  if (labels.is_floating_point() || labels.scalar_type() == torch::kBool || labels.is_complex()) {
     msg << what << ": " << name << " labels must be integers, got " << labels.scalar_type();
     throw Error(msg.str());
   }

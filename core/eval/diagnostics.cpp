@@ -53,7 +53,7 @@ torch::Tensor pcaProject(const torch::Tensor& x, int64_t dims) {
   const auto xd = x.to(torch::kCPU, torch::kDouble);
   const auto centered = xd - xd.mean(0, /*keepdim=*/true);
   const auto cov = torch::mm(centered.t(), centered);
-  auto [eigenvalues, eigenvectors] = at::linalg_eigh(cov);  // ascending
+  auto [eigenvalues, eigenvectors] = at::linalg_eigh(cov);     // ascending
   auto components = eigenvectors.flip({1}).slice(1, 0, dims);  // [D,dims], descending
   // Deterministic sign: the largest-|value| entry of each component is positive.
   const auto argmax = components.abs().argmax(0, /*keepdim=*/true);

@@ -22,16 +22,14 @@ torch::Tensor extractFeatures(const EncodeFn& encode, const Dataset& data, torch
     throw Error(msg.str());
   }
   if (batchSize < 1) {
-    throw Error("extractFeatures: batch size must be at least 1, got " +
-                std::to_string(batchSize));
+    throw Error("extractFeatures: batch size must be at least 1, got " + std::to_string(batchSize));
   }
   torch::NoGradGuard noGrad;
   std::vector<torch::Tensor> parts;
   parts.reserve(static_cast<size_t>((n + batchSize - 1) / batchSize));
   for (int64_t start = 0; start < n; start += batchSize) {
     const int64_t end = std::min(n, start + batchSize);
-    torch::Tensor batch =
-        data.images.slice(0, start, end).to(device).to(torch::kFloat).div_(255);
+    torch::Tensor batch = data.images.slice(0, start, end).to(device).to(torch::kFloat).div_(255);
     torch::Tensor out = encode(batch);
     if (!out.defined() || out.dim() != 2 || out.size(0) != end - start) {
       std::ostringstream msg;

@@ -56,7 +56,9 @@ ProbeResult linearProbe(const torch::Tensor& trainFeatures, const torch::Tensor&
                           .history_size(20)
                           .line_search_fn("strong_wolfe");
   torch::optim::LBFGS optimizer({weight, bias}, lbfgsOptions);
+  int64_t evaluations = 0;
   auto closure = [&]() {
+    ++evaluations;
     optimizer.zero_grad();
     auto logits = torch::addmm(bias, xTrain, weight);
     auto loss = torch::nn::functional::cross_entropy(logits, yTrain);
@@ -64,14 +66,19 @@ ProbeResult linearProbe(const torch::Tensor& trainFeatures, const torch::Tensor&
     loss.backward();
     return loss;
   };
-  const auto finalLoss = optimizer.step(closure);
-  if (!std::isfinite(finalLoss.item<double>())) {
+  optimizer.step(closure);
+  // step() returns the loss at the start; evaluate the objective at the solution.
+  const double finalLoss = closure().item<double>();
+  if (!std::isfinite(finalLoss)) {
     throw Error("linear probe: the loss diverged (non-finite); check the features for NaN/inf");
   }
 
   torch::NoGradGuard noGrad;
   const auto scores = torch::addmm(bias, xTest, weight);
-  return summariseScores(scores, testLabels, numClasses);
+  auto result = summariseScores(scores, testLabels, numClasses);
+  result.trainLoss = finalLoss;
+  result.lossEvaluations = evaluations - 1;
+  return result;
 }
 
 }  // namespace pretext

@@ -13,21 +13,26 @@ namespace pretext {
 // Runs `encode` (float images in [0,1] [B,C,H,W] on `device` -> features [B,D]) over a data
 // set in batches, in eval mode and without gradients; returns float32 features [N,D] on CPU.
 using EncodeFn = std::function<torch::Tensor(const torch::Tensor&)>;
-torch::Tensor extractFeatures(const EncodeFn& encode, const Dataset& data, torch::Device device,
-                              int64_t batchSize = 512,
-                              const std::function<void(int64_t done, int64_t total)>& progress = {});
+torch::Tensor extractFeatures(
+    const EncodeFn& encode, const Dataset& data, torch::Device device, int64_t batchSize = 512,
+    const std::function<void(int64_t done, int64_t total)>& progress = {});
 
 struct KnnOptions {
   PRETEXT_ARG(int64_t, k) = 200;
   PRETEXT_ARG(double, temperature) = 0.1;
-  PRETEXT_ARG(int64_t, chunk) = 1024;  // test rows per similarity block
+  PRETEXT_ARG(int64_t, chunk) = 1024;       // test rows per similarity block
+  PRETEXT_ARG(int64_t, trainBlock) = 4096;  // training rows per block (cache blocking; 0 = all)
 };
 
 struct ProbeResult {
-  double top1 = 0;                 // percent
-  double top5 = 0;                 // percent (0 when fewer than 5 classes)
-  torch::Tensor predictions;       // int64 [Ntest]
-  torch::Tensor confusion;         // int64 [C,C], rows = true class
+  double top1 = 0;            // percent
+  double top5 = 0;            // percent (0 when fewer than 5 classes)
+  torch::Tensor predictions;  // int64 [Ntest]
+  torch::Tensor confusion;    // int64 [C,C], rows = true class
+  // Linear probe only: the final training objective (cross-entropy + L2 term) and how many
+  // times the solver evaluated it.
+  double trainLoss = 0;
+  int64_t lossEvaluations = 0;
 };
 
 // Scores a classifier: predictions = argmax of `scores` [N,C], top-1/top-5 accuracy in
@@ -42,15 +47,15 @@ torch::Tensor confusionMatrix(const torch::Tensor& predictions, const torch::Ten
 // Weighted kNN (Wu et al. 2018, as in the SimCLR/MoCo evaluations): cosine similarity on
 // l2-normalised features, the top-k training neighbours vote for their class with weight
 // exp(sim / T). Labels int64 in 0..numClasses-1. k larger than the training set is clamped.
-// Test rows are processed `chunk` at a time (memory: chunk x Ntrain floats). Throws
+// Similarities are computed in blocks of `chunk` test x `trainBlock` training rows. Throws
 // pretext::Error on mismatched shapes, labels out of range or non-finite features.
 ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
                         const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
                         int64_t numClasses, const KnnOptions& options = {});
 
 struct LinearProbeOptions {
-  PRETEXT_ARG(int64_t, epochs) = 100;        // reserved for a minibatch solver (L-BFGS ignores it)
-  PRETEXT_ARG(double, weightDecay) = 1e-4;   // L2 on the weights
+  PRETEXT_ARG(int64_t, epochs) = 100;         // reserved for a minibatch solver (L-BFGS ignores it)
+  PRETEXT_ARG(double, weightDecay) = 1e-4;    // L2 on the weights
   PRETEXT_ARG(int64_t, maxIterations) = 500;  // full-batch L-BFGS iterations cap
   PRETEXT_ARG(double, tolerance) = 1e-6;      // stop when the loss changes by less
 };
