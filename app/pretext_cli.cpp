@@ -14,6 +14,7 @@
 
 #include "core/config/experiment.h"
 #include "core/data/dataset.h"
+#include "core/eval/finetune.h"
 #include "core/eval/probes.h"
 #include "core/methods/registry.h"
 #include "core/train/run_dir.h"
@@ -115,9 +116,22 @@ int cmdTrain(const std::string& file, const std::string& preset, const std::vect
   return 0;
 }
 
-int cmdEval(const std::string& dir, bool knn, bool linear, bool asJson, int64_t k, double t) {
-  if (!knn && !linear) knn = linear = true;
-  Session s = loadRunSession(dir);
+struct EvalArgs {
+  bool knn = false, linear = false, asJson = false, randomInit = false;
+  int64_t k = 200;
+  double t = 0.1;
+  double finetune = 0;  // fraction of labels (0 = no fine-tuning)
+  int64_t freeze = 0, finetuneEpochs = 20;
+};
+
+int cmdEval(const std::string& dir, EvalArgs a) {
+  bool knn = a.knn, linear = a.linear;
+  const bool asJson = a.asJson;
+  const int64_t k = a.k;
+  const double t = a.t;
+  if (!knn && !linear && a.finetune <= 0) knn = linear = true;
+  // --random-init: the same architecture, seeded, untrained: the baseline a method must beat.
+  Session s = a.randomInit ? makeSession(RunDirectory::open(dir).experiment()) : loadRunSession(dir);
   if (!s.data.trainLabelled.labelled() || !s.data.test.labelled())
     throw Error(dir + ": the run's data (" + s.experiment.data + ") has no labels to evaluate with");
   auto say = [&](const std::string& line) {
@@ -129,7 +143,7 @@ int cmdEval(const std::string& dir, bool knn, bool linear, bool asJson, int64_t 
       std::to_string(s.data.test.size()) + " test images on " + describeDevice(s.device));
   auto trainF = extractFeatures(encode, s.data.trainLabelled, s.device);
   auto testF = extractFeatures(encode, s.data.test, s.device);
-  json result{{"run", dir}, {"method", s.experiment.method}, {"feature_dim", trainF.size(1)},
+  json result{{"run", dir}, {"method", s.experiment.method}, {"random_init", a.randomInit}, {"feature_dim", trainF.size(1)},
               {"train_images", trainF.size(0)}, {"test_images", testF.size(0)}};
   const int64_t classes = s.data.test.numClasses();
   if (knn) {
@@ -150,8 +164,24 @@ int cmdEval(const std::string& dir, bool knn, bool linear, bool asJson, int64_t 
     l << std::fixed << std::setprecision(2) << "linear probe: top-1 " << r.top1 << "%";
     say(l.str());
   }
+  if (a.finetune > 0) {
+    say("fine-tuning on " + std::to_string(a.finetune * 100) + "% of the labels (" +
+        std::to_string(a.freeze) + " frozen stages, " + std::to_string(a.finetuneEpochs) + " epochs)...");
+    auto r = fineTune(*s.method->encoder(), s.data.trainLabelled, s.data.test, s.device,
+                      FinetuneOptions().fraction(a.finetune).freezeStages(a.freeze).epochs(a.finetuneEpochs)
+                          .seed(s.experiment.seed),
+                      [&](int64_t epoch, double loss) {
+                        if (!asJson) std::cout << "  epoch " << epoch + 1 << " loss " << loss << std::endl;
+                      });
+    result["finetune_top1"] = r.top1;
+    result["finetune_fraction"] = a.finetune;
+    result["finetune_frozen_stages"] = a.freeze;
+    std::ostringstream l;
+    l << std::fixed << std::setprecision(2) << "fine-tuning (" << a.finetune * 100 << "% labels): top-1 " << r.top1 << "%";
+    say(l.str());
+  }
   const RunDirectory run = RunDirectory::open(dir);
-  writeFileAtomically(run.file("eval.json"), [&](const std::string& tmp) {
+  writeFileAtomically(run.file(a.randomInit ? "eval-random-init.json" : "eval.json"), [&](const std::string& tmp) {
     std::ofstream out(tmp);
     out << result.dump(2) << "\n";
   });
@@ -215,15 +245,20 @@ int main(int argc, char** argv) {
 
   auto* eval = app.add_subcommand("eval", "evaluate a run's features with kNN and a linear probe");
   std::string runDir;
-  bool knn = false, linear = false, asJson = false;
-  int64_t k = 200;
-  double t = 0.1;
+  EvalArgs ea;
   eval->add_option("run", runDir, "run folder")->required();
-  eval->add_flag("--knn", knn, "weighted kNN only (with --linear: both)");
-  eval->add_flag("--linear", linear, "linear probe only (with --knn: both)");
-  eval->add_flag("--json", asJson, "print one JSON object (knn_top1, linear_top1 in percent)");
-  eval->add_option("--k", k, "neighbours for kNN")->capture_default_str();
-  eval->add_option("--temperature", t, "kNN temperature")->capture_default_str();
+  eval->add_flag("--knn", ea.knn, "weighted kNN only (with --linear: both)");
+  eval->add_flag("--linear", ea.linear, "linear probe only (with --knn: both)");
+  eval->add_flag("--json", ea.asJson, "print one JSON object (knn_top1, linear_top1 in percent)");
+  eval->add_option("--k", ea.k, "neighbours for kNN")->capture_default_str();
+  eval->add_option("--temperature", ea.t, "kNN temperature")->capture_default_str();
+  eval->add_flag("--random-init", ea.randomInit,
+                 "evaluate the run's architecture untrained (seeded): the baseline to beat");
+  eval->add_option("--finetune", ea.finetune, "fine-tune on this fraction of the labels, e.g. 0.01")
+      ->check(CLI::Range(0.0, 1.0));
+  eval->add_option("--freeze", ea.freeze, "fine-tuning: keep the first N encoder stages fixed")
+      ->capture_default_str();
+  eval->add_option("--finetune-epochs", ea.finetuneEpochs, "fine-tuning epochs")->capture_default_str();
 
   auto* methods = app.add_subcommand("methods", "list the methods and their parameters");
   bool methodsJson = false;
@@ -245,7 +280,7 @@ int main(int argc, char** argv) {
     if (*train) return cmdTrain(file, preset, sets, out, steps, resume, quiet);
     if (*eval) {
       configureThreads();
-      return cmdEval(runDir, knn, linear, asJson, k, t);
+      return cmdEval(runDir, ea);
     }
     if (*methods) return cmdMethods(methodsJson);
     if (*data) {

@@ -1,5 +1,6 @@
 #include "core/util/threads.h"
 
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <thread>
@@ -7,6 +8,14 @@
 namespace pretext {
 
 int configureThreads(int threads) {
+  static const bool mallocTuned = [] {
+    // mallopt caps M_MMAP_THRESHOLD at 32 MiB, below a batch's activations: serve every block
+    // from the heap instead (M_MMAP_MAX 0) and trim it only past 1 GiB of free space.
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)mallocTuned;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   return at::get_num_threads();

@@ -1,0 +1,113 @@
+// pretext-cli end to end: help, listing, errors on stderr with a non-zero exit, and a tiny
+// train -> eval --json -> resume cycle.
+#include <QProcess>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+class TestCli : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+
+  struct Result {
+    int code;
+    QString out, err;
+  };
+  Result cli(const QStringList& args) {
+    QProcess p;
+    p.setWorkingDirectory(dir_.path());
+    p.start(PRETEXT_CLI, args);
+    p.waitForFinished(300000);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
+            QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+  }
+  QStringList tinySettings() {
+    return {"--set", "data.source=mnist:" + dir_.filePath("mnist"), "--set", "backbone.width=4",
+            "--set", "schedule.batch_size=16", "--set", "schedule.epochs=2", "--set", "run.threads=2",
+            "--out", dir_.filePath("runs")};
+  }
+
+ private slots:
+  void initTestCase() {
+    fs::create_directories(dir_.filePath("mnist").toStdString());
+    pretext::test::writeTinyMnist(dir_.filePath("mnist").toStdString());
+  }
+
+  void helpEverywhere_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::newRow("top") << QStringList{"--help"};
+    for (const char* c : {"train", "eval", "methods", "data", "presets"}) QTest::newRow(c) << QStringList{c, "--help"};
+  }
+  void helpEverywhere() {
+    QFETCH(QStringList, args);
+    auto r = cli(args);
+    QCOMPARE(r.code, 0);
+    QVERIFY(r.out.contains("Usage") || r.out.contains("usage"));
+  }
+
+  void methodsAndPresets() {
+    auto r = cli({"methods", "--json"});
+    QCOMPARE(r.code, 0);
+    auto j = nlohmann::json::parse(r.out.toStdString());
+    QVERIFY(j.size() >= 3);
+    QVERIFY(j[0].contains("params"));
+    r = cli({"presets"});
+    QCOMPARE(r.code, 0);
+    QVERIFY(r.out.contains("simclr-fashion"));
+    r = cli({"data", "mnist:" + dir_.filePath("mnist")});
+    QCOMPARE(r.code, 0);
+    QVERIFY2(r.out.contains("96"), qPrintable(r.out));
+  }
+
+  void errorsGoToStderrWithNonZeroExit_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("preset") << QStringList{"train", "--preset", "nope"} << "unknown preset \"nope\"";
+    QTest::newRow("set") << QStringList{"train", "--set", "optimizer.lr=-3"} << "optimizer.lr = -3";
+    QTest::newRow("file") << QStringList{"train", "missing.json"} << "missing.json: cannot open";
+    QTest::newRow("data") << QStringList{"data", "cifar10:/nonexistent"} << "/nonexistent";
+    QTest::newRow("eval") << QStringList{"eval", "/nonexistent-run"} << "no such run folder";
+    QTest::newRow("spec") << QStringList{"data", "imagenet:/x"} << "imagenet";
+  }
+  void errorsGoToStderrWithNonZeroExit() {
+    QFETCH(QStringList, args);
+    QFETCH(QString, message);
+    auto r = cli(args);
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.startsWith("error: ") && r.err.contains(message), qPrintable(r.err));
+  }
+
+  void trainEvalResume() {
+    auto r = cli(QStringList{"train", "--preset", "rotation-fashion", "--steps", "7"} + tinySettings());
+    QCOMPARE(r.code, 0);
+    const QString marker = "run saved in ";
+    const int at = r.out.indexOf(marker);
+    QVERIFY2(at >= 0, qPrintable(r.out));
+    const QString run = r.out.mid(at + marker.size()).section('\n', 0, 0).trimmed();
+    r = cli({"train", "--resume", run});
+    QCOMPARE(r.code, 0);
+    QVERIFY2(r.out.contains("finished at step 12 of 12"), qPrintable(r.out));
+    r = cli({"eval", run, "--json", "--k", "5"});
+    QCOMPARE(r.code, 0);
+    auto j = nlohmann::json::parse(r.out.toStdString());
+    QVERIFY(j["knn_top1"].get<double>() >= 0 && j["knn_top1"].get<double>() <= 100);
+    QVERIFY(j["linear_top1"].get<double>() >= 0 && j["linear_top1"].get<double>() <= 100);
+    QVERIFY(fs::exists((run + "/eval.json").toStdString()));
+    r = cli({"eval", run, "--random-init", "--knn", "--json", "--k", "5"});
+    QCOMPARE(r.code, 0);
+    QVERIFY(nlohmann::json::parse(r.out.toStdString())["random_init"].get<bool>());
+    r = cli({"eval", run, "--finetune", "0.5", "--freeze", "1", "--finetune-epochs", "1", "--json"});
+    QCOMPARE(r.code, 0);
+    QVERIFY(nlohmann::json::parse(r.out.toStdString()).contains("finetune_top1"));
+    r = cli({"train", "--resume", run, "--preset", "simclr-fashion"});
+    QCOMPARE(r.code, 1);
+    QVERIFY(r.err.contains("--resume continues a run"));
+  }
+};
+
+QTEST_MAIN(TestCli)
+#include "test_cli.moc"
