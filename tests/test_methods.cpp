@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/methods/registry.h"
+#include "core/models/backbone.h"
 #include "core/methods/rotation.h"
 #include "core/methods/simclr.h"
 #include "core/util/error.h"
@@ -111,6 +112,27 @@ class TestMethods : public QObject {
     } else {
       PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, j), error.toStdString());
     }
+  }
+
+  void backbonesShapes_data() {
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<int>("channels");
+    QTest::addColumn<int>("featureDim");
+    QTest::newRow("convnet gray") << "convnet" << 1 << 32;    // 8 * width
+    QTest::newRow("resnet18 rgb") << "resnet18" << 3 << 32;   // width << 3
+    QTest::newRow("resnet34 gray") << "resnet34" << 1 << 32;
+  }
+  void backbonesShapes() {
+    QFETCH(QString, name);
+    QFETCH(int, channels);
+    QFETCH(int, featureDim);
+    auto enc = makeBackbone(BackboneOptions().name(name.toStdString()).inChannels(channels).width(4).imageSize(16));
+    auto f = enc->forward(torch::rand({3, channels, 16, 16}));
+    QCOMPARE(f.size(0), 3);
+    QCOMPARE(f.size(1), int64_t(featureDim));
+    QCOMPARE(enc->featureDim(), int64_t(featureDim));
+    QCOMPARE(int64_t(enc->stages(torch::rand({1, channels, 16, 16})).size()), enc->numStages());
+    PRETEXT_VERIFY_THROWS_WITH(makeBackbone(BackboneOptions().name("vgg")), "backbone.name = \"vgg\"");
   }
 
   void supervisedNeedsLabels() {
