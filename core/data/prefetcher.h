@@ -24,7 +24,8 @@ struct Batch {
 // Gathers the next batches (index_select on the uint8 host tensor, conversion to float,
 // transfer to the device; pinned memory + non-blocking copy on CUDA) in a background thread
 // while the current one trains. Starts at global batch number `startBatch` (for resume) and
-// keeps up to `depth` batches ready.
+// keeps up to `depth` batches ready. `data` is held by reference and must outlive the
+// prefetcher; the destructor stops and joins the worker even when batches are still queued.
 class Prefetcher {
  public:
   Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,
