@@ -13,10 +13,10 @@ namespace {
 constexpr int64_t kPixels = 3 * 32 * 32;
 
 struct CifarFormat {
-  std::string what;       // "cifar10"
-  int64_t labelBytes;     // 1 or 2
-  int64_t labelIndex;     // which label byte to use
-  int64_t numClasses;     // 10 or 100
+  std::string what;    // "cifar10"
+  int64_t labelBytes;  // 1 or 2
+  int64_t labelIndex;  // which label byte to use
+  int64_t numClasses;  // 10 or 100
 };
 
 Dataset readCifar(const std::vector<std::string>& files, const CifarFormat& fmt,
@@ -78,7 +78,8 @@ DataSplits loadCifar10(const std::string& dirIn, const DataOptions& options) {
   CifarFormat fmt{"cifar10", 1, 0, 10};
   std::string dir = resolveDataDir(dirIn, "cifar-10-batches-bin", "data_batch_1.bin", fmt.what);
   std::vector<std::string> trainFiles;
-  for (int i = 1; i <= 5; ++i) trainFiles.push_back(joinPath(dir, "data_batch_" + std::to_string(i) + ".bin"));
+  for (int i = 1; i <= 5; ++i)
+    trainFiles.push_back(joinPath(dir, "data_batch_" + std::to_string(i) + ".bin"));
   DataSplits s;
   s.train = readCifar(trainFiles, fmt, "cifar10/train", options.limit());
   s.test = readCifar({joinPath(dir, "test_batch.bin")}, fmt, "cifar10/test", options.limit());

@@ -76,9 +76,10 @@ std::string findIdxFile(const std::string& dir, const std::string& base, const s
   if (isFile(raw)) return raw;
   std::string msg = what + ": missing file " + gz + " (or the uncompressed " + base + ")";
   if (builtIn) {
-    msg += ". The built-in Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
-           "install it with `sudo apt-get install dataset-fashion-mnist`, or give another "
-           "directory as fashion-mnist:DIR";
+    msg +=
+        ". The built-in Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
+        "install it with `sudo apt-get install dataset-fashion-mnist`, or give another "
+        "directory as fashion-mnist:DIR";
   }
   throw Error(msg);
 }
@@ -156,8 +157,7 @@ torch::Tensor readIdxLabels(const std::string& path, int64_t numClasses) {
   checkPlausibleSize(path, 8 + count, std::to_string(count) + " labels + 8-byte header");
   std::vector<uint8_t> raw(static_cast<size_t>(count));
   f.read(raw.data(), count);
-  checkTotal(f, path, 8 + count,
-             std::to_string(count) + " labels + 8-byte header");
+  checkTotal(f, path, 8 + count, std::to_string(count) + " labels + 8-byte header");
   auto labels = torch::empty({count}, torch::kLong);
   auto* l = labels.data_ptr<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
@@ -197,15 +197,17 @@ DataSplits loadIdx(const std::string& dir, bool fashion, bool builtIn, const Dat
   if (!isDirectory(dir)) {
     std::string msg = what + ": " + dir + " is not a directory";
     if (builtIn) {
-      msg += ". The built-in Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
-             "install it with `sudo apt-get install dataset-fashion-mnist`";
+      msg +=
+          ". The built-in Fashion-MNIST comes from the Debian package dataset-fashion-mnist: "
+          "install it with `sudo apt-get install dataset-fashion-mnist`";
     }
     throw Error(msg);
   }
   std::vector<std::string> names =
-      fashion ? std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
-              : numberedNames(10);
+      fashion
+          ? std::vector<std::string>{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"}
+          : numberedNames(10);
   DataSplits s;
   s.train = readSplit(dir, "train", what, builtIn, names, what + "/train");
   s.test = readSplit(dir, "t10k", what, builtIn, names, what + "/test");

@@ -21,13 +21,15 @@ namespace pretext::data_detail {
 #ifndef PRETEXT_HAVE_OPENCV
 
 DataSplits loadImageFolder(const std::string& dir, const DataOptions&) {
-  throw Error("folder:" + dir + ": this build of Pretext was built without OpenCV, so it cannot "
+  throw Error("folder:" + dir +
+              ": this build of Pretext was built without OpenCV, so it cannot "
               "read image files; rebuild with OpenCV (libopencv-dev) or use an IDX/CIFAR/STL-10 "
               "source");
 }
 
 DataSplits loadPhotos(const std::string& dir, const DataOptions&) {
-  throw Error("photos:" + dir + ": this build of Pretext was built without OpenCV, so it cannot "
+  throw Error("photos:" + dir +
+              ": this build of Pretext was built without OpenCV, so it cannot "
               "read image files; rebuild with OpenCV (libopencv-dev) or use an IDX/CIFAR/STL-10 "
               "source");
 }
@@ -84,8 +86,8 @@ cv::Mat decodeRgb(const std::string& path, int minShorter = 0) {
   cv::Mat bgr;
   try {
     if (minShorter > 0 && hasExtension(path, {".jpg", ".jpeg"})) {
-      for (int flag : {cv::IMREAD_REDUCED_COLOR_8, cv::IMREAD_REDUCED_COLOR_4,
-                       cv::IMREAD_REDUCED_COLOR_2}) {
+      for (int flag :
+           {cv::IMREAD_REDUCED_COLOR_8, cv::IMREAD_REDUCED_COLOR_4, cv::IMREAD_REDUCED_COLOR_2}) {
         bgr = cv::imread(path, flag);
         if (bgr.empty() || std::min(bgr.cols, bgr.rows) >= minShorter) break;
       }
@@ -196,7 +198,8 @@ DataSplits loadImageFolder(const std::string& dir, const DataOptions& options) {
     }
   }
   if (classes.empty()) {
-    throw Error(what + ": no class sub-folders found: expected DIR/<class>/<image>.jpg|png|bmp "
+    throw Error(what +
+                ": no class sub-folders found: expected DIR/<class>/<image>.jpg|png|bmp "
                 "(or DIR/train/<class>/... and DIR/test/<class>/...)");
   }
   if (train.empty()) {

@@ -67,8 +67,7 @@ std::string describeData(const DataSplits& s) {
   if (t.size() > 0) {
     out << t.channels() << "x" << t.height() << "x" << t.width() << " uint8, ";
   }
-  out << (t.numClasses() > 0 ? std::to_string(t.numClasses()) + " classes" : "unlabelled")
-      << "\n";
+  out << (t.numClasses() > 0 ? std::to_string(t.numClasses()) + " classes" : "unlabelled") << "\n";
   auto line = [&](const char* label, const Dataset& d, const char* note) {
     out << "  " << label << ": " << d.size() << " images";
     if (d.labelled()) out << ", labelled";

@@ -7,7 +7,8 @@
 namespace pretext {
 
 Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Device device) {
-  if (!data.images.defined() || data.size() == 0) throw Error("cannot gather a batch: the data set is empty");
+  if (!data.images.defined() || data.size() == 0)
+    throw Error("cannot gather a batch: the data set is empty");
   auto idx = indices.to(torch::kCPU, torch::kLong);
   Batch b;
   auto images = data.images.index_select(0, idx);
@@ -28,7 +29,10 @@ Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Devi
 
 Prefetcher::Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,
                        int64_t startBatch, int depth)
-    : data_(data), sampler_(std::move(sampler)), device_(device), nextBatch_(startBatch),
+    : data_(data),
+      sampler_(std::move(sampler)),
+      device_(device),
+      nextBatch_(startBatch),
       depth_(std::max(1, depth)) {
   if (startBatch < 0) throw Error("start batch " + std::to_string(startBatch) + " is negative");
   if (sampler_.batchesPerEpoch() == 0) {

@@ -26,7 +26,9 @@ struct Batch {
 // while the current one trains, keeping up to `depth` batches ready. On a CPU device it gathers
 // synchronously in next() instead: the gather is ~1% of a step there, and a second thread
 // would only compete with LibTorch's OpenMP threads (25% slower steps measured on 2 cores).
-// Starts at global batch number `startBatch` (for resume).
+// Starts at global batch number `startBatch` (for resume). `data` is held by reference and
+// must outlive the prefetcher; the destructor stops and joins the worker even when batches
+// are still queued.
 class Prefetcher {
  public:
   Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,

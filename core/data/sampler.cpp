@@ -9,7 +9,10 @@ namespace pretext {
 
 BatchSampler::BatchSampler(int64_t datasetSize, int64_t batchSize, uint64_t seed, bool shuffle,
                            bool dropLast)
-    : size_(datasetSize), batchSize_(batchSize), seed_(seed), shuffle_(shuffle),
+    : size_(datasetSize),
+      batchSize_(batchSize),
+      seed_(seed),
+      shuffle_(shuffle),
       dropLast_(dropLast) {
   if (batchSize < 1) {
     throw Error("batch size " + std::to_string(batchSize) + " is invalid: expected 1 or more");
@@ -31,8 +34,8 @@ torch::Tensor BatchSampler::indices(int64_t epoch, int64_t batch) {
   }
   if (epoch != cachedEpoch_ || !perm_.defined()) {
     if (shuffle_) {
-      at::Generator gen = at::detail::createCPUGenerator(
-          data_detail::mixSeed(seed_, static_cast<uint64_t>(epoch)));
+      at::Generator gen =
+          at::detail::createCPUGenerator(data_detail::mixSeed(seed_, static_cast<uint64_t>(epoch)));
       perm_ = torch::randperm(size_, gen, torch::kLong);
     } else {
       perm_ = torch::arange(size_, torch::kLong);

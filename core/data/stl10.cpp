@@ -49,8 +49,8 @@ torch::Tensor readLabels(const std::string& path, int64_t n) {
   auto* l = labels.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
     if (raw[i] < 1 || raw[i] > 10) {
-      throw Error(path + ": bad label " + std::to_string(raw[i]) + " at byte " +
-                  std::to_string(i) + ": expected 1..10");
+      throw Error(path + ": bad label " + std::to_string(raw[i]) + " at byte " + std::to_string(i) +
+                  ": expected 1..10");
     }
     l[i] = raw[i] - 1;
   }
