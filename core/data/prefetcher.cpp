@@ -33,7 +33,7 @@ Prefetcher::Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device 
       sampler_(std::move(sampler)),
       device_(device),
       nextBatch_(startBatch),
-      depth_(std::max(1, depth)) {
+      depth_(depth) {
   if (startBatch < 0) throw Error("start batch " + std::to_string(startBatch) + " is negative");
   if (sampler_.batchesPerEpoch() == 0) {
     throw Error("the data set (" + std::to_string(sampler_.datasetSize()) +
@@ -44,11 +44,8 @@ Prefetcher::Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device 
     throw Error("the batch sampler covers " + std::to_string(sampler_.datasetSize()) +
                 " images but the data set has " + std::to_string(data.size()));
   }
-  // On CPU the gather costs ~1% of a step and a second thread only competes with LibTorch's
-  // OpenMP team for the cores (each thread that runs parallel ATen ops gets its own team):
-  // measured 25% slower steps on 2 cores. So the worker thread is for accelerators only; on
-  // CPU next() gathers synchronously.
-  if (!device_.is_cpu()) worker_ = std::thread([this] { run(); });
+  if (depth < 0) throw Error("prefetch depth " + std::to_string(depth) + " is negative");
+  if (depth_ > 0) worker_ = std::thread([this] { run(); });  // depth 0: next() gathers itself
 }
 
 Prefetcher::~Prefetcher() {

@@ -23,12 +23,12 @@ struct Batch {
 
 // Gathers the next batches (index_select on the uint8 host tensor, conversion to float,
 // transfer to the device; pinned memory + non-blocking copy on CUDA) in a background thread
-// while the current one trains, keeping up to `depth` batches ready. On a CPU device it gathers
-// synchronously in next() instead: the gather is ~1% of a step there, and a second thread
-// would only compete with LibTorch's OpenMP threads (25% slower steps measured on 2 cores).
-// Starts at global batch number `startBatch` (for resume). `data` is held by reference and
-// must outlive the prefetcher; the destructor stops and joins the worker even when batches
-// are still queued.
+// while the current one trains, keeping up to `depth` batches ready. With depth 0 next()
+// gathers synchronously: the right choice on CPU, where the gather is ~1% of a step and a second
+// thread only competes with LibTorch's OpenMP threads (25% slower steps measured on 2 cores;
+// see prefetchDepthFor). Starts at global batch number `startBatch` (for resume). `data` is
+// held by reference and must outlive the prefetcher; the destructor stops and joins the worker
+// even when batches are still queued.
 class Prefetcher {
  public:
   Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,
@@ -52,6 +52,9 @@ class Prefetcher {
   bool stop_ = false;
   std::thread worker_;
 };
+
+// The depth to use on a device: 0 (synchronous) on CPU, 2 on accelerators.
+inline int prefetchDepthFor(const torch::Device& device) { return device.is_cpu() ? 0 : 2; }
 
 // Gathers a batch synchronously (used by evaluation and previews).
 Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Device device);

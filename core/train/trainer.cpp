@@ -176,7 +176,7 @@ std::string Trainer::run() {
         " steps per epoch, " + std::to_string(total) + " steps");
     ev.onStart({run->path(), describeDevice(s.device), start, total, perEpoch, s.data.train.size()});
 
-    Prefetcher prefetcher(s.data.train, sampler, s.device, start);
+    Prefetcher prefetcher(s.data.train, sampler, s.device, start, prefetchDepthFor(s.device));
     const Dataset knnTrain = headOf(s.data.trainLabelled, e.knnTrainLimit);
     const Dataset knnTest = headOf(s.data.test, e.knnTestLimit);
     const bool canKnn = e.knnEvery > 0 && knnTrain.labelled() && knnTest.labelled();
