@@ -70,4 +70,18 @@ void checkLabels(const char* what, const char* name, const torch::Tensor& featur
   }
 }
 
+void checkProbeInputs(const char* what, const torch::Tensor& trainFeatures,
+                      const torch::Tensor& trainLabels, const torch::Tensor& testFeatures,
+                      const torch::Tensor& testLabels, int64_t numClasses) {
+  checkFeatures(what, "train", trainFeatures);
+  checkFeatures(what, "test", testFeatures);
+  if (trainFeatures.size(1) != testFeatures.size(1)) {
+    throw Error(std::string(what) + ": train features have dimension " +
+                std::to_string(trainFeatures.size(1)) + " but test features have dimension " +
+                std::to_string(testFeatures.size(1)));
+  }
+  checkLabels(what, "train", trainFeatures, trainLabels, numClasses);
+  checkLabels(what, "test", testFeatures, testLabels, numClasses);
+}
+
 }  // namespace pretext::detail

@@ -15,4 +15,9 @@ void checkFeatures(const char* what, const char* name, const torch::Tensor& feat
 void checkLabels(const char* what, const char* name, const torch::Tensor& features,
                  const torch::Tensor& labels, int64_t numClasses);
 
+// Both splits' features and labels, and that train and test features have one dimension.
+void checkProbeInputs(const char* what, const torch::Tensor& trainFeatures,
+                      const torch::Tensor& trainLabels, const torch::Tensor& testFeatures,
+                      const torch::Tensor& testLabels, int64_t numClasses);
+
 }  // namespace pretext::detail

@@ -14,14 +14,7 @@ namespace pretext {
 ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
                         const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
                         int64_t numClasses, const KnnOptions& options) {
-  detail::checkFeatures("knn", "train", trainFeatures);
-  detail::checkFeatures("knn", "test", testFeatures);
-  if (trainFeatures.size(1) != testFeatures.size(1)) {
-    throw Error("knn: train features have dimension " + std::to_string(trainFeatures.size(1)) +
-                " but test features have dimension " + std::to_string(testFeatures.size(1)));
-  }
-  detail::checkLabels("knn", "train", trainFeatures, trainLabels, numClasses);
-  detail::checkLabels("knn", "test", testFeatures, testLabels, numClasses);
+  detail::checkProbeInputs("knn", trainFeatures, trainLabels, testFeatures, testLabels, numClasses);
   if (options.k() < 1) throw Error("knn: k must be at least 1, got " + std::to_string(options.k()));
   if (!(options.temperature() > 0)) {
     throw Error("knn: temperature must be positive, got " + std::to_string(options.temperature()));

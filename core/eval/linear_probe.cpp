@@ -11,15 +11,7 @@ namespace pretext {
 ProbeResult linearProbe(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
                         const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
                         int64_t numClasses, const LinearProbeOptions& options) {
-  detail::checkFeatures("linear probe", "train", trainFeatures);
-  detail::checkFeatures("linear probe", "test", testFeatures);
-  if (trainFeatures.size(1) != testFeatures.size(1)) {
-    throw Error("linear probe: train features have dimension " +
-                std::to_string(trainFeatures.size(1)) + " but test features have dimension " +
-                std::to_string(testFeatures.size(1)));
-  }
-  detail::checkLabels("linear probe", "train", trainFeatures, trainLabels, numClasses);
-  detail::checkLabels("linear probe", "test", testFeatures, testLabels, numClasses);
+  detail::checkProbeInputs("linear probe", trainFeatures, trainLabels, testFeatures, testLabels, numClasses);
   if (options.maxIterations() < 1) {
     throw Error("linear probe: maxIterations must be at least 1, got " +
                 std::to_string(options.maxIterations()));
