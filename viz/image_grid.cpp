@@ -111,15 +111,42 @@ QImage imageGrid(const torch::Tensor& nchw, int columns, int cellScale,
 
 QImage renderPreview(const Preview& preview, int cellScale) {
   if (!preview.images.defined() || preview.images.numel() == 0) return {};
+  const int columns = static_cast<int>(std::max<int64_t>(1, preview.columns));
+  // One label per column (and more images than columns): column headers above the grid.
+  const bool headers = static_cast<int>(preview.labels.size()) == columns &&
+                       preview.images.size(0) > columns;
   std::vector<QString> captions;
-  captions.reserve(preview.labels.size());
-  for (const std::string& label : preview.labels) captions.push_back(QString::fromStdString(label));
-  const QImage grid = imageGrid(
-      preview.images, static_cast<int>(std::max<int64_t>(1, preview.columns)), cellScale, captions);
-  if (preview.caption.empty()) return grid;
-
+  if (!headers) {
+    captions.reserve(preview.labels.size());
+    for (const std::string& label : preview.labels) captions.push_back(QString::fromStdString(label));
+  }
+  QImage grid = imageGrid(preview.images, columns, cellScale, captions);
   const QFont font = captionFont();
   const QFontMetrics metrics(font);
+  if (headers) {
+    const GridGeometry g = gridGeometry(static_cast<int>(preview.images.size(0)),
+                                        static_cast<int>(preview.images.size(2)),
+                                        static_cast<int>(preview.images.size(3)), columns,
+                                        cellScale, false);
+    const int h = metrics.height() + 2;
+    QImage withHeader(grid.width(), grid.height() + h, QImage::Format_RGB32);
+    withHeader.fill(Qt::white);
+    QPainter painter(&withHeader);
+    painter.drawImage(0, h, grid);
+    painter.setFont(font);
+    painter.setPen(captionColor());
+    for (int c = 0; c < columns; ++c) {
+      const QRect cell = g.cellRect(c);
+      const QRect strip(cell.left(), 1, cell.width(), h - 1);
+      painter.drawText(strip, Qt::AlignHCenter | Qt::AlignTop,
+                       metrics.elidedText(QString::fromStdString(preview.labels[c]), Qt::ElideRight,
+                                          strip.width()));
+    }
+    painter.end();
+    grid = withHeader;
+  }
+  if (preview.caption.empty()) return grid;
+
   const QString text = QString::fromStdString(preview.caption);
   const int margin = 4;
   const QRect textBox = metrics.boundingRect(QRect(0, 0, grid.width() - 2 * margin, 100000),

@@ -53,7 +53,8 @@ QImage imageGrid(const at::Tensor& nchw, int columns, int cellScale,
 QColor captionColor();
 QColor wrongCaptionColor();
 
-// A method's preview: its image grid with the labels as captions, and the preview's caption
+// A method's preview: its image grid with the labels as captions (or as column headers when
+// there is one label per column and more than one row), and the preview's caption
 // line (word-wrapped to the grid's width) at the bottom. An empty preview gives a null image.
 QImage renderPreview(const Preview& preview, int cellScale);
 

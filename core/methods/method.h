@@ -35,7 +35,7 @@ struct Preview {
   std::string name;                   // e.g. "rotation predictions"
   std::string caption;                // one line under the grid
   torch::Tensor images;               // float [N,C,H,W] in [0,1], CPU
-  std::vector<std::string> labels;    // one per image (may be empty)
+  std::vector<std::string> labels;    // one per image, or one per column (column headers), or empty
   int64_t columns = 8;
 };
 
@@ -63,6 +63,12 @@ class Method : public torch::nn::Module {
   virtual std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) {
     return {};
   }
+  // The training inputs as this method sees them, for the window's augmentation panel: one row
+  // per image (the image, then its views), under the given augmentation settings. The default
+  // shows three independent augmented views; methods override it (SimCLR's pair, rotation's four
+  // turns, jigsaw tiles, masks...).
+  virtual Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
+                             torch::Generator& gen);
   // The parameters the optimiser trains (default: all).
   virtual std::vector<torch::Tensor> trainableParameters() { return parameters(); }
   std::shared_ptr<Encoder> encoder() const { return encoder_; }

@@ -126,6 +126,15 @@ std::shared_ptr<Method> makeMethod(const std::string& name, MethodSetup setup) {
   return info.make(setup);
 }
 
+Preview Method::inputViews(const torch::Tensor& images, const AugmentOptions& augment,
+                           torch::Generator& gen) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> cols{images};
+  for (int i = 0; i < 3; ++i) cols.push_back(augmentBatch(images, augment, gen));
+  return {"augmented views", "each row: an image, then three random views under these settings",
+          torch::stack(cols, 1).flatten(0, 1).cpu(), {}, 4};
+}
+
 Method::Method(const MethodSetup& setup) {
   BackboneOptions b = setup.backbone;
   b.inChannels(setup.channels).imageSize(setup.imageSize);

@@ -43,6 +43,15 @@ class Rotation : public Method {
     auto acc = logits.argmax(1).eq(labels).to(torch::kFloat).mean().detach();
     return {loss, {{"rotation_acc", acc}}};
   }
+  Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
+                     torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto x = augmentBatch(images, augment, gen);
+    std::vector<torch::Tensor> cols{images};
+    for (int k = 0; k < 4; ++k) cols.push_back(torch::rot90(x, k, {2, 3}));
+    return {"rotation inputs", "each row: an image, then its augmented view in the four turns the network must tell apart",
+            torch::stack(cols, 1).flatten(0, 1).cpu(), {"image", "0 deg", "90 deg", "180 deg", "270 deg"}, 5};
+  }
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
     torch::NoGradGuard ng;
     const int64_t n = std::min<int64_t>(images.size(0), 16);

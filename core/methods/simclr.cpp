@@ -44,6 +44,14 @@ class SimClr : public Method {
     auto loss = ntXentLoss(parts[0], parts[1], temperature_, &acc);
     return {loss, {{"contrastive_acc", acc}}};
   }
+  Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
+                     torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto grid = torch::stack({images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
+                    .flatten(0, 1);
+    return {"simclr pairs", "each row: an image and its two views, a positive pair; the other rows are its negatives",
+            grid.cpu(), {"image", "view 1", "view 2"}, 3};
+  }
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
     AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
     const int64_t n = std::min<int64_t>(images.size(0), 8);

@@ -41,6 +41,26 @@ void TrainControl::post(std::function<void()> request) {
   cv_.notify_all();
 }
 
+void TrainControl::reset() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  paused_ = stop_ = false;
+  stepTokens_ = 0;
+}
+
+void TrainControl::waitForRequest() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] { return woken_ || !requests_.empty(); });
+  woken_ = false;
+}
+
+void TrainControl::wake() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool TrainControl::paused() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return paused_;

@@ -15,6 +15,11 @@ class TrainControl {
   void step(int count = 1);  // while paused: let `count` more steps run
   void stop();
   void post(std::function<void()> request);
+  // Clears pause, step tokens and stop before a new run; pending requests stay.
+  void reset();
+  // Blocks until a request is posted or wake() is called (an idle engine thread's loop).
+  void waitForRequest();
+  void wake();
   bool paused() const;
   bool stopRequested() const;
 
@@ -29,6 +34,7 @@ class TrainControl {
   bool paused_ = false;
   bool stop_ = false;
   int stepTokens_ = 0;
+  bool woken_ = false;
   std::deque<std::function<void()>> requests_;
 };
 

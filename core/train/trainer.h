@@ -44,6 +44,8 @@ class Trainer {
   std::string run();
   // The live session (valid inside run(); the training thread owns it).
   Session* session() { return session_.get(); }
+  // After run(): hands over the trained session (the window keeps inspecting it).
+  std::unique_ptr<Session> takeSession() { return std::move(session_); }
 
  private:
   Experiment experiment_;
