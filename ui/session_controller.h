@@ -135,8 +135,10 @@ class SessionController : public QObject {
   void inspectionFailed(const QString& message);
   void runOpened(const QString& runDir);
 
+ public:
+  struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)
+
  private:
-  struct Shared;  // the buffer and the engine's state, shared with the engine thread
   void drain();
   void setState(SessionState s);
   void launch(const QString& resumeDir, bool startPaused);
