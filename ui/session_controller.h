@@ -134,6 +134,7 @@ class SessionController : public QObject {
   void sessionChanged();
   void inspectionFailed(const QString& message);
   void runOpened(const QString& runDir);
+  void experimentChanged();  // setExperiment was called
 
  public:
   struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)
