@@ -368,6 +368,7 @@ void SessionController::reset() {
     sh->modelChanged = true;
   });
   runDir_.clear();
+  emit cleared();
 }
 
 void SessionController::drain() {

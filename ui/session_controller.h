@@ -135,6 +135,7 @@ class SessionController : public QObject {
   void inspectionFailed(const QString& message);
   void runOpened(const QString& runDir);
   void experimentChanged();  // setExperiment was called
+  void cleared();            // reset(): panels drop what they show of the old run
 
  public:
   struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)
