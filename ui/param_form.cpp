@@ -24,6 +24,7 @@ namespace {
 class IntSpin : public QSpinBox {
  public:
   using QSpinBox::QSpinBox;
+  using QSpinBox::lineEdit;  // its textChanged also reports entries the spin box holds back
 
  protected:
   QValidator::State validate(QString& text, int& pos) const override {
@@ -76,6 +77,14 @@ QString ParamForm::prettyLabel(const std::string& name) {
 }
 
 QString ParamForm::formatNumber(double v) {
+  // Plain decimals for everyday magnitudes (10, 5000, 0.002), exponents for the rest (1e-05).
+  const double a = std::fabs(v);
+  if (a == 0 || (a >= 1e-4 && a < 1e7)) {
+    for (int decimals = 0; decimals <= 17; ++decimals) {
+      const QString s = QString::number(v, 'f', decimals);
+      if (s.toDouble() == v) return s;
+    }
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     const QString s = QString::number(v, 'g', precision);
     if (s.toDouble() == v) return s;
@@ -143,7 +152,7 @@ void ParamForm::buildField(Field& f) {
       f.spin = new IntSpin;
       f.spin->setRange(clampInt(s.min), clampInt(s.max));
       f.spin->setKeyboardTracking(true);
-      connect(f.spin, &QSpinBox::textChanged, this, [this, &f] { check(f); });
+      connect(f.spin->lineEdit(), &QLineEdit::textChanged, this, [this, &f] { check(f); });
       connect(f.spin, qOverload<int>(&QSpinBox::valueChanged), this, [this] { emit changed(); });
       editor = f.spin;
       break;
