@@ -1,4 +1,5 @@
 #pragma once
+#include <nlohmann/json.hpp>
 // Small helpers shared by the tests: temporary directories and tiny files.
 #include <QTemporaryDir>
 #include <QtTest>
@@ -70,6 +71,18 @@ inline void writeTinyMnist(const std::string& dir, int nTrain = 96, int nTest = 
   };
   write("train", nTrain, seed);
   write("t10k", nTest, seed + 7);
+}
+
+// A tiny experiment on writeTinyMnist data in `dir` (runs in a second or two).
+inline nlohmann::json tinyExperimentJson(const std::string& dir, const std::string& method = "simclr",
+                                         int64_t epochs = 2) {
+  return {{"name", "tiny-" + method},
+          {"data", {{"source", "mnist:" + dir}}},
+          {"method", {{"name", method}}},
+          {"backbone", {{"width", 4}}},
+          {"schedule", {{"epochs", epochs}, {"batch_size", 16}, {"warmup_epochs", 1}}},
+          {"eval", {{"knn_every", 1}, {"knn_k", 5}}},
+          {"run", {{"seed", 3}, {"log_every", 1}, {"threads", 2}}}};
 }
 
 }  // namespace pretext::test

@@ -134,9 +134,13 @@ class SessionController : public QObject {
   void sessionChanged();
   void inspectionFailed(const QString& message);
   void runOpened(const QString& runDir);
+  void experimentChanged();  // setExperiment was called
+  void cleared();            // reset(): panels drop what they show of the old run
+
+ public:
+  struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)
 
  private:
-  struct Shared;  // the buffer and the engine's state, shared with the engine thread
   void drain();
   void setState(SessionState s);
   void launch(const QString& resumeDir, bool startPaused);

@@ -100,16 +100,20 @@ Session makeSession(const Experiment& e) {
   s.device = resolveDevice(e.device);
   s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed));
   if (s.data.train.size() == 0) throw Error("data.source = \"" + e.data + "\": no training images");
+  torch::manual_seed(e.seed);
+  s.method = makeExperimentMethod(e, s.data.train);
+  s.method->to(s.device);
+  return s;
+}
+
+std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train) {
   MethodSetup setup;
   setup.params = e.methodParams;
   setup.backbone = BackboneOptions().name(e.backbone).width(e.width);
-  setup.numClasses = s.data.train.labelled() ? s.data.train.numClasses() : 0;
-  setup.channels = s.data.train.channels();
-  setup.imageSize = s.data.train.height();
-  torch::manual_seed(e.seed);
-  s.method = makeMethod(e.method, setup);
-  s.method->to(s.device);
-  return s;
+  setup.numClasses = train.labelled() ? train.numClasses() : 0;
+  setup.channels = train.channels();
+  setup.imageSize = train.height();
+  return makeMethod(e.method, setup);
 }
 
 Session loadRunSession(const std::string& runDir) {
@@ -182,10 +186,33 @@ std::string Trainer::run() {
     const bool canKnn = e.knnEvery > 0 && knnTrain.labelled() && knnTest.labelled();
 
     const auto t0 = Clock::now();
-    auto tLog = t0;
-    torch::Tensor lossSum;
-    std::vector<std::pair<std::string, torch::Tensor>> metricSums;
-    int64_t sinceLog = 0, imagesSinceLog = 0;
+    // Two windows over the steps: metric rows every logEvery steps (the files), and step events
+    // for the outside world, with the rows and, when eventInterval > 0, also every eventInterval
+    // seconds (the window's live curves; on CPU the loss is read every step anyway).
+    struct Window {
+      torch::Tensor lossSum;
+      std::vector<std::pair<std::string, torch::Tensor>> metricSums;
+      int64_t steps = 0, images = 0;
+      Clock::time_point since;
+      void add(const StepResult& r, int64_t batchImages) {
+        lossSum = lossSum.defined() ? lossSum + r.loss.detach() : r.loss.detach().to(torch::kDouble);
+        if (metricSums.empty())
+          for (auto& m : r.metrics) metricSums.emplace_back(m.first, m.second.detach().to(torch::kDouble));
+        else
+          for (size_t i = 0; i < metricSums.size() && i < r.metrics.size(); ++i)
+            metricSums[i].second = metricSums[i].second + r.metrics[i].second.detach();
+        ++steps;
+        images += batchImages;
+      }
+      void reset(Clock::time_point now) {
+        lossSum = torch::Tensor();
+        metricSums.clear();
+        steps = images = 0;
+        since = now;
+      }
+    };
+    Window rowWindow, eventWindow;
+    rowWindow.since = eventWindow.since = t0;
     double epochLoss = 0;
     int64_t epochSteps = 0;
     auto tEpoch = t0;
@@ -193,6 +220,21 @@ std::string Trainer::run() {
     int64_t lastSaved = start;
     bool stopped = false;
 
+    auto summarise = [&](Window& w, int64_t epoch, double lr, Clock::time_point now) {
+      StepEvent se;
+      se.step = done;
+      se.totalSteps = total;
+      se.epoch = epoch;
+      se.epochFloat = double(done) / double(perEpoch);
+      se.loss = w.lossSum.item<double>() / double(w.steps);
+      se.lr = lr;
+      se.imgPerSec = double(w.images) / std::max(1e-9, seconds(w.since, now));
+      se.wallSeconds = seconds(t0, now);
+      se.etaSeconds = se.wallSeconds / double(done - start) * double(stopAt - done);
+      for (auto& m : w.metricSums) se.metrics.emplace_back(m.first, m.second.item<double>() / double(w.steps));
+      w.reset(now);
+      return se;
+    };
     auto onlineKnn = [&](int64_t epoch) {
       method.eval();
       auto encode = [&](const torch::Tensor& x) { return method.features(x); };
@@ -241,37 +283,23 @@ std::string Trainer::run() {
       method.afterStep(ctx);
       done = step + 1;
 
-      lossSum = lossSum.defined() ? lossSum + result.loss.detach() : result.loss.detach();
-      if (metricSums.empty())
-        for (auto& m : result.metrics) metricSums.emplace_back(m.first, m.second.detach().to(torch::kDouble));
-      else
-        for (size_t i = 0; i < metricSums.size() && i < result.metrics.size(); ++i)
-          metricSums[i].second = metricSums[i].second + result.metrics[i].second.detach();
-      ++sinceLog;
-      imagesSinceLog += batch.images.size(0);
+      rowWindow.add(result, batch.images.size(0));
+      eventWindow.add(result, batch.images.size(0));
       epochLoss += lossValue;
       ++epochSteps;
 
       const bool epochEnd = done % perEpoch == 0;
-      if (done % e.logEvery == 0 || done == stopAt || epochEnd) {
-        const auto now = Clock::now();
-        StepEvent se;
-        se.step = done;
-        se.totalSteps = total;
-        se.epoch = epoch;
-        se.epochFloat = double(done) / double(perEpoch);
-        se.loss = lossSum.item<double>() / double(sinceLog);
-        se.lr = lr;
-        se.imgPerSec = double(imagesSinceLog) / std::max(1e-9, seconds(tLog, now));
-        se.wallSeconds = seconds(t0, now);
-        se.etaSeconds = se.wallSeconds / double(done - start) * double(stopAt - done);
-        for (auto& m : metricSums) se.metrics.emplace_back(m.first, m.second.item<double>() / double(sinceLog));
+      const bool row = done % e.logEvery == 0 || done == stopAt || epochEnd;
+      const auto now = Clock::now();
+      if (row) {
+        const bool same = eventWindow.steps == rowWindow.steps;
+        StepEvent se = summarise(rowWindow, epoch, lr, now);
         metrics.step(done, se.epochFloat, se.loss, lr, se.imgPerSec, se.wallSeconds, se.metrics);
+        if (!same) se = summarise(eventWindow, epoch, lr, now);
+        eventWindow.reset(now);
         ev.onStep(se);
-        lossSum = torch::Tensor();
-        metricSums.clear();
-        sinceLog = imagesSinceLog = 0;
-        tLog = now;
+      } else if (options_.eventInterval > 0 && seconds(eventWindow.since, now) >= options_.eventInterval) {
+        ev.onStep(summarise(eventWindow, epoch, lr, now));
       }
       if (epochEnd) {
         const auto now = Clock::now();

@@ -16,6 +16,8 @@ struct TrainOptions {
   int64_t stepsOverride = 0;     // >0: stop after this many steps in total (the schedule's
                                  // length stays the experiment's budget, so a run cut short
                                  // and resumed matches the uninterrupted one)
+  double eventInterval = 0;      // >0: step events also every this many seconds between the
+                                 // metric rows (the window's live curves); 0: with the rows only
 };
 
 // A loaded run or a fresh experiment, ready to train or to inspect: the data, the method on its
@@ -29,6 +31,8 @@ struct Session {
 
 // Loads the data and builds the method (seeded) on the resolved device.
 Session makeSession(const Experiment& e);
+// The experiment's method for images like `train`'s (on the CPU, from the current torch seed).
+std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train);
 // Loads a run folder's experiment and its last checkpoint's model weights.
 Session loadRunSession(const std::string& runDir);
 
