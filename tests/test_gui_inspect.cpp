@@ -32,19 +32,8 @@ class TestGuiInspect : public QObject {
   QTemporaryDir dir_;
   std::string data_;
 
-  Experiment tinyExperiment() {
-    Experiment e;
-    e.name = "inspect-test";
-    e.data = "mnist:" + data_;
-    e.method = "simclr";
-    e.backbone = "convnet";
-    e.width = 4;
-    e.batchSize = 16;
-    e.epochs = 1;
-    e.device = "cpu";
-    e.threads = 2;
-    return e;
-  }
+  // The shared tiny experiment (ConvNet width 4, SimCLR) on the tiny MNIST-like set.
+  Experiment tinyExperiment() { return experimentFromJson(test::tinyExperimentJson(data_)); }
 
  private slots:
   void initTestCase() {
@@ -134,6 +123,10 @@ class TestGuiInspect : public QObject {
     QTest::mouseClick(panel.view(), Qt::LeftButton, {}, panel.view()->mapFrom(&panel, at));
     QCOMPARE(selected.count(), 1);
     QCOMPARE(selected.first().first().value<qint64>(), qint64(100 + hit));
+    panel.highlightTestImage(105);
+    QCOMPARE(panel.view()->selected(), 5);
+    panel.highlightTestImage(7);  // not on the map
+    QCOMPARE(panel.view()->selected(), -1);
   }
 
   void embeddingPanelMapsTheTestSet_data() {
@@ -172,6 +165,30 @@ class TestGuiInspect : public QObject {
     QTRY_COMPARE(panel.view()->hovered(), target);
     saveShot(panel, projection == int(EmbeddingPanel::Projection::Pca) ? "embedding_pca_tiny"
                                                                        : "embedding_tsne_tiny");
+  }
+
+  void liveMapFollowsTraining() {
+    SessionController controller;
+    controller.setRunsFolder(dir_.filePath("runs"));
+    controller.setExperiment(experimentFromJson(test::tinyExperimentJson(data_, "simclr", 200)));
+    EmbeddingPanel panel(&controller);
+    panel.setProjection(EmbeddingPanel::Projection::Tsne);
+    panel.setTsneIterations(60);
+    panel.setPerplexity(5);
+    panel.setLive(true);
+    panel.setLiveInterval(100);
+    QSignalSpy ready(&panel, &EmbeddingPanel::embeddingReady);
+    QSignalSpy finished(&controller, &SessionController::finished);
+    controller.start();
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    // Maps keep coming while the model trains (one after the start, then the live ones).
+    QTRY_VERIFY_WITH_TIMEOUT(ready.count() >= 3, 60000);
+    QVERIFY(controller.training());
+    QCOMPARE(panel.view()->count(), 40);
+    panel.setLive(false);
+    controller.stop();
+    QVERIFY(finished.wait(60000));
   }
 
   void hiddenPanelDoesNotAsk() {

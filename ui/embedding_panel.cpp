@@ -217,6 +217,10 @@ void EmbeddingPanel::setEmbedding(const QVector<QPointF>& points, const QVector<
   status_->setText(tr("%1 points").arg(points.size()));
 }
 
+void EmbeddingPanel::highlightTestImage(qint64 testIndex) {
+  view_->setSelected(static_cast<int>(testIndices_.indexOf(testIndex)));
+}
+
 QImage EmbeddingPanel::thumbnail(int index) const {
   if (index >= 0 && index < thumbnails_.size()) return thumbnails_[index];
   if (features_ && features_->images.defined() && index >= 0 && index < features_->images.size(0))
@@ -369,6 +373,7 @@ void EmbeddingPanel::startTsne() {
     *done = true;
   });
   job_->workers.push_back(std::move(w));
+  tsneClock_.start();
 }
 
 void EmbeddingPanel::onTsneProgress(quint64 generation, QVector<QPointF> points, int iteration,
@@ -381,8 +386,11 @@ void EmbeddingPanel::onTsneProgress(quint64 generation, QVector<QPointF> points,
                            .arg(features_->features.size(1))
                            .arg(features_->model);
   if (finished) {
-    status_->setText(
-        tr("t-SNE done (%1 iterations, KL %2): %3.").arg(iteration).arg(kl, 0, 'f', 3).arg(what));
+    status_->setText(tr("t-SNE done (%1 iterations in %2 s, KL %3): %4.")
+                         .arg(iteration)
+                         .arg(tsneClock_.elapsed() / 1000.0, 0, 'f', 1)
+                         .arg(kl, 0, 'f', 3)
+                         .arg(what));
     job_->reap();
     emit embeddingReady();
   } else {

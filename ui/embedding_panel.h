@@ -3,6 +3,7 @@
 // point to see its image, click it to send it to the nearest-neighbours panel. Features come
 // from the engine thread (SessionController::inspect); t-SNE then runs on a thread of its own
 // (one OpenMP thread while training, so it does not slow the run) and animates as it goes.
+#include <QElapsedTimer>
 #include <QImage>
 #include <QPointF>
 #include <QString>
@@ -56,6 +57,9 @@ class EmbeddingPanel : public QWidget {
  public slots:
   // Extracts features of the current model (engine thread) and recomputes the map.
   void refresh();
+  // Rings the point of this test-set image, if it is on the map (e.g. the query another panel
+  // shows).
+  void highlightTestImage(qint64 testIndex);
 
  signals:
   void imageSelected(qint64 testIndex);
@@ -94,6 +98,7 @@ class EmbeddingPanel : public QWidget {
   std::shared_ptr<Features> features_;
   std::unique_ptr<TsneJob> job_;
   quint64 generation_ = 0;
+  QElapsedTimer tsneClock_;
   QVector<QImage> thumbnails_;   // set by setEmbedding
   QVector<qint64> testIndices_;  // point -> test-set index
   int tsneIterations_ = 1000;

@@ -148,6 +148,8 @@ EncoderPanel::EncoderPanel(SessionController* controller, QWidget* parent)
   // First-layer filters.
   filters_ = new FitImageView(this);
   filters_->setMaxScale(3);
+  // As tall as the grid needs: the extra height goes to the top-activation images.
+  filters_->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
   filters_->setPlaceholder(tr("No filters yet"));
   filterInfo_ = infoLabel(this);
   auto* filterBox = new QGroupBox(tr("First-layer filters"), this);
@@ -157,6 +159,7 @@ EncoderPanel::EncoderPanel(SessionController* controller, QWidget* parent)
 
   // Top-activating images.
   stage_ = new QComboBox(this);
+  stage_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
   channel_ = new QSpinBox(this);
   channel_->setPrefix(tr("channel "));
   channel_->setWrapping(true);
@@ -193,8 +196,8 @@ EncoderPanel::EncoderPanel(SessionController* controller, QWidget* parent)
   auto* left = new QWidget(this);
   auto* ll = new QVBoxLayout(left);
   ll->setContentsMargins(0, 0, 0, 0);
-  ll->addWidget(filterBox, 2);
-  ll->addWidget(topBox, 3);
+  ll->addWidget(filterBox, 0);
+  ll->addWidget(topBox, 1);
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(left);
   split->addWidget(simBox);
@@ -304,7 +307,8 @@ void EncoderPanel::refresh() {
         }
         return d;
       },
-      [this](std::shared_ptr<Data> d) { onData(std::move(d)); }, QStringLiteral("encoder:%1").arg(quintptr(this)));
+      [this](std::shared_ptr<Data> d) { onData(std::move(d)); },
+      QStringLiteral("encoder:%1").arg(quintptr(this)));
 }
 
 void EncoderPanel::onData(std::shared_ptr<Data> d) {

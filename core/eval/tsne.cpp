@@ -269,8 +269,12 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
   }
   y = y.contiguous();
 
-  const double lr = options.learningRate() > 0 ? options.learningRate()
-                                               : std::max(static_cast<double>(n) / 12.0, 50.0);
+  // Automatic: N / exaggeration (Belkina et al. 2019; Linderman & Steinerberger 2019 show that
+  // exaggeration x rate above about N makes the points oscillate instead of gathering, which is
+  // why a floor such as 50 breaks small sets).
+  const double lr = options.learningRate() > 0
+                        ? options.learningRate()
+                        : std::max(static_cast<double>(n) / options.earlyExaggeration(), 1.0);
   auto update = torch::zeros_like(y);
   auto gains = torch::ones_like(y);
   auto grad = torch::zeros_like(y);

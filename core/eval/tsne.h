@@ -18,7 +18,7 @@ struct TsneOptions {
   // could not reach it.
   PRETEXT_ARG(double, perplexity) = 30;
   PRETEXT_ARG(int64_t, iterations) = 1000;
-  PRETEXT_ARG(double, learningRate) = 0;  // 0 = max(N / 12, 50)
+  PRETEXT_ARG(double, learningRate) = 0;  // 0 = N / earlyExaggeration (at least 1)
   PRETEXT_ARG(double, earlyExaggeration) = 12;
   PRETEXT_ARG(int64_t, exaggerationIterations) = 250;
   PRETEXT_ARG(double, initialMomentum) = 0.5;
