@@ -5,7 +5,6 @@
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QtTest>
-
 #include <filesystem>
 
 #include "core/eval/results.h"
@@ -121,6 +120,30 @@ class TestGuiEvaluation : public QObject {
     // Scanning the runs folder finds the same three (no duplicates).
     p.scanRunsFolder();
     QCOMPARE(p.records().size(), 3);
+  }
+
+  // While training, an evaluation runs between steps and is saved in the live run's folder.
+  void evaluateWhileTraining() {
+    SessionController c;
+    configure(c, 200);
+    EvaluationPanel p(&c);
+    p.setKnn(5, 0.1);
+    QSignalSpy steps(&c, &SessionController::stepsArrived);
+    QSignalSpy done(&p, &EvaluationPanel::evaluationFinished);
+    c.start();
+    QVERIFY(steps.wait(30000));
+    QTRY_VERIFY_WITH_TIMEOUT(!c.runDir().isEmpty(), 10000);
+    p.runKnn();
+    QVERIFY(done.wait(30000));
+    QVERIFY(c.training());
+    const EvalRecord r = p.records().first();
+    QCOMPARE(QString::fromStdString(r.run), c.runDir());
+    QVERIFY(r.step > 0);
+    QCOMPARE(sum(r.confusion), qint64(40));
+    QSignalSpy finished(&c, &SessionController::finished);
+    c.stop();
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(int(readEvalRecords(c.runDir().toStdString()).size()), 1);
   }
 
   void cancelStopsTheQueue() {

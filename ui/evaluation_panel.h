@@ -49,8 +49,8 @@ class EvaluationPanel : public QWidget {
   void runLinear();
   void runFinetune();
   void runRandomInitBaseline();  // kNN and linear probe of the same architecture, untrained
-  void cancel();                 // the running evaluation stops at its next batch; the queue empties
-  void scanRunsFolder();         // the results of every run in controller->runsFolder()
+  void cancel();          // the running evaluation stops at its next batch; the queue empties
+  void scanRunsFolder();  // the results of every run in controller->runsFolder()
   void selectRow(int row);
 
  signals:
