@@ -76,6 +76,18 @@ class TestGuiEvaluation : public QObject {
     p.selectRow(0);
     QCOMPARE(p.confusionView()->total(), qint64(40));
     QCOMPARE(p.confusionView()->count(0, 0), p.records()[0].confusion[0]);
+    // The table exports as CSV: a header and one line per result.
+    const QString csv = dir_.filePath("results.csv");
+    QVERIFY(p.exportCsv(csv));
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly | QIODevice::Text));
+    const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
+    QCOMPARE(lines.size(), 4);
+    QVERIFY(lines[0].startsWith("run,method,data,protocol"));
+    QVERIFY2(lines[1].contains("\"knn\"") && lines[1].contains("\"k=5 T=0.1\""),
+             qPrintable(lines[1]));
+    QVERIFY(lines[1].contains(QString::number(p.records()[0].top1, 'f', 4)));
+    QVERIFY(!p.exportCsv(dir_.filePath("no/such/folder/x.csv")));
     p.grab().save(dir_.filePath("evaluation.png"));
   }
 

@@ -4,6 +4,7 @@
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFile>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -18,6 +19,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QTextStream>
 #include <QVBoxLayout>
 #include <chrono>
 
@@ -218,11 +220,14 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   scanButton_->setToolTip(tr("List the saved results of every run in the runs folder"));
   clearButton_ = new QPushButton(tr("Clear table"));
   clearButton_->setToolTip(tr("Empty the table (saved results stay in their run folders)"));
+  exportButton_ = new QPushButton(tr("Export CSV…"));
+  exportButton_->setToolTip(tr("Save the table as CSV (for a paper's table or a spreadsheet)"));
   auto* tableButtons = new QHBoxLayout;
   auto* tableTitle = new QLabel(tr("<b>Results</b> (saved in each run folder, evaluations.jsonl)"));
   tableButtons->addWidget(tableTitle, 1);
   tableButtons->addWidget(scanButton_);
   tableButtons->addWidget(clearButton_);
+  tableButtons->addWidget(exportButton_);
   auto* tableSide = new QWidget;
   auto* tableLayout = new QVBoxLayout(tableSide);
   tableLayout->setContentsMargins(0, 0, 0, 0);
@@ -253,6 +258,7 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
     records_.clear();
     rebuildTable();
   });
+  connect(exportButton_, &QPushButton::clicked, this, &EvaluationPanel::exportCsvDialog);
   connect(table_, &QTableWidget::itemSelectionChanged, this, &EvaluationPanel::showSelected);
   if (controller_) {
     connect(controller_, &SessionController::sessionChanged, this,
@@ -550,6 +556,44 @@ void EvaluationPanel::showSelected() {
                             .arg(q(r.protocolTitle()), run)
                             .arg(r.step)
                             .arg(r.top1, 0, 'f', 1));
+}
+
+void EvaluationPanel::exportCsvDialog() {
+  const QString path = QFileDialog::getSaveFileName(
+      this, tr("Export the results"), QStringLiteral("evaluations.csv"), tr("CSV files (*.csv)"));
+  if (!path.isEmpty()) exportCsv(path);
+}
+
+bool EvaluationPanel::exportCsv(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+    error_->setText(tr("%1: cannot write (%2)").arg(path, f.errorString()));
+    error_->show();
+    return false;
+  }
+  // Quote every text field; numbers stay bare so spreadsheets read them as numbers.
+  auto text = [](const std::string& v) {
+    return QLatin1Char('"') + q(v).replace(QLatin1Char('"'), QStringLiteral("\"\"")) +
+           QLatin1Char('"');
+  };
+  QTextStream out(&f);
+  out << "run,method,data,protocol,random_init,settings,step,top1,top5,train_images,test_images,"
+         "seconds,time\n";
+  for (const EvalRecord& r : records_)
+    out << text(r.run) << ',' << text(r.method) << ',' << text(r.data) << ',' << text(r.protocol)
+        << ',' << (r.randomInit ? "true" : "false") << ',' << text(r.settings) << ',' << r.step
+        << ',' << QString::number(r.top1, 'f', 4) << ',' << QString::number(r.top5, 'f', 4) << ','
+        << r.trainImages << ',' << r.testImages << ',' << QString::number(r.seconds, 'f', 2) << ','
+        << text(r.time) << '\n';
+  out.flush();
+  if (f.error() != QFile::NoError) {
+    error_->setText(tr("%1: writing failed (%2)").arg(path, f.errorString()));
+    error_->show();
+    return false;
+  }
+  error_->hide();
+  stage_->setText(tr("%1 results saved to %2").arg(records_.size()).arg(path));
+  return true;
 }
 
 }  // namespace pretext
