@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <QtTest>
-
 #include <filesystem>
 #include <fstream>
 

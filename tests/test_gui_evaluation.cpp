@@ -5,7 +5,6 @@
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QtTest>
-
 #include <filesystem>
 
 #include "core/eval/results.h"
@@ -77,6 +76,18 @@ class TestGuiEvaluation : public QObject {
     p.selectRow(0);
     QCOMPARE(p.confusionView()->total(), qint64(40));
     QCOMPARE(p.confusionView()->count(0, 0), p.records()[0].confusion[0]);
+    // The table exports as CSV: a header and one line per result.
+    const QString csv = dir_.filePath("results.csv");
+    QVERIFY(p.exportCsv(csv));
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly | QIODevice::Text));
+    const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
+    QCOMPARE(lines.size(), 4);
+    QVERIFY(lines[0].startsWith("run,method,data,protocol"));
+    QVERIFY2(lines[1].contains("\"knn\"") && lines[1].contains("\"k=5 T=0.1\""),
+             qPrintable(lines[1]));
+    QVERIFY(lines[1].contains(QString::number(p.records()[0].top1, 'f', 4)));
+    QVERIFY(!p.exportCsv(dir_.filePath("no/such/folder/x.csv")));
     p.grab().save(dir_.filePath("evaluation.png"));
   }
 
@@ -121,6 +132,30 @@ class TestGuiEvaluation : public QObject {
     // Scanning the runs folder finds the same three (no duplicates).
     p.scanRunsFolder();
     QCOMPARE(p.records().size(), 3);
+  }
+
+  // While training, an evaluation runs between steps and is saved in the live run's folder.
+  void evaluateWhileTraining() {
+    SessionController c;
+    configure(c, 200);
+    EvaluationPanel p(&c);
+    p.setKnn(5, 0.1);
+    QSignalSpy steps(&c, &SessionController::stepsArrived);
+    QSignalSpy done(&p, &EvaluationPanel::evaluationFinished);
+    c.start();
+    QVERIFY(steps.wait(30000));
+    QTRY_VERIFY_WITH_TIMEOUT(!c.runDir().isEmpty(), 10000);
+    p.runKnn();
+    QVERIFY(done.wait(30000));
+    QVERIFY(c.training());
+    const EvalRecord r = p.records().first();
+    QCOMPARE(QString::fromStdString(r.run), c.runDir());
+    QVERIFY(r.step > 0);
+    QCOMPARE(sum(r.confusion), qint64(40));
+    QSignalSpy finished(&c, &SessionController::finished);
+    c.stop();
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(int(readEvalRecords(c.runDir().toStdString()).size()), 1);
   }
 
   void cancelStopsTheQueue() {

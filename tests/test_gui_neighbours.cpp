@@ -2,9 +2,10 @@
 // the hidden-panel rule (no inspections while hidden).
 #include <torch/torch.h>
 
+#include <QApplication>
+#include <QMimeData>
 #include <QSignalSpy>
 #include <QtTest>
-
 #include <filesystem>
 
 #include "core/data/dataset.h"
@@ -137,6 +138,64 @@ class TestGuiNeighbours : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!updated.isEmpty() && c.state() == SessionState::Idle, 30000);
     QTRY_VERIFY_WITH_TIMEOUT(p.resultSimilarities() != before, 30000);
     QCOMPARE(p.resultIndices().size(), 16);
+  }
+
+  // While training with "live" on, the visible panel recomputes with newer models.
+  void liveDuringTraining() {
+    SessionController c;
+    configure(c, 200);
+    NeighboursPanel p(&c);
+    p.setLiveIntervalMs(100);
+    p.show();
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.galleryStep(), qint64(0));
+    c.start();
+    QTRY_VERIFY_WITH_TIMEOUT(p.galleryStep() > 0, 30000);
+    const qint64 first = p.galleryStep();
+    QTRY_VERIFY_WITH_TIMEOUT(p.galleryStep() > first, 30000);
+    // Hidden: no more refreshes.
+    p.hide();
+    QTest::qWait(300);  // a refresh in flight lands
+    updated.clear();
+    QVERIFY(!updated.wait(1000));
+    QSignalSpy finished(&c, &SessionController::finished);
+    c.stop();
+    QVERIFY(finished.wait(30000));
+  }
+
+  // Dropping an image file on the panel makes it the query.
+  void dropAnImageFile() {
+    const DataSplits d = loadData("mnist:" + data_);
+    const QString file = dir_.filePath("query.png");
+    QVERIFY(tensorToImage(d.trainLabelled.images[11]).save(file));
+    SessionController c;
+    configure(c);
+    NeighboursPanel p(&c);
+    p.show();
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    QVERIFY(updated.wait(30000));
+    updated.clear();
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(file)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&p, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&p, &drop);
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.resultIndices().first(), qint64(11));
+    // A file that is not an image says so.
+    const QString bad = dir_.filePath("notes.png");
+    test::writeText(bad.toStdString(), "not an image");
+    QMimeData badMime;
+    badMime.setUrls({QUrl::fromLocalFile(bad)});
+    QDragEnterEvent badEnter(QPoint(10, 10), Qt::CopyAction, &badMime, Qt::LeftButton,
+                             Qt::NoModifier);
+    QApplication::sendEvent(&p, &badEnter);  // Qt delivers a drop only to the drag's target
+    QDropEvent badDrop(QPointF(10, 10), Qt::CopyAction, &badMime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&p, &badDrop);
+    QVERIFY2(p.errorText().contains("cannot read"), qPrintable(p.errorText()));
   }
 
   void gridViewGeometry() {

@@ -66,6 +66,7 @@ ConfusionMatrixView::Geometry ConfusionMatrixView::geometry() const {
     availH = height() - top - axisH - 8;
     g.cell = std::max(1.0, std::min(availW, availH) / double(std::max(1, classes_)));
   }
+  g.colNamesH = colNamesH;
   const int side = int(g.cell * classes_);
   g.grid = QRect(left + std::max(0, (availW - side) / 2), top, side, side);
   return g;
@@ -86,9 +87,21 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
   p.drawText(QRect(0, 0, width(), fm.height() + 4), Qt::AlignCenter,
              fm.elidedText(title_, Qt::ElideRight, width() - 8));
 
+  // One font for every count: the largest (up to the widget's) at which the widest count fits
+  // its cell; none at all when even 6 pt does not fit (100 classes).
+  qint64 widest = 0;
+  for (qint64 v : counts_) widest = std::max(widest, v);
+  const QString widestText = QString::number(widest);
   QFont small = font();
-  small.setPointSizeF(std::max(6.0, std::min(font().pointSizeF(), g.cell * 0.32)));
-  const QFontMetrics sfm(small);
+  bool numbers = false;
+  for (double pt = font().pointSizeF(); pt >= 6; pt -= 0.5) {
+    small.setPointSizeF(pt);
+    const QFontMetrics m(small);
+    if (m.horizontalAdvance(widestText) + 4 < g.cell && m.height() < g.cell) {
+      numbers = true;
+      break;
+    }
+  }
   for (int t = 0; t < classes_; ++t) {
     qint64 rowSum = 0;
     for (int q = 0; q < classes_; ++q) rowSum += count(t, q);
@@ -98,8 +111,8 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
       const QRectF r(g.grid.left() + q * g.cell, g.grid.top() + t * g.cell, g.cell, g.cell);
       const QColor c = QColor::fromRgb(colormap(share, Colormap::Viridis));
       p.fillRect(r, c);
-      const QString text = QString::number(v);
-      if (sfm.horizontalAdvance(text) + 2 < g.cell && sfm.height() < g.cell) {
+      if (numbers) {
+        const QString text = QString::number(v);
         p.setFont(small);
         p.setPen(c.lightnessF() > 0.55 ? Qt::black : Qt::white);
         p.drawText(r, Qt::AlignCenter, text);
@@ -123,8 +136,8 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
     for (int q = 0; q < classes_; ++q) {
       p.save();
       p.translate(g.grid.left() + (q + 0.5) * g.cell + fm.ascent() / 3.0, g.grid.bottom() + 6);
-      p.rotate(45);
-      p.drawText(0, fm.ascent() / 2, name(q));
+      p.rotate(-45);
+      p.drawText(-fm.horizontalAdvance(name(q)), fm.ascent() / 2, name(q));
       p.restore();
     }
   }
@@ -135,8 +148,14 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
   p.drawText(QRect(-g.grid.height() / 2, -fm.ascent(), g.grid.height(), fm.height()),
              Qt::AlignCenter, tr("true class"));
   p.restore();
-  p.drawText(QRect(g.grid.left(), height() - fm.height() - 2, g.grid.width(), fm.height()),
-             Qt::AlignCenter, tr("predicted class  (colour: share of the true class)"));
+  // Under the column names, centred on the grid but free to use the whole width.
+  const int captionTop =
+      std::min(height() - fm.height() - 2, g.grid.bottom() + 4 + g.names * g.colNamesH);
+  QString caption = tr("predicted class  (colour: share of the true class)");
+  if (fm.horizontalAdvance(caption) + 8 > width()) caption = tr("predicted class");
+  const int cw = std::min(width(), fm.horizontalAdvance(caption) + 8);
+  const int cx = std::clamp(g.grid.center().x() - cw / 2, 0, width() - cw);
+  p.drawText(QRect(cx, captionTop, cw, fm.height()), Qt::AlignCenter, caption);
 }
 
 bool ConfusionMatrixView::event(QEvent* e) {

@@ -37,6 +37,7 @@ class ConfusionMatrixView : public QWidget {
     QRect grid;  // the cells
     double cell = 0;
     bool names = true;
+    int colNamesH = 0;  // the band under the grid that the column names take
   };
   Geometry geometry() const;
   QString name(int c) const;

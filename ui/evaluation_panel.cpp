@@ -4,6 +4,7 @@
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFile>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -18,6 +19,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QTextStream>
 #include <QVBoxLayout>
 #include <chrono>
 
@@ -32,7 +34,7 @@ struct PendingEvaluation {
   EvalRequest request;
   QString runDir;  // where the result is saved ("" for an untrained model without a run)
   qint64 step = 0;
-  QString title;   // "kNN", "linear probe (random init)", ...
+  QString title;  // "kNN", "linear probe (random init)", ...
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -47,7 +49,19 @@ struct EvalOutcome {
 // Thrown from the progress callback to stop an evaluation between batches.
 struct Cancelled : std::exception {};
 
-enum Column { ColRun, ColMethod, ColStep, ColProtocol, ColSettings, ColTop1, ColTop5, ColImages, ColTime, ColCount };
+// Accuracy early, so a narrow window still shows it.
+enum Column {
+  ColRun,
+  ColProtocol,
+  ColTop1,
+  ColTop5,
+  ColStep,
+  ColMethod,
+  ColSettings,
+  ColImages,
+  ColTime,
+  ColCount
+};
 
 qint64 runStep(const QString& runDir) {
   if (runDir.isEmpty()) return 0;
@@ -66,7 +80,8 @@ bool sameRecord(const EvalRecord& a, const EvalRecord& b) {
 // A table cell that sorts by number.
 QTableWidgetItem* numberItem(double v, int decimals) {
   auto* item = new QTableWidgetItem;
-  item->setData(Qt::DisplayRole, decimals < 0 ? QVariant(qint64(v)) : QVariant(QString::number(v, 'f', decimals)));
+  item->setData(Qt::DisplayRole,
+                decimals < 0 ? QVariant(qint64(v)) : QVariant(QString::number(v, 'f', decimals)));
   item->setData(Qt::UserRole + 1, v);
   item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
   return item;
@@ -119,8 +134,9 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   fractionSpin_->setDecimals(1);
   fractionSpin_->setSuffix(QStringLiteral(" %"));
   fractionSpin_->setValue(10);
-  fractionSpin_->setToolTip(tr("Share of the labelled training images used (class-balanced); "
-                               "the SimCLR paper reports 1% and 10%"));
+  fractionSpin_->setToolTip(
+      tr("Share of the labelled training images used (class-balanced); "
+         "the SimCLR paper reports 1% and 10%"));
   frozenSpin_ = new QSpinBox;
   frozenSpin_->setRange(0, 8);
   frozenSpin_->setToolTip(tr("Keep the first N encoder stages fixed"));
@@ -128,8 +144,9 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   epochsSpin_->setRange(1, 500);
   epochsSpin_->setValue(10);
   finetuneButton_ = new QPushButton(tr("Run fine-tuning"));
-  finetuneButton_->setToolTip(tr("Trains a copy of the encoder plus a linear classifier; the "
-                                 "model itself is not changed"));
+  finetuneButton_->setToolTip(
+      tr("Trains a copy of the encoder plus a linear classifier; the "
+         "model itself is not changed"));
   ftForm->addRow(tr("Labels"), fractionSpin_);
   ftForm->addRow(tr("Frozen stages"), frozenSpin_);
   ftForm->addRow(tr("Epochs"), epochsSpin_);
@@ -143,16 +160,18 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   trainLimit_->setRange(0, 10000000);
   trainLimit_->setSingleStep(1000);
   trainLimit_->setSpecialValueText(tr("all"));
-  trainLimit_->setToolTip(tr("Fit on the first N labelled training images (all = the standard "
-                             "protocol; fewer = quicker while training)"));
+  trainLimit_->setToolTip(
+      tr("Fit on the first N labelled training images (all = the standard "
+         "protocol; fewer = quicker while training)"));
   testLimit_ = new QSpinBox;
   testLimit_->setRange(0, 10000000);
   testLimit_->setSingleStep(1000);
   testLimit_->setSpecialValueText(tr("all"));
   testLimit_->setToolTip(tr("Score on the first N test images"));
   baselineButton_ = new QPushButton(tr("Compare with random init"));
-  baselineButton_->setToolTip(tr("kNN and linear probe of the same architecture, untrained: the "
-                                 "baseline every method must beat"));
+  baselineButton_->setToolTip(
+      tr("kNN and linear probe of the same architecture, untrained: the "
+         "baseline every method must beat"));
   baseForm->addRow(tr("Train images"), trainLimit_);
   baseForm->addRow(tr("Test images"), testLimit_);
   baseForm->addRow(baselineButton_);
@@ -185,9 +204,9 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
 
   // Results table
   table_ = new QTableWidget(0, ColCount);
-  table_->setHorizontalHeaderLabels({tr("Run"), tr("Method"), tr("Step"), tr("Protocol"),
-                                     tr("Settings"), tr("Top-1 %"), tr("Top-5 %"),
-                                     tr("Train / test"), tr("When (UTC)")});
+  table_->setHorizontalHeaderLabels({tr("Run"), tr("Protocol"), tr("Top-1 %"), tr("Top-5 %"),
+                                     tr("Step"), tr("Method"), tr("Settings"), tr("Train / test"),
+                                     tr("When (UTC)")});
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -201,11 +220,14 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   scanButton_->setToolTip(tr("List the saved results of every run in the runs folder"));
   clearButton_ = new QPushButton(tr("Clear table"));
   clearButton_->setToolTip(tr("Empty the table (saved results stay in their run folders)"));
+  exportButton_ = new QPushButton(tr("Export CSV…"));
+  exportButton_->setToolTip(tr("Save the table as CSV (for a paper's table or a spreadsheet)"));
   auto* tableButtons = new QHBoxLayout;
   auto* tableTitle = new QLabel(tr("<b>Results</b> (saved in each run folder, evaluations.jsonl)"));
   tableButtons->addWidget(tableTitle, 1);
   tableButtons->addWidget(scanButton_);
   tableButtons->addWidget(clearButton_);
+  tableButtons->addWidget(exportButton_);
   auto* tableSide = new QWidget;
   auto* tableLayout = new QVBoxLayout(tableSide);
   tableLayout->setContentsMargins(0, 0, 0, 0);
@@ -236,6 +258,7 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
     records_.clear();
     rebuildTable();
   });
+  connect(exportButton_, &QPushButton::clicked, this, &EvaluationPanel::exportCsvDialog);
   connect(table_, &QTableWidget::itemSelectionChanged, this, &EvaluationPanel::showSelected);
   if (controller_) {
     connect(controller_, &SessionController::sessionChanged, this,
@@ -359,7 +382,8 @@ void EvaluationPanel::startNext() {
             try {
               appendEvalRecord(rec.run, rec);
             } catch (const std::exception& e) {
-              error_->setText(tr("The result could not be saved: %1").arg(QString::fromUtf8(e.what())));
+              error_->setText(
+                  tr("The result could not be saved: %1").arg(QString::fromUtf8(e.what())));
               error_->show();
             }
           }
@@ -474,16 +498,21 @@ void EvaluationPanel::rebuildTable() {
     bold.setBold(true);
     top1->setFont(bold);
     table_->setItem(i, ColTop1, top1);
-    table_->setItem(i, ColTop5, r.top5 > 0 ? numberItem(r.top5, 2) : new QTableWidgetItem(QStringLiteral("–")));
-    table_->setItem(i, ColImages, new QTableWidgetItem(QStringLiteral("%1 / %2").arg(r.trainImages).arg(r.testImages)));
+    table_->setItem(i, ColTop5,
+                    r.top5 > 0 ? numberItem(r.top5, 2) : new QTableWidgetItem(QStringLiteral("–")));
+    table_->setItem(
+        i, ColImages,
+        new QTableWidgetItem(QStringLiteral("%1 / %2").arg(r.trainImages).arg(r.testImages)));
     QString when = q(r.time);
     when.replace(QLatin1Char('T'), QLatin1Char(' ')).remove(QLatin1Char('Z'));
     table_->setItem(i, ColTime, new QTableWidgetItem(when));
   }
   table_->setSortingEnabled(true);
   table_->resizeColumnsToContents();
-  if (selected >= 0 && selected < records_.size()) selectRow(selected);
-  else showSelected();
+  if (selected >= 0 && selected < records_.size())
+    selectRow(selected);
+  else
+    showSelected();
 }
 
 int EvaluationPanel::selectedRow() const {
@@ -508,8 +537,9 @@ void EvaluationPanel::selectRow(int record) {
 void EvaluationPanel::showSelected() {
   const int i = selectedRow();
   if (i < 0 || i >= records_.size()) {
-    confusion_->clear(records_.isEmpty() ? tr("Run an evaluation: its confusion matrix appears here.")
-                                         : tr("Select a result to see its confusion matrix."));
+    confusion_->clear(records_.isEmpty()
+                          ? tr("Run an evaluation: its confusion matrix appears here.")
+                          : tr("Select a result to see its confusion matrix."));
     return;
   }
   const EvalRecord& r = records_[i];
@@ -526,6 +556,44 @@ void EvaluationPanel::showSelected() {
                             .arg(q(r.protocolTitle()), run)
                             .arg(r.step)
                             .arg(r.top1, 0, 'f', 1));
+}
+
+void EvaluationPanel::exportCsvDialog() {
+  const QString path = QFileDialog::getSaveFileName(
+      this, tr("Export the results"), QStringLiteral("evaluations.csv"), tr("CSV files (*.csv)"));
+  if (!path.isEmpty()) exportCsv(path);
+}
+
+bool EvaluationPanel::exportCsv(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+    error_->setText(tr("%1: cannot write (%2)").arg(path, f.errorString()));
+    error_->show();
+    return false;
+  }
+  // Quote every text field; numbers stay bare so spreadsheets read them as numbers.
+  auto text = [](const std::string& v) {
+    return QLatin1Char('"') + q(v).replace(QLatin1Char('"'), QStringLiteral("\"\"")) +
+           QLatin1Char('"');
+  };
+  QTextStream out(&f);
+  out << "run,method,data,protocol,random_init,settings,step,top1,top5,train_images,test_images,"
+         "seconds,time\n";
+  for (const EvalRecord& r : records_)
+    out << text(r.run) << ',' << text(r.method) << ',' << text(r.data) << ',' << text(r.protocol)
+        << ',' << (r.randomInit ? "true" : "false") << ',' << text(r.settings) << ',' << r.step
+        << ',' << QString::number(r.top1, 'f', 4) << ',' << QString::number(r.top5, 'f', 4) << ','
+        << r.trainImages << ',' << r.testImages << ',' << QString::number(r.seconds, 'f', 2) << ','
+        << text(r.time) << '\n';
+  out.flush();
+  if (f.error() != QFile::NoError) {
+    error_->setText(tr("%1: writing failed (%2)").arg(path, f.errorString()));
+    error_->show();
+    return false;
+  }
+  error_->hide();
+  stage_->setText(tr("%1 results saved to %2").arg(records_.size()).arg(path));
+  return true;
 }
 
 }  // namespace pretext

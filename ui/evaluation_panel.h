@@ -49,9 +49,13 @@ class EvaluationPanel : public QWidget {
   void runLinear();
   void runFinetune();
   void runRandomInitBaseline();  // kNN and linear probe of the same architecture, untrained
-  void cancel();                 // the running evaluation stops at its next batch; the queue empties
-  void scanRunsFolder();         // the results of every run in controller->runsFolder()
+  void cancel();          // the running evaluation stops at its next batch; the queue empties
+  void scanRunsFolder();  // the results of every run in controller->runsFolder()
   void selectRow(int row);
+  // Writes the table (every record, oldest first) as CSV; false (with the reason shown) when the
+  // file cannot be written. exportCsvDialog asks for the file.
+  bool exportCsv(const QString& path);
+  void exportCsvDialog();
 
  signals:
   void evaluationFinished(const pretext::EvalRecord& record);
@@ -83,6 +87,7 @@ class EvaluationPanel : public QWidget {
   QPushButton* cancelButton_;
   QPushButton* scanButton_;
   QPushButton* clearButton_;
+  QPushButton* exportButton_;
   QProgressBar* progress_;
   QLabel* stage_;
   QLabel* error_;

@@ -58,20 +58,43 @@ void ImageGridView::setPlaceholder(const QString& text) {
   update();
 }
 
-ImageGridView::Layout ImageGridView::layoutFor(int width) const {
+void ImageGridView::setFitRange(int minCell, int maxCell) {
+  fitMin_ = std::max(8, minCell);
+  fitMax_ = maxCell;
+  updateHeight();
+  update();
+}
+
+ImageGridView::Layout ImageGridView::layoutWith(int width, int cell) const {
   Layout l;
   const int n = std::max(1, int(images_.size()));
-  l.caption = captions_.isEmpty() ? 0 : fontMetrics().height() + 2;
-  l.cell = cellSize_;
+  int lines = 0;
+  for (const QString& c : captions_) lines = std::max<int>(lines, c.count(QLatin1Char('\n')) + 1);
+  l.caption = lines == 0 ? 0 : lines * fontMetrics().height() + 2;
+  l.cell = cell;
   if (columns_ > 0) {
     l.columns = std::min(columns_, n);
     // A fixed column count shrinks the cells to fit the width (never below 12 px).
-    l.cell = std::clamp((width - kPad) / l.columns - kPad, 12, cellSize_);
+    l.cell = std::clamp((width - kPad) / l.columns - kPad, 12, cell);
   } else {
-    l.columns = std::clamp((width - kPad) / (cellSize_ + kPad), 1, n);
+    l.columns = std::clamp((width - kPad) / (cell + kPad), 1, n);
   }
   l.rows = images_.isEmpty() ? 0 : (int(images_.size()) + l.columns - 1) / l.columns;
   return l;
+}
+
+ImageGridView::Layout ImageGridView::layoutFor(int width) const {
+  if (fitMax_ <= 0 || columns_ > 0 || !parentWidget() || images_.isEmpty())
+    return layoutWith(width, cellSize_);
+  const int avail = parentWidget()->height();
+  auto height = [&](const Layout& l) { return l.rows * (l.cell + l.caption + kPad) + kPad; };
+  Layout best = layoutWith(width, fitMin_);
+  for (int cell = fitMin_ + 4; cell <= fitMax_; cell += 4) {
+    const Layout l = layoutWith(width, cell);
+    if (height(l) > avail || l.cell + 2 * kPad > width) break;
+    best = l;
+  }
+  return best;
 }
 
 QRect ImageGridView::cellRect(int i) const {
@@ -80,7 +103,8 @@ QRect ImageGridView::cellRect(int i) const {
   // Centre the grid horizontally when it does not fill the width.
   const int used = l.columns * (l.cell + kPad) + kPad;
   const int x0 = std::max(0, (width() - used) / 2);
-  return {x0 + kPad + col * (l.cell + kPad), kPad + row * (l.cell + l.caption + kPad), l.cell, l.cell};
+  return {x0 + kPad + col * (l.cell + kPad), kPad + row * (l.cell + l.caption + kPad), l.cell,
+          l.cell};
 }
 
 int ImageGridView::cellAt(const QPoint& p) const {
@@ -118,6 +142,7 @@ void ImageGridView::resizeEvent(QResizeEvent* e) {
   QWidget::resizeEvent(e);
   const int h = heightForWidth(width());
   if (minimumHeight() != h) setMinimumHeight(h);
+  update();
 }
 
 void ImageGridView::paintEvent(QPaintEvent*) {
@@ -154,10 +179,15 @@ void ImageGridView::paintEvent(QPaintEvent*) {
     if (l.caption > 0 && !cap.isEmpty()) {
       const bool bad = isWrong(cap);
       const QString text = bad ? cap.mid(2) : cap;
-      const QRect capRect(cell.left() - kPad / 2, cell.bottom() + 1, cell.width() + kPad, l.caption);
+      const QRect capRect(cell.left() - kPad / 2, cell.bottom() + 1, cell.width() + kPad,
+                          l.caption);
       p.setPen(bad ? wrong : palette().color(QPalette::WindowText));
-      p.drawText(capRect, Qt::AlignCenter,
-                 p.fontMetrics().elidedText(text, Qt::ElideRight, capRect.width()));
+      const QStringList lines = text.split(QLatin1Char('\n'));
+      const int lh = p.fontMetrics().height();
+      for (int k = 0; k < lines.size(); ++k)
+        p.drawText(QRect(capRect.left(), capRect.top() + k * lh, capRect.width(), lh),
+                   Qt::AlignCenter,
+                   p.fontMetrics().elidedText(lines[k], Qt::ElideRight, capRect.width()));
     }
   }
 }

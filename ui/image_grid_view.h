@@ -16,8 +16,9 @@ class ImageGridView : public QWidget {
  public:
   explicit ImageGridView(QWidget* parent = nullptr);
 
-  // Captions (optional, one per image) starting with "x " mark a wrong result: drawn in red,
-  // without the marker, with a red frame around the image (viz's imageGrid convention).
+  // Captions (optional, one per image; "\n" breaks lines) starting with "x " mark a wrong result:
+  // drawn in red, without the marker, with a red frame around the image (viz's imageGrid
+  // convention).
   void setImages(const QVector<QImage>& images, const QStringList& captions = {});
   void setToolTips(const QStringList& tips);  // one per image (optional)
   void clear();
@@ -27,7 +28,11 @@ class ImageGridView : public QWidget {
   void setCellSize(int pixels);  // the preferred image size (default 56)
   int cellSize() const { return cellSize_; }
   void setColumns(int columns);  // 0 (default): as many as fit the width
-  void setSelected(int index);   // framed in the highlight colour; -1 = none
+  // With as many columns as fit: grow the cells from minCell up to maxCell while the whole grid
+  // still fits the parent's height (the viewport of a QScrollArea), so a big window shows big
+  // images. maxCell <= 0 turns it off (cells stay at cellSize()).
+  void setFitRange(int minCell, int maxCell);
+  void setSelected(int index);  // framed in the highlight colour; -1 = none
   int selected() const { return selected_; }
   // Text shown when the grid is empty (e.g. "Pick a query").
   void setPlaceholder(const QString& text);
@@ -53,6 +58,7 @@ class ImageGridView : public QWidget {
     int columns = 1, rows = 0, cell = 0, caption = 0;
   };
   Layout layoutFor(int width) const;
+  Layout layoutWith(int width, int cell) const;
   void updateHeight();
 
   QVector<QImage> images_;
@@ -60,6 +66,7 @@ class ImageGridView : public QWidget {
   QString placeholder_;
   int cellSize_ = 56;
   int columns_ = 0;
+  int fitMin_ = 0, fitMax_ = 0;
   int selected_ = -1;
   static constexpr int kPad = 6;
 };

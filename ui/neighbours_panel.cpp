@@ -65,7 +65,7 @@ struct NeighboursResult {
   QImage query;
   QString queryLabel;  // class name, empty when unknown
   int queryClass = -1;
-  QString converted;   // for an opened image: what it was converted to
+  QString converted;  // for an opened image: what it was converted to
   QVector<qint64> indices;
   QVector<float> sims;
   QVector<int> labels;
@@ -115,7 +115,8 @@ NeighboursPanel::NeighboursPanel(SessionController* controller, QWidget* parent)
   auto* help = new QLabel(tr("Click a test image, open a file, or drop an image on this panel."));
   help->setWordWrap(true);
   picker_ = new ImageGridView;
-  picker_->setCellSize(44);
+  picker_->setCellSize(40);
+  picker_->setFitRange(40, 72);
   picker_->setPlaceholder(tr("Loading test images…"));
   auto* pickScroll = new QScrollArea;
   pickScroll->setWidget(picker_);
@@ -124,9 +125,10 @@ NeighboursPanel::NeighboursPanel(SessionController* controller, QWidget* parent)
   pickScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   reroll_ = new QPushButton(tr("Re-roll"));
   reroll_->setToolTip(tr("Show other test images"));
-  open_ = new QPushButton(tr("Open image…"));
-  open_->setToolTip(tr("Use a picture file as the query; it is converted to the data set's "
-                       "channels and size"));
+  open_ = new QPushButton(tr("Open…"));
+  open_->setToolTip(
+      tr("Use a picture file as the query; it is converted to the data set's "
+         "channels and size"));
   auto* pickButtons = new QHBoxLayout;
   pickButtons->addWidget(reroll_);
   pickButtons->addWidget(open_);
@@ -151,12 +153,14 @@ NeighboursPanel::NeighboursPanel(SessionController* controller, QWidget* parent)
   gallerySpin_->setValue(10000);
   gallerySpin_->setSpecialValueText(tr("all"));
   gallerySpin_->setKeyboardTracking(false);
-  gallerySpin_->setToolTip(tr("Gallery: the first N labelled training images (0 = all). Their "
-                              "features are computed once per model and cached."));
+  gallerySpin_->setToolTip(
+      tr("Gallery: the first N labelled training images (0 = all). Their "
+         "features are computed once per model and cached."));
   liveBox_ = new QCheckBox(tr("Live"));
   liveBox_->setChecked(true);
-  liveBox_->setToolTip(tr("While training, recompute every few seconds (only while this panel "
-                          "is visible; each refresh briefly pauses training)"));
+  liveBox_->setToolTip(
+      tr("While training, recompute every few seconds (only while this panel "
+         "is visible; each refresh briefly pauses training)"));
   refresh_ = new QPushButton(tr("Refresh"));
   refresh_->setToolTip(tr("Recompute the gallery features with the current model"));
   status_ = new QLabel;
@@ -189,8 +193,9 @@ NeighboursPanel::NeighboursPanel(SessionController* controller, QWidget* parent)
   QFont prec = precisionLabel_->font();
   prec.setPointSizeF(prec.pointSizeF() * 1.15);
   precisionLabel_->setFont(prec);
-  auto* legend = new QLabel(tr("Under each neighbour: cosine similarity and label; a red frame "
-                               "marks a label different from the query's."));
+  auto* legend =
+      new QLabel(tr("Under each neighbour: cosine similarity and label; a red frame "
+                    "marks a label different from the query's."));
   legend->setWordWrap(true);
   legend->setForegroundRole(QPalette::PlaceholderText);
   infoCol->addWidget(queryInfo_);
@@ -208,6 +213,7 @@ NeighboursPanel::NeighboursPanel(SessionController* controller, QWidget* parent)
 
   results_ = new ImageGridView;
   results_->setCellSize(72);
+  results_->setFitRange(56, 140);  // a big window shows big neighbours
   results_->setPlaceholder(tr("The nearest neighbours of the query appear here."));
   auto* resultScroll = new QScrollArea;
   resultScroll->setWidget(results_);
@@ -225,7 +231,7 @@ NeighboursPanel::NeighboursPanel(SessionController* controller, QWidget* parent)
   split->setStretchFactor(0, 1);
   split->setStretchFactor(1, 3);
   split->setChildrenCollapsible(false);
-  pickBox->setMinimumWidth(170);
+  pickBox->setMinimumWidth(200);
   auto* main = new QVBoxLayout(this);
   main->addWidget(split);
 
@@ -254,7 +260,10 @@ int NeighboursPanel::galleryLimit() const { return gallerySpin_->value(); }
 void NeighboursPanel::setGalleryLimit(int limit) { gallerySpin_->setValue(limit); }
 bool NeighboursPanel::live() const { return liveBox_->isChecked(); }
 void NeighboursPanel::setLive(bool on) { liveBox_->setChecked(on); }
-QString NeighboursPanel::errorText() const { return error_->isVisible() ? error_->text() : QString(); }
+QString NeighboursPanel::errorText() const {
+  return error_->isVisible() ? error_->text() : QString();
+}
+qint64 NeighboursPanel::galleryStep() const { return gallery_ ? gallery_->step : -1; }
 int NeighboursPanel::pickerCount() const { return picker_->count(); }
 
 void NeighboursPanel::showEvent(QShowEvent* e) {
@@ -478,8 +487,9 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
           torch::Tensor q;
           if (queryIndex >= 0) {
             if (queryIndex >= test.size())
-              throw Error("test image #" + std::to_string(queryIndex) + " does not exist (the test set has " +
-                          std::to_string(test.size()) + " images)");
+              throw Error("test image #" + std::to_string(queryIndex) +
+                          " does not exist (the test set has " + std::to_string(test.size()) +
+                          " images)");
             q = test.images[queryIndex].unsqueeze(0).to(torch::kFloat).div(255);
             if (test.labelled()) {
               r.queryClass = int(test.labels[queryIndex].item<int64_t>());
@@ -487,7 +497,8 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
             }
           } else {
             q = toQueryTensor(queryImage, gal);
-            r.converted = QStringLiteral("%1×%2×%3").arg(gal.channels()).arg(gal.height()).arg(gal.width());
+            r.converted =
+                QStringLiteral("%1×%2×%3").arg(gal.channels()).arg(gal.height()).arg(gal.width());
           }
           r.query = tensorToImage(q[0]);
           const torch::Tensor qf = encode(q.to(s.device)).to(torch::kCPU, torch::kFloat);
@@ -507,7 +518,8 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
         } catch (const std::exception& e) {
           r.error = QString::fromUtf8(e.what());
         }
-        r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                   .count();
         return r;
       },
       [this](NeighboursResult r) {
@@ -530,15 +542,16 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
         int same = 0;
         for (int i = 0; i < r.indices.size(); ++i) {
           const int label = r.labels[i];
-          const QString name = label < 0 ? QString()
+          const QString name = label < 0                     ? QString()
                                : label < r.classNames.size() ? r.classNames[label]
                                                              : QString::number(label);
           const bool wrong = r.queryClass >= 0 && label >= 0 && label != r.queryClass;
           same += (r.queryClass >= 0 && label == r.queryClass);
-          captions << QStringLiteral("%1%2 %3")
+          // Three decimals: an untrained model's similarities all lie close to 1.
+          captions << QStringLiteral("%1%2\n%3")
                           .arg(wrong ? QStringLiteral("x ") : QString())
-                          .arg(double(r.sims[i]), 0, 'f', 2)
-                          .arg(name);
+                          .arg(double(r.sims[i]), 0, 'f', 3)
+                          .arg(name.isEmpty() ? QStringLiteral("#%1").arg(r.indices[i]) : name);
           tips << tr("training image #%1%2\ncosine similarity %3")
                       .arg(r.indices[i])
                       .arg(name.isEmpty() ? QString() : QStringLiteral(" · ") + name)
@@ -567,11 +580,11 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
                                        ? tr("No labels: precision@k needs a labelled data set.")
                                        : tr("The query has no label: no precision@k."));
         }
-        const QString when = controller_ && controller_->training()
-                                 ? tr("model at step %1").arg(r.gallery->step)
-                                 : (controller_ && !controller_->runDir().isEmpty()
-                                        ? tr("loaded run")
-                                        : tr("untrained (random init)"));
+        const QString when =
+            controller_ && controller_->training()
+                ? tr("model at step %1").arg(r.gallery->step)
+                : (controller_ && !controller_->runDir().isEmpty() ? tr("loaded run")
+                                                                   : tr("untrained (random init)"));
         setStatus(tr("gallery %1 images · %2 · %3 ms")
                       .arg(r.gallery->limit)
                       .arg(when)

@@ -46,13 +46,15 @@ class NeighboursPanel : public QWidget {
   QVector<int> resultLabels() const { return resultLabels_; }
   double precisionAtK() const { return precision_; }
   QString errorText() const;
+  // The training step of the model the shown gallery features came from (-1: none yet).
+  qint64 galleryStep() const;
   int pickerCount() const;
   qint64 pickerTestIndex(int cell) const {
     return cell >= 0 && cell < pickerIndices_.size() ? pickerIndices_[cell] : -1;
   }
 
  public slots:
-  void setQueryTestIndex(qint64 index);  // a test-set image (the embedding panel sends clicks)
+  void setQueryTestIndex(qint64 index);     // a test-set image (the embedding panel sends clicks)
   void setQueryImage(const QImage& image);  // any picture: converted to the data's channels/size
   void rerollPicker();
   void openImageFile();  // file dialog
@@ -103,13 +105,13 @@ class NeighboursPanel : public QWidget {
   quint64 modelVersion_ = 0;  // bumped on sessionChanged
   qint64 step_ = 0;           // last training step seen
   std::shared_ptr<NeighboursGallery> gallery_;
-  bool stale_ = false;        // something changed while hidden
+  bool stale_ = false;  // something changed while hidden
   bool pickerStale_ = true;
-  bool pending_ = false;      // a request is out
+  bool pending_ = false;  // a request is out
   QElapsedTimer sinceRefresh_;
   double lastWorkMs_ = 0;
   int liveIntervalMs_ = 3000;
-  qint64 staleSteps_ = 50;    // steps after which a cached gallery is recomputed for a new query
+  qint64 staleSteps_ = 50;  // steps after which a cached gallery is recomputed for a new query
 
   QVector<qint64> resultIndices_;
   QVector<float> resultSims_;

@@ -127,8 +127,8 @@ EvalRecord evaluateSession(Session& s, const EvalRequest& req, const EvalProgres
   ProbeResult result;
   if (req.protocol == "finetune") {
     auto enc = makeEncoder(s, !req.randomInit);
-    rec.trainImages = balancedSubset(train.labels, classes, req.finetune.fraction(), req.finetune.seed())
-                          .size(0);
+    rec.trainImages =
+        balancedSubset(train.labels, classes, req.finetune.fraction(), req.finetune.seed()).size(0);
     say("fine-tuning", 0);
     torch::AutoGradMode grad(true);  // fineTune trains: undo the NoGradGuard above
     const int64_t epochs = req.finetune.epochs();

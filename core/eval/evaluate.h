@@ -16,12 +16,13 @@ struct Session;
 
 struct EvalRequest {
   std::string protocol = "knn";  // knn | linear | finetune
-  bool randomInit = false;       // evaluate the architecture untrained (seeded with the experiment's seed)
+  bool randomInit =
+      false;  // evaluate the architecture untrained (seeded with the experiment's seed)
   KnnOptions knn;
   LinearProbeOptions linear;
   FinetuneOptions finetune;
-  int64_t trainLimit = 0;        // use the first N labelled training images (0 = all)
-  int64_t testLimit = 0;         // use the first N test images (0 = all)
+  int64_t trainLimit = 0;  // use the first N labelled training images (0 = all)
+  int64_t testLimit = 0;   // use the first N test images (0 = all)
 };
 
 // Called with what is going on and the fraction done in [0,1]; it may throw (e.g. to cancel),

@@ -47,8 +47,8 @@ EvalRecord evalRecordFromJson(const json& j) {
     try {
       field = it->get<std::decay_t<decltype(field)>>();
     } catch (const json::exception&) {
-      throw Error(std::string("evaluation record: field '") + key + "' has the wrong type: " +
-                  it->dump());
+      throw Error(std::string("evaluation record: field '") + key +
+                  "' has the wrong type: " + it->dump());
     }
   };
   get("run", r.run);
@@ -129,8 +129,8 @@ void readCliResults(const std::string& runDir, const std::string& file, bool ran
     EvalRecord r = base;
     r.protocol = "knn";
     r.top1 = j.value("knn_top1", 0.0);
-    r.settings = "k=" + std::to_string(j.value("knn_k", int64_t(200))) + " T=" +
-                 json(j.value("knn_temperature", 0.1)).dump() + " (cli)";
+    r.settings = "k=" + std::to_string(j.value("knn_k", int64_t(200))) +
+                 " T=" + json(j.value("knn_temperature", 0.1)).dump() + " (cli)";
     out.push_back(r);
   }
   if (j.contains("linear_top1")) {

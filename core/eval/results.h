@@ -2,28 +2,27 @@
 // Evaluation results kept in a run folder, so that reopening a run (in the window or with
 // `pretext-cli`) shows every evaluation made of it: `evaluations.jsonl`, one JSON object per
 // line, appended. A results table across runs is a scan of the runs folder.
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace pretext {
 
 struct EvalRecord {
-  std::string run;             // run folder ("" for an untrained model that has none)
-  std::string method;          // the training method (experiment.method), e.g. "simclr"
-  std::string data;            // the data spec, e.g. "fashion-mnist"
-  std::string protocol;        // "knn" | "linear" | "finetune"
-  std::string settings;        // human summary, e.g. "k=200 T=0.1", "10% labels, 0 frozen, 20 ep"
-  bool randomInit = false;     // the same architecture, untrained (the baseline)
-  int64_t step = 0;            // training steps the model had
-  double top1 = 0;             // percent
-  double top5 = 0;             // percent (0 with fewer than 5 classes)
-  int64_t trainImages = 0;     // labelled images the probe was fitted on
+  std::string run;          // run folder ("" for an untrained model that has none)
+  std::string method;       // the training method (experiment.method), e.g. "simclr"
+  std::string data;         // the data spec, e.g. "fashion-mnist"
+  std::string protocol;     // "knn" | "linear" | "finetune"
+  std::string settings;     // human summary, e.g. "k=200 T=0.1", "10% labels, 0 frozen, 20 ep"
+  bool randomInit = false;  // the same architecture, untrained (the baseline)
+  int64_t step = 0;         // training steps the model had
+  double top1 = 0;          // percent
+  double top5 = 0;          // percent (0 with fewer than 5 classes)
+  int64_t trainImages = 0;  // labelled images the probe was fitted on
   int64_t testImages = 0;
-  double seconds = 0;          // how long it took
-  std::string time;            // UTC, ISO 8601 (when it finished)
+  double seconds = 0;  // how long it took
+  std::string time;    // UTC, ISO 8601 (when it finished)
   std::vector<std::string> classNames;
   std::vector<int64_t> confusion;  // row-major classNames.size()^2, rows = true class; may be empty
 
