@@ -53,15 +53,26 @@ Experiment everythingChanged() {
   j["method"] = {{"name", "rotation"}, {"params", {{"head", "linear"}, {"all_rotations", false}}}};
   j["backbone"] = {{"name", "resnet18"}, {"width", 16}};
   j["augment"] = {{"preset", "weak"}, {"flip_prob", 0.5}, {"noise_std", 0.05}};
-  j["optimizer"] = {{"name", "lars"}, {"lr", 0.3},           {"momentum", 0.95},
-                    {"nesterov", true}, {"weight_decay", 1.5e-6}, {"exclude_bias_norm", false},
-                    {"grad_clip", 2.5},  {"lars_eta", 0.02}};
-  j["schedule"] = {{"epochs", 7}, {"steps", 321}, {"batch_size", 64}, {"warmup_epochs", 0.3},
+  j["optimizer"] = {{"name", "lars"},         {"lr", 0.3},
+                    {"momentum", 0.95},       {"nesterov", true},
+                    {"weight_decay", 1.5e-6}, {"exclude_bias_norm", false},
+                    {"grad_clip", 2.5},       {"lars_eta", 0.02}};
+  j["schedule"] = {{"epochs", 7},
+                   {"steps", 321},
+                   {"batch_size", 64},
+                   {"warmup_epochs", 0.3},
                    {"lr_schedule", "constant"}};
-  j["eval"] = {{"knn_every", 3}, {"knn_k", 20}, {"knn_temperature", 0.07},
-               {"knn_train_limit", 500}, {"knn_test_limit", 100}};
-  j["run"] = {{"seed", 18446744073709551615ull}, {"device", "cuda:1"}, {"precision", "bf16"},
-              {"threads", 3}, {"checkpoint_every", 50}, {"log_every", 5}};
+  j["eval"] = {{"knn_every", 3},
+               {"knn_k", 20},
+               {"knn_temperature", 0.07},
+               {"knn_train_limit", 500},
+               {"knn_test_limit", 100}};
+  j["run"] = {{"seed", 18446744073709551615ull},
+              {"device", "cuda:1"},
+              {"precision", "bf16"},
+              {"threads", 3},
+              {"checkpoint_every", 50},
+              {"log_every", 5}};
   return experimentFromJson(j);
 }
 
@@ -97,7 +108,10 @@ class TestGuiExperiment : public QObject {
     QVERIFY(head->toolTip().contains("one of linear, mlp"));
     // Values typed by the schema.
     const json v = form.values();
-    QCOMPARE(v, (json{{"temperature", 0.5}, {"proj_dim", 128}, {"use_bn", true}, {"head", "mlp"},
+    QCOMPARE(v, (json{{"temperature", 0.5},
+                      {"proj_dim", 128},
+                      {"use_bn", true},
+                      {"head", "mlp"},
                       {"lr", 1e-3}}));
     QVERIFY(v["proj_dim"].is_number_integer());
     QVERIFY(form.valid());
@@ -135,16 +149,23 @@ class TestGuiExperiment : public QObject {
     QTest::addColumn<QString>("typed");
     QTest::addColumn<QString>("reason");
     QTest::addColumn<double>("kept");  // the last valid entry while typing (or the default)
-    QTest::newRow("above") << "temperature" << "50"
+    QTest::newRow("above") << "temperature"
+                           << "50"
                            << "temperature = 50: expected a value in [0.01, 10]" << 5.0;
-    QTest::newRow("below") << "temperature" << "0.001"
+    QTest::newRow("below") << "temperature"
+                           << "0.001"
                            << "temperature = 0.001: expected a value in [0.01, 10]" << 0.5;
-    QTest::newRow("negative") << "lr" << "-1" << "lr = -1: expected a value in [1e-06, 10000]"
-                              << 1e-3;
-    QTest::newRow("malformed") << "temperature" << "1e"
+    QTest::newRow("negative") << "lr"
+                              << "-1"
+                              << "lr = -1: expected a value in [1e-06, 10000]" << 1e-3;
+    QTest::newRow("malformed") << "temperature"
+                               << "1e"
                                << "temperature = \"1e\": expected a number" << 1.0;
-    QTest::newRow("empty") << "temperature" << "" << "expected a number" << 0.5;
-    QTest::newRow("int above") << "proj_dim" << "9999"
+    QTest::newRow("empty") << "temperature"
+                           << ""
+                           << "expected a number" << 0.5;
+    QTest::newRow("int above") << "proj_dim"
+                               << "9999"
                                << "proj_dim = 9999: expected an integer in [2, 4096]" << 999.0;
   }
   void refusesInvalid() {
@@ -183,8 +204,11 @@ class TestGuiExperiment : public QObject {
   void setValuesRoundTrip() {
     ParamForm form;
     form.setSpecs(handMadeSchema());
-    const json v = {{"temperature", 0.07}, {"proj_dim", 2048}, {"use_bn", false},
-                    {"head", "linear"}, {"lr", 3.3e-5}};
+    const json v = {{"temperature", 0.07},
+                    {"proj_dim", 2048},
+                    {"use_bn", false},
+                    {"head", "linear"},
+                    {"lr", 3.3e-5}};
     QSignalSpy spy(&form, &ParamForm::changed);
     form.setValues(v);
     QCOMPARE(spy.count(), 0);
@@ -192,6 +216,8 @@ class TestGuiExperiment : public QObject {
     QCOMPARE(ParamForm::formatNumber(0.1), QString("0.1"));
     QCOMPARE(ParamForm::formatNumber(1e-6), QString("1e-06"));
     QCOMPARE(ParamForm::prettyLabel("proj_dim"), QString("Proj dim"));
+    QCOMPARE(ParamForm::prettyLabel("proj_bn"), QString("Proj BN"));
+    QCOMPARE(ParamForm::prettyLabel("knn_k"), QString("kNN k"));
   }
 
   void augmentSpecsCoverEveryField() {
@@ -298,10 +324,22 @@ class TestGuiExperiment : public QObject {
     QTest::addColumn<QString>("field");
     QTest::addColumn<QString>("typed");
     QTest::addColumn<QString>("path");
-    QTest::newRow("lr") << "optimizer" << "lr" << "500" << "optimizer.lr = 500";
-    QTest::newRow("temperature") << "method" << "temperature" << "99" << "method.params.temperature";
-    QTest::newRow("hue") << "augment" << "hue" << "0.9" << "augment.hue";
-    QTest::newRow("warm-up") << "schedule" << "warmup_epochs" << "x" << "";  // letters refused
+    QTest::newRow("lr") << "optimizer"
+                        << "lr"
+                        << "500"
+                        << "optimizer.lr = 500";
+    QTest::newRow("temperature") << "method"
+                                 << "temperature"
+                                 << "99"
+                                 << "method.params.temperature";
+    QTest::newRow("hue") << "augment"
+                         << "hue"
+                         << "0.9"
+                         << "augment.hue";
+    QTest::newRow("warm-up") << "schedule"
+                             << "warmup_epochs"
+                             << "x"
+                             << "";  // letters refused
   }
   void invalidEntriesNameTheField() {
     QFETCH(QString, section);
@@ -417,13 +455,17 @@ class TestGuiExperiment : public QObject {
     if (dir.isEmpty()) QSKIP("set PRETEXT_SCREENSHOTS=DIR to save screenshots");
     ExperimentPanel panel;
     panel.setExperiment(experimentFromJson(loadPresetJson("simclr-fashion")));
-    panel.resize(360, 1400);
+    panel.resize(360, 1750);
     panel.show();
     QTest::qWait(50);
     panel.grab().save(QString(dir) + "/experiment_panel.png");
     panel.resize(360, 700);
     QTest::qWait(50);
     panel.grab().save(QString(dir) + "/experiment_panel_docked.png");
+    for (auto* b : panel.augmentEditor()->findChildren<QToolButton*>()) b->click();  // all fields
+    panel.resize(360, 2350);
+    QTest::qWait(50);
+    panel.grab().save(QString(dir) + "/experiment_panel_augment.png");
     typeInto(panel.form("optimizer")->editor("lr"), "500");
     panel.resize(360, 1400);
     QTest::qWait(50);
