@@ -301,6 +301,28 @@ class TestGuiExperiment : public QObject {
     QVERIFY(noted);
   }
 
+  void methodsGroupedByFamily() {
+    MethodPicker picker;
+    QString family;
+    int methods = 0;
+    for (int i = 0; i < picker.count(); ++i) {
+      const QString name = picker.itemData(i).toString();
+      const auto flags = picker.model()->flags(picker.model()->index(i, 0));
+      if (name.isEmpty()) {  // a family heading: never selectable
+        QVERIFY(!(flags & Qt::ItemIsSelectable) && !(flags & Qt::ItemIsEnabled));
+        family = picker.itemText(i).toLower();
+        continue;
+      }
+      ++methods;
+      const MethodInfo& info = MethodRegistry::instance().get(name.toStdString());
+      QCOMPARE(family, QString::fromStdString(info.family));
+      QCOMPARE(picker.itemText(i), QString::fromStdString(info.title));
+      QVERIFY(MethodPicker::infoHtml(info.name).contains(
+          QString::fromStdString(info.paper).toHtmlEscaped()));
+    }
+    QCOMPARE(methods, int(MethodRegistry::instance().all().size()));
+  }
+
   void editedAugmentationBecomesCustom() {
     ExperimentPanel panel;
     panel.setExperiment(experimentFromJson(loadPresetJson("simclr-fashion")));
