@@ -1,5 +1,6 @@
 // The experiment panel and the schema-generated parameter form: widget kinds, ranges,
 // tooltips, refusal of invalid entries, round trips through the panel and through a file.
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QLabel>
@@ -456,6 +457,25 @@ class TestGuiExperiment : public QObject {
     QVERIFY(panel.findChild<QLineEdit*>("seed")->isEnabledTo(&panel));
     // A field disabled for its own reason stays disabled.
     QVERIFY(!panel.form("data")->editor("image_size")->isEnabledTo(&panel));
+  }
+
+  void wheelScrollsPastUnfocusedEditors() {
+    ExperimentPanel panel;
+    panel.resize(360, 500);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    auto* epochs = qobject_cast<QSpinBox*>(panel.form("schedule")->editor("epochs"));
+    const int before = epochs->value();
+    const QPoint at(epochs->width() / 2, epochs->height() / 2);
+    QWheelEvent wheel(at, epochs->mapToGlobal(at), QPoint(), QPoint(0, 120), Qt::NoButton,
+                      Qt::NoModifier, Qt::NoScrollPhase, false);
+    QApplication::sendEvent(epochs, &wheel);
+    QCOMPARE(epochs->value(), before);  // the form scrolled instead
+    epochs->setFocus();
+    QWheelEvent again(at, epochs->mapToGlobal(at), QPoint(), QPoint(0, 120), Qt::NoButton,
+                      Qt::NoModifier, Qt::NoScrollPhase, false);
+    QApplication::sendEvent(epochs, &again);
+    if (epochs->hasFocus()) QCOMPARE(epochs->value(), before + 1);  // focused: it takes the wheel
   }
 
   void diceDrawsASeed() {

@@ -89,6 +89,9 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   // The header sits outside the sections' indent: widen its labels so the fields line up.
   qobject_cast<ParamForm*>(editors_.front())->setLabelWidth(labelWidth + 8);
 
+  for (QComboBox* combo : {static_cast<QComboBox*>(data_), static_cast<QComboBox*>(method_),
+                           device_, augment_->findChild<QComboBox*>("augment_preset")})
+    ParamForm::guardWheel(combo);
   setExperiment(Experiment());
 }
 

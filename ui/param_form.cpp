@@ -2,6 +2,8 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QCoreApplication>
+#include <QEvent>
 #include <QFormLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -33,6 +35,18 @@ class IntSpin : public QSpinBox {
     bool ok = false;
     text.trimmed().toLongLong(&ok);
     return ok ? QValidator::Intermediate : s;
+  }
+};
+
+// Passes wheel events of unfocused editors on to the parent (ultimately the scroll area).
+class WheelGuard : public QObject {
+ public:
+  using QObject::QObject;
+  bool eventFilter(QObject* watched, QEvent* event) override {
+    auto* w = qobject_cast<QWidget*>(watched);
+    if (event->type() != QEvent::Wheel || !w || w->hasFocus() || !w->parentWidget()) return false;
+    QCoreApplication::sendEvent(w->parentWidget(), event);
+    return true;
   }
 };
 
@@ -96,6 +110,12 @@ QString ParamForm::formatNumber(double v) {
     if (s.toDouble() == v) return s;
   }
   return QString::number(v, 'g', 17);
+}
+
+void ParamForm::guardWheel(QWidget* editor) {
+  static WheelGuard* guard = new WheelGuard(QCoreApplication::instance());
+  editor->setFocusPolicy(Qt::StrongFocus);
+  editor->installEventFilter(guard);
 }
 
 void ParamForm::setSpecs(const std::vector<ParamSpec>& specs) {
@@ -181,6 +201,7 @@ void ParamForm::buildField(Field& f) {
       break;
   }
   editor->setObjectName(QString::fromStdString(s.name));
+  if (f.spin || f.combo) guardWheel(editor);
   editor->setToolTip(tip);
   v->addWidget(editor);
   f.error = new QLabel;

@@ -50,6 +50,9 @@ class ParamForm : public QWidget {
   QString errorText(const std::string& name) const;     // the inline reason, empty if none
   static QString prettyLabel(const std::string& name);  // "proj_dim" -> "Proj dim"
   static QString formatNumber(double v);                // shortest text that reads back as v
+  // Spin boxes and combos in a scrolled form must not change value when the wheel scrolls
+  // the form past them: they take the wheel only once focused (clicked or tabbed into).
+  static void guardWheel(QWidget* editor);
 
  signals:
   void changed();
