@@ -104,7 +104,7 @@ QWidget* ExperimentPanel::buildHeader() {
   description_->setObjectName("experiment_description");
   description_->setPlaceholderText("what this run tries (optional)");
   description_->setTabChangesFocus(true);
-  description_->setFixedHeight(fontMetrics().lineSpacing() * 3 + 10);
+  description_->setFixedHeight(fontMetrics().lineSpacing() * 4 + 10);
   form->addExtraRow("Name", name_, "Used for the run folder and in comparisons");
   form->addExtraRow("Description", description_);
   connect(name_, &QLineEdit::textEdited, this, &ExperimentPanel::onEdited);
