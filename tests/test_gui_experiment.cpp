@@ -1,5 +1,6 @@
 // The experiment panel and the schema-generated parameter form: widget kinds, ranges,
 // tooltips, refusal of invalid entries, round trips through the panel and through a file.
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QLabel>
@@ -53,15 +54,26 @@ Experiment everythingChanged() {
   j["method"] = {{"name", "rotation"}, {"params", {{"head", "linear"}, {"all_rotations", false}}}};
   j["backbone"] = {{"name", "resnet18"}, {"width", 16}};
   j["augment"] = {{"preset", "weak"}, {"flip_prob", 0.5}, {"noise_std", 0.05}};
-  j["optimizer"] = {{"name", "lars"}, {"lr", 0.3},           {"momentum", 0.95},
-                    {"nesterov", true}, {"weight_decay", 1.5e-6}, {"exclude_bias_norm", false},
-                    {"grad_clip", 2.5},  {"lars_eta", 0.02}};
-  j["schedule"] = {{"epochs", 7}, {"steps", 321}, {"batch_size", 64}, {"warmup_epochs", 0.3},
+  j["optimizer"] = {{"name", "lars"},         {"lr", 0.3},
+                    {"momentum", 0.95},       {"nesterov", true},
+                    {"weight_decay", 1.5e-6}, {"exclude_bias_norm", false},
+                    {"grad_clip", 2.5},       {"lars_eta", 0.02}};
+  j["schedule"] = {{"epochs", 7},
+                   {"steps", 321},
+                   {"batch_size", 64},
+                   {"warmup_epochs", 0.3},
                    {"lr_schedule", "constant"}};
-  j["eval"] = {{"knn_every", 3}, {"knn_k", 20}, {"knn_temperature", 0.07},
-               {"knn_train_limit", 500}, {"knn_test_limit", 100}};
-  j["run"] = {{"seed", 18446744073709551615ull}, {"device", "cuda:1"}, {"precision", "bf16"},
-              {"threads", 3}, {"checkpoint_every", 50}, {"log_every", 5}};
+  j["eval"] = {{"knn_every", 3},
+               {"knn_k", 20},
+               {"knn_temperature", 0.07},
+               {"knn_train_limit", 500},
+               {"knn_test_limit", 100}};
+  j["run"] = {{"seed", 18446744073709551615ull},
+              {"device", "cuda:1"},
+              {"precision", "bf16"},
+              {"threads", 3},
+              {"checkpoint_every", 50},
+              {"log_every", 5}};
   return experimentFromJson(j);
 }
 
@@ -97,7 +109,10 @@ class TestGuiExperiment : public QObject {
     QVERIFY(head->toolTip().contains("one of linear, mlp"));
     // Values typed by the schema.
     const json v = form.values();
-    QCOMPARE(v, (json{{"temperature", 0.5}, {"proj_dim", 128}, {"use_bn", true}, {"head", "mlp"},
+    QCOMPARE(v, (json{{"temperature", 0.5},
+                      {"proj_dim", 128},
+                      {"use_bn", true},
+                      {"head", "mlp"},
                       {"lr", 1e-3}}));
     QVERIFY(v["proj_dim"].is_number_integer());
     QVERIFY(form.valid());
@@ -135,16 +150,23 @@ class TestGuiExperiment : public QObject {
     QTest::addColumn<QString>("typed");
     QTest::addColumn<QString>("reason");
     QTest::addColumn<double>("kept");  // the last valid entry while typing (or the default)
-    QTest::newRow("above") << "temperature" << "50"
+    QTest::newRow("above") << "temperature"
+                           << "50"
                            << "temperature = 50: expected a value in [0.01, 10]" << 5.0;
-    QTest::newRow("below") << "temperature" << "0.001"
+    QTest::newRow("below") << "temperature"
+                           << "0.001"
                            << "temperature = 0.001: expected a value in [0.01, 10]" << 0.5;
-    QTest::newRow("negative") << "lr" << "-1" << "lr = -1: expected a value in [1e-06, 10000]"
-                              << 1e-3;
-    QTest::newRow("malformed") << "temperature" << "1e"
+    QTest::newRow("negative") << "lr"
+                              << "-1"
+                              << "lr = -1: expected a value in [1e-06, 10000]" << 1e-3;
+    QTest::newRow("malformed") << "temperature"
+                               << "1e"
                                << "temperature = \"1e\": expected a number" << 1.0;
-    QTest::newRow("empty") << "temperature" << "" << "expected a number" << 0.5;
-    QTest::newRow("int above") << "proj_dim" << "9999"
+    QTest::newRow("empty") << "temperature"
+                           << ""
+                           << "expected a number" << 0.5;
+    QTest::newRow("int above") << "proj_dim"
+                               << "9999"
                                << "proj_dim = 9999: expected an integer in [2, 4096]" << 999.0;
   }
   void refusesInvalid() {
@@ -183,8 +205,11 @@ class TestGuiExperiment : public QObject {
   void setValuesRoundTrip() {
     ParamForm form;
     form.setSpecs(handMadeSchema());
-    const json v = {{"temperature", 0.07}, {"proj_dim", 2048}, {"use_bn", false},
-                    {"head", "linear"}, {"lr", 3.3e-5}};
+    const json v = {{"temperature", 0.07},
+                    {"proj_dim", 2048},
+                    {"use_bn", false},
+                    {"head", "linear"},
+                    {"lr", 3.3e-5}};
     QSignalSpy spy(&form, &ParamForm::changed);
     form.setValues(v);
     QCOMPARE(spy.count(), 0);
@@ -192,6 +217,8 @@ class TestGuiExperiment : public QObject {
     QCOMPARE(ParamForm::formatNumber(0.1), QString("0.1"));
     QCOMPARE(ParamForm::formatNumber(1e-6), QString("1e-06"));
     QCOMPARE(ParamForm::prettyLabel("proj_dim"), QString("Proj dim"));
+    QCOMPARE(ParamForm::prettyLabel("proj_bn"), QString("Proj BN"));
+    QCOMPARE(ParamForm::prettyLabel("knn_k"), QString("kNN k"));
   }
 
   void augmentSpecsCoverEveryField() {
@@ -275,6 +302,28 @@ class TestGuiExperiment : public QObject {
     QVERIFY(noted);
   }
 
+  void methodsGroupedByFamily() {
+    MethodPicker picker;
+    QString family;
+    int methods = 0;
+    for (int i = 0; i < picker.count(); ++i) {
+      const QString name = picker.itemData(i).toString();
+      const auto flags = picker.model()->flags(picker.model()->index(i, 0));
+      if (name.isEmpty()) {  // a family heading: never selectable
+        QVERIFY(!(flags & Qt::ItemIsSelectable) && !(flags & Qt::ItemIsEnabled));
+        family = picker.itemText(i).toLower();
+        continue;
+      }
+      ++methods;
+      const MethodInfo& info = MethodRegistry::instance().get(name.toStdString());
+      QCOMPARE(family, QString::fromStdString(info.family));
+      QCOMPARE(picker.itemText(i), QString::fromStdString(info.title));
+      QVERIFY(MethodPicker::infoHtml(info.name).contains(
+          QString::fromStdString(info.paper).toHtmlEscaped()));
+    }
+    QCOMPARE(methods, int(MethodRegistry::instance().all().size()));
+  }
+
   void editedAugmentationBecomesCustom() {
     ExperimentPanel panel;
     panel.setExperiment(experimentFromJson(loadPresetJson("simclr-fashion")));
@@ -298,10 +347,22 @@ class TestGuiExperiment : public QObject {
     QTest::addColumn<QString>("field");
     QTest::addColumn<QString>("typed");
     QTest::addColumn<QString>("path");
-    QTest::newRow("lr") << "optimizer" << "lr" << "500" << "optimizer.lr = 500";
-    QTest::newRow("temperature") << "method" << "temperature" << "99" << "method.params.temperature";
-    QTest::newRow("hue") << "augment" << "hue" << "0.9" << "augment.hue";
-    QTest::newRow("warm-up") << "schedule" << "warmup_epochs" << "x" << "";  // letters refused
+    QTest::newRow("lr") << "optimizer"
+                        << "lr"
+                        << "500"
+                        << "optimizer.lr = 500";
+    QTest::newRow("temperature") << "method"
+                                 << "temperature"
+                                 << "99"
+                                 << "method.params.temperature";
+    QTest::newRow("hue") << "augment"
+                         << "hue"
+                         << "0.9"
+                         << "augment.hue";
+    QTest::newRow("warm-up") << "schedule"
+                             << "warmup_epochs"
+                             << "x"
+                             << "";  // letters refused
   }
   void invalidEntriesNameTheField() {
     QFETCH(QString, section);
@@ -398,6 +459,25 @@ class TestGuiExperiment : public QObject {
     QVERIFY(!panel.form("data")->editor("image_size")->isEnabledTo(&panel));
   }
 
+  void wheelScrollsPastUnfocusedEditors() {
+    ExperimentPanel panel;
+    panel.resize(360, 500);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    auto* epochs = qobject_cast<QSpinBox*>(panel.form("schedule")->editor("epochs"));
+    const int before = epochs->value();
+    const QPoint at(epochs->width() / 2, epochs->height() / 2);
+    QWheelEvent wheel(at, epochs->mapToGlobal(at), QPoint(), QPoint(0, 120), Qt::NoButton,
+                      Qt::NoModifier, Qt::NoScrollPhase, false);
+    QApplication::sendEvent(epochs, &wheel);
+    QCOMPARE(epochs->value(), before);  // the form scrolled instead
+    epochs->setFocus();
+    QWheelEvent again(at, epochs->mapToGlobal(at), QPoint(), QPoint(0, 120), Qt::NoButton,
+                      Qt::NoModifier, Qt::NoScrollPhase, false);
+    QApplication::sendEvent(epochs, &again);
+    if (epochs->hasFocus()) QCOMPARE(epochs->value(), before + 1);  // focused: it takes the wheel
+  }
+
   void diceDrawsASeed() {
     ExperimentPanel panel;
     QSignalSpy spy(&panel, &ExperimentPanel::changed);
@@ -417,13 +497,17 @@ class TestGuiExperiment : public QObject {
     if (dir.isEmpty()) QSKIP("set PRETEXT_SCREENSHOTS=DIR to save screenshots");
     ExperimentPanel panel;
     panel.setExperiment(experimentFromJson(loadPresetJson("simclr-fashion")));
-    panel.resize(360, 1400);
+    panel.resize(360, 1750);
     panel.show();
     QTest::qWait(50);
     panel.grab().save(QString(dir) + "/experiment_panel.png");
     panel.resize(360, 700);
     QTest::qWait(50);
     panel.grab().save(QString(dir) + "/experiment_panel_docked.png");
+    for (auto* b : panel.augmentEditor()->findChildren<QToolButton*>()) b->click();  // all fields
+    panel.resize(360, 2350);
+    QTest::qWait(50);
+    panel.grab().save(QString(dir) + "/experiment_panel_augment.png");
     typeInto(panel.form("optimizer")->editor("lr"), "500");
     panel.resize(360, 1400);
     QTest::qWait(50);

@@ -4,7 +4,7 @@
 #include <QLabel>
 #include <QToolButton>
 #include <QVBoxLayout>
-
+#include <algorithm>
 #include <iterator>
 
 #include "core/augment/augment.h"
@@ -27,30 +27,54 @@ struct AugField {
 
 // Ranges follow AugmentOptions::validate (open bounds become a small positive minimum).
 const AugField kFields[] = {
-    {"size", "Output size", ParamSpec::Type::Int, 0, 1024, "output side in pixels (0 keeps the input size)"},
-    {"crop_prob", "Crop probability", ParamSpec::Type::Float, 0, 1, "probability of a random resized crop"},
-    {"crop_scale_min", "Crop area min", ParamSpec::Type::Float, 1e-4, 1, "smallest crop area, as a fraction of the image"},
-    {"crop_scale_max", "Crop area max", ParamSpec::Type::Float, 1e-4, 1, "largest crop area, as a fraction of the image"},
-    {"crop_ratio_min", "Crop aspect min", ParamSpec::Type::Float, 1e-3, 1000, "smallest aspect ratio (width/height) of the crop"},
-    {"crop_ratio_max", "Crop aspect max", ParamSpec::Type::Float, 1e-3, 1000, "largest aspect ratio (width/height) of the crop"},
-    {"flip_prob", "Flip probability", ParamSpec::Type::Float, 0, 1, "probability of a horizontal flip"},
-    {"jitter_prob", "Jitter probability", ParamSpec::Type::Float, 0, 1, "probability of colour jitter"},
-    {"brightness", "Brightness", ParamSpec::Type::Float, 0, 100, "brightness factor drawn from [1-s, 1+s]"},
-    {"contrast", "Contrast", ParamSpec::Type::Float, 0, 100, "contrast factor drawn from [1-s, 1+s]"},
-    {"saturation", "Saturation", ParamSpec::Type::Float, 0, 100, "saturation factor drawn from [1-s, 1+s] (colour images)"},
-    {"hue", "Hue", ParamSpec::Type::Float, 0, 0.5, "hue shift drawn from [-h, h] turns (colour images)"},
-    {"grayscale_prob", "Grayscale probability", ParamSpec::Type::Float, 0, 1, "probability of dropping colour"},
-    {"blur_prob", "Blur probability", ParamSpec::Type::Float, 0, 1, "probability of a Gaussian blur"},
-    {"blur_sigma_min", "Blur sigma min", ParamSpec::Type::Float, 1e-3, 100, "smallest blur sigma (pixels)"},
-    {"blur_sigma_max", "Blur sigma max", ParamSpec::Type::Float, 1e-3, 100, "largest blur sigma (pixels)"},
-    {"solarize_prob", "Solarize probability", ParamSpec::Type::Float, 0, 1, "probability of solarizing (inverting bright pixels)"},
-    {"solarize_threshold", "Solarize threshold", ParamSpec::Type::Float, 0, 1, "pixels at or above this value are inverted"},
-    {"rotate_prob", "Rotate probability", ParamSpec::Type::Float, 0, 1, "probability of a random rotation"},
-    {"rotate_degrees", "Rotate degrees", ParamSpec::Type::Float, 0, 180, "angle drawn from [-d, d] degrees"},
-    {"cutout_prob", "Cutout probability", ParamSpec::Type::Float, 0, 1, "probability of a grey square cut out"},
-    {"cutout_size", "Cutout size", ParamSpec::Type::Float, 1e-3, 1, "side of the square, as a fraction of the image side"},
-    {"noise_std", "Noise std", ParamSpec::Type::Float, 0, 10, "standard deviation of additive Gaussian noise"},
-    {"sobel", "Sobel", ParamSpec::Type::Bool, 0, 0, "replace the image by its Sobel gradients (dx, dy)"},
+    {"size", "Output size", ParamSpec::Type::Int, 0, 1024,
+     "output side in pixels (0 keeps the input size)"},
+    {"crop_prob", "Crop probability", ParamSpec::Type::Float, 0, 1,
+     "probability of a random resized crop"},
+    {"crop_scale_min", "Crop area min", ParamSpec::Type::Float, 1e-4, 1,
+     "smallest crop area, as a fraction of the image"},
+    {"crop_scale_max", "Crop area max", ParamSpec::Type::Float, 1e-4, 1,
+     "largest crop area, as a fraction of the image"},
+    {"crop_ratio_min", "Crop aspect min", ParamSpec::Type::Float, 1e-3, 1000,
+     "smallest aspect ratio (width/height) of the crop"},
+    {"crop_ratio_max", "Crop aspect max", ParamSpec::Type::Float, 1e-3, 1000,
+     "largest aspect ratio (width/height) of the crop"},
+    {"flip_prob", "Flip probability", ParamSpec::Type::Float, 0, 1,
+     "probability of a horizontal flip"},
+    {"jitter_prob", "Jitter probability", ParamSpec::Type::Float, 0, 1,
+     "probability of colour jitter"},
+    {"brightness", "Brightness", ParamSpec::Type::Float, 0, 100,
+     "brightness factor drawn from [1-s, 1+s]"},
+    {"contrast", "Contrast", ParamSpec::Type::Float, 0, 100,
+     "contrast factor drawn from [1-s, 1+s]"},
+    {"saturation", "Saturation", ParamSpec::Type::Float, 0, 100,
+     "saturation factor drawn from [1-s, 1+s] (colour images)"},
+    {"hue", "Hue", ParamSpec::Type::Float, 0, 0.5,
+     "hue shift drawn from [-h, h] turns (colour images)"},
+    {"grayscale_prob", "Grayscale probability", ParamSpec::Type::Float, 0, 1,
+     "probability of dropping colour"},
+    {"blur_prob", "Blur probability", ParamSpec::Type::Float, 0, 1,
+     "probability of a Gaussian blur"},
+    {"blur_sigma_min", "Blur sigma min", ParamSpec::Type::Float, 1e-3, 100,
+     "smallest blur sigma (pixels)"},
+    {"blur_sigma_max", "Blur sigma max", ParamSpec::Type::Float, 1e-3, 100,
+     "largest blur sigma (pixels)"},
+    {"solarize_prob", "Solarize probability", ParamSpec::Type::Float, 0, 1,
+     "probability of solarizing (inverting bright pixels)"},
+    {"solarize_threshold", "Solarize threshold", ParamSpec::Type::Float, 0, 1,
+     "pixels at or above this value are inverted"},
+    {"rotate_prob", "Rotate probability", ParamSpec::Type::Float, 0, 1,
+     "probability of a random rotation"},
+    {"rotate_degrees", "Rotate degrees", ParamSpec::Type::Float, 0, 180,
+     "angle drawn from [-d, d] degrees"},
+    {"cutout_prob", "Cutout probability", ParamSpec::Type::Float, 0, 1,
+     "probability of a grey square cut out"},
+    {"cutout_size", "Cutout size", ParamSpec::Type::Float, 1e-3, 1,
+     "side of the square, as a fraction of the image side"},
+    {"noise_std", "Noise std", ParamSpec::Type::Float, 0, 10,
+     "standard deviation of additive Gaussian noise"},
+    {"sobel", "Sobel", ParamSpec::Type::Bool, 0, 0,
+     "replace the image by its Sobel gradients (dx, dy)"},
 };
 }  // namespace
 
@@ -97,7 +121,7 @@ AugmentEditor::AugmentEditor(QWidget* parent) : QWidget(parent) {
 
   toggle_ = new QToolButton;
   toggle_->setCheckable(true);
-  toggle_->setAutoRaise(true);
+  toggle_->setStyleSheet("QToolButton { border: none; background: transparent; padding: 2px 0; }");
   toggle_->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
   toggle_->setArrowType(Qt::RightArrow);
   toggle_->setIconSize(QSize(8, 8));
@@ -173,6 +197,10 @@ void AugmentEditor::setNote(const QString& text) {
 void AugmentEditor::setLabelWidth(int pixels) {
   top_->setLabelWidth(pixels);
   form_->setLabelWidth(pixels);
+}
+
+int AugmentEditor::naturalLabelWidth() const {
+  return std::max(top_->naturalLabelWidth(), form_->naturalLabelWidth());
 }
 
 void AugmentEditor::refreshCustom() {

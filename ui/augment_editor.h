@@ -4,7 +4,6 @@
 #include <QString>
 #include <QWidget>
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -30,6 +29,7 @@ class AugmentEditor : public QWidget {
   QString presetShown() const;                // the combo's text ("custom" after edits)
   void setNote(const QString& text);          // e.g. "switched to simclr for SimCLR"
   void setLabelWidth(int pixels);
+  int naturalLabelWidth() const;
   ParamForm* form() const { return form_; }
 
  signals:

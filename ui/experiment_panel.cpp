@@ -3,16 +3,17 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QIcon>
-#include <QPixmap>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPainter>
+#include <QPixmap>
 #include <QPlainTextEdit>
 #include <QRandomGenerator>
 #include <QRegularExpressionValidator>
 #include <QScrollArea>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "core/methods/registry.h"
 #include "core/util/error.h"
@@ -36,8 +37,8 @@ QIcon diceIcon() {
   p.drawRoundedRect(QRectF(3, 3, 26, 26), 6, 6);
   p.setPen(Qt::NoPen);
   p.setBrush(QColor(40, 40, 40));
-  for (const QPointF c : {QPointF(10, 10), QPointF(22, 10), QPointF(16, 16), QPointF(10, 22),
-                          QPointF(22, 22)})
+  for (const QPointF c :
+       {QPointF(10, 10), QPointF(22, 10), QPointF(16, 16), QPointF(10, 22), QPointF(22, 22)})
     p.drawEllipse(c, 2.6, 2.6);
   return QIcon(pm);
 }
@@ -77,13 +78,20 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   outer->addWidget(status_);
 
   // Width of the label column shared by every form, so stacked sections line up.
-  const int labelWidth = fontMetrics().horizontalAdvance("Solarize threshold") + 6;
-  for (ParamForm* f : {methodTop_, methodForm_, dataForm_, backboneForm_, optimizerForm_,
-                       scheduleForm_, evalForm_, runForm_})
-    f->setLabelWidth(labelWidth);
+  // (Method forms are rebuilt per method: their labels get the same width, never wider ones.)
+  const std::initializer_list<ParamForm*> forms = {
+      methodTop_, dataForm_, backboneForm_, optimizerForm_, scheduleForm_, evalForm_, runForm_};
+  int labelWidth = augment_->naturalLabelWidth();
+  for (ParamForm* f : forms) labelWidth = std::max(labelWidth, f->naturalLabelWidth());
+  for (ParamForm* f : forms) f->setLabelWidth(labelWidth);
+  methodForm_->setLabelWidth(labelWidth);
   augment_->setLabelWidth(labelWidth);
-  qobject_cast<ParamForm*>(editors_.front())->setLabelWidth(labelWidth);
+  // The header sits outside the sections' indent: widen its labels so the fields line up.
+  qobject_cast<ParamForm*>(editors_.front())->setLabelWidth(labelWidth + 8);
 
+  for (QComboBox* combo : {static_cast<QComboBox*>(data_), static_cast<QComboBox*>(method_),
+                           device_, augment_->findChild<QComboBox*>("augment_preset")})
+    ParamForm::guardWheel(combo);
   setExperiment(Experiment());
 }
 
@@ -96,7 +104,7 @@ QWidget* ExperimentPanel::buildHeader() {
   description_->setObjectName("experiment_description");
   description_->setPlaceholderText("what this run tries (optional)");
   description_->setTabChangesFocus(true);
-  description_->setFixedHeight(fontMetrics().lineSpacing() * 3 + 10);
+  description_->setFixedHeight(fontMetrics().lineSpacing() * 4 + 10);
   form->addExtraRow("Name", name_, "Used for the run folder and in comparisons");
   form->addExtraRow("Description", description_);
   connect(name_, &QLineEdit::textEdited, this, &ExperimentPanel::onEdited);
@@ -125,7 +133,8 @@ void ExperimentPanel::buildSections(QVBoxLayout* layout) {
   data_ = new DataSourcePicker;
   data_->setObjectName("data_source");
   dataForm_ = new ParamForm;
-  dataForm_->addExtraRow("Source", data_, "Built-in Fashion-MNIST, colour photos, or browse to a data set");
+  dataForm_->addExtraRow("Source", data_,
+                         "Built-in Fashion-MNIST, colour photos, or browse to a data set");
   fillSectionForm(dataForm_, "data");
   data->body()->addWidget(dataForm_);
   connect(dataForm_, &ParamForm::changed, this, &ExperimentPanel::onEdited);
@@ -185,11 +194,13 @@ void ExperimentPanel::buildSections(QVBoxLayout* layout) {
   device_->setObjectName("device");
   device_->setEditable(true);
   device_->addItems({"auto", "cpu", "cuda"});
-  device_->setValidator(new QRegularExpressionValidator(
-      QRegularExpression("auto|cpu|cuda(:\\d{1,2})?"), device_));
+  device_->setValidator(
+      new QRegularExpressionValidator(QRegularExpression("auto|cpu|cuda(:\\d{1,2})?"), device_));
   runForm_ = new ParamForm;
   runForm_->addExtraRow("Seed", seedRow, "Same seed, same run: data order, augmentations, init");
-  runForm_->addExtraRow("Device", device_, "auto = the first CUDA device if there is one, else the CPU; cuda:N picks a GPU");
+  runForm_->addExtraRow(
+      "Device", device_,
+      "auto = the first CUDA device if there is one, else the CPU; cuda:N picks a GPU");
   fillSectionForm(runForm_, "run");
   run->body()->addWidget(runForm_);
   connect(runForm_, &ParamForm::changed, this, &ExperimentPanel::onEdited);
@@ -211,9 +222,9 @@ void ExperimentPanel::applyMethod(const QString& name, bool fromUser) {
   methodForm_->setVisible(!info.params.empty());
   if (!fromUser) return;
   augment_->setPreset(info.defaultAugment);
-  augment_->setNote(QString("Augmentations switched to \"%1\", the default for %2.")
-                        .arg(QString::fromStdString(info.defaultAugment),
-                             QString::fromStdString(info.title)));
+  augment_->setNote(
+      QString("Augmentations switched to \"%1\", the default for %2.")
+          .arg(QString::fromStdString(info.defaultAugment), QString::fromStdString(info.title)));
   onEdited();
   emit methodChanged(name);
 }
@@ -309,7 +320,8 @@ ParamForm* ExperimentPanel::form(const QString& section) const {
 
 void ExperimentPanel::updateEnabled() {
   const QString spec = data_->spec();
-  dataForm_->setFieldEnabled("image_size", spec.startsWith("folder:") || spec.startsWith("photos:"));
+  dataForm_->setFieldEnabled("image_size",
+                             spec.startsWith("folder:") || spec.startsWith("photos:"));
   const std::string opt = optimizerForm_->values().value("name", std::string("adam"));
   const bool sgdLike = opt == "sgd" || opt == "lars";
   optimizerForm_->setFieldEnabled("momentum", sgdLike);

@@ -5,7 +5,6 @@
 // schedule, evaluation, run. What it shows is exactly the JSON the CLI runs.
 #include <QString>
 #include <QWidget>
-
 #include <vector>
 
 #include "core/config/experiment.h"
@@ -50,7 +49,7 @@ class ExperimentPanel : public QWidget {
   ParamForm* form(const QString& section) const;  // "data", "backbone", "optimizer", ...
 
  signals:
-  void changed();                        // any edit (and setExperiment)
+  void changed();  // any edit (and setExperiment)
   void methodChanged(const QString& name);
 
  private:

@@ -7,13 +7,12 @@
 #include <QStandardItemModel>
 #include <QToolButton>
 #include <QVBoxLayout>
-
 #include <algorithm>
 
 #include "core/augment/augment.h"
 #include "core/config/experiment.h"
-#include "core/models/backbone.h"
 #include "core/methods/registry.h"
+#include "core/models/backbone.h"
 #include "core/util/error.h"
 #include "ui/param_form.h"
 
@@ -31,7 +30,8 @@ CollapsibleSection::CollapsibleSection(const QString& title, QWidget* parent) : 
   header_->setText(title);
   header_->setCheckable(true);
   header_->setChecked(true);
-  header_->setAutoRaise(true);
+  // A flat heading, not a button face: the arrow tells that it folds.
+  header_->setStyleSheet("QToolButton { border: none; background: transparent; padding: 2px 0; }");
   header_->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
   header_->setArrowType(Qt::DownArrow);
   header_->setIconSize(QSize(10, 10));
@@ -99,7 +99,7 @@ QString DataSourcePicker::describe(const QString& spec) {
   if (colon < 0) return spec;
   const QString kind = spec.left(colon), dir = spec.mid(colon + 1);
   static const QList<QPair<QString, QString>> names = {
-      {"photos", "Colour photos"}, {"cifar10", "CIFAR-10"}, {"cifar100", "CIFAR-100"},
+      {"photos", "Colour photos"}, {"cifar10", "CIFAR-10"},    {"cifar100", "CIFAR-100"},
       {"stl10", "STL-10"},         {"folder", "Image folder"}, {"mnist", "MNIST"}};
   for (const auto& [k, title] : names)
     if (k == kind) return title + " — " + dir;
@@ -193,13 +193,15 @@ QString MethodPicker::infoHtml(const std::string& name) {
   if (!MethodRegistry::instance().has(name)) return {};
   const MethodInfo& m = MethodRegistry::instance().get(name);
   const auto esc = [](const std::string& s) { return QString::fromStdString(s).toHtmlEscaped(); };
-  QString html = QString("<b>%1</b> <span style='color:#777'>&middot; %2%3</span>")
-                     .arg(esc(m.title), esc(m.family),
-                          m.needsLabels ? " &middot; uses labels" : "");
+  QString html =
+      QString("<b>%1</b> <span style='color:#777'>&middot; %2%3</span>")
+          .arg(esc(m.title), esc(m.family), m.needsLabels ? " &middot; uses labels" : "");
   html += "<p style='margin-top:4px'>" + esc(m.summary) + "</p>";
   if (!m.formula.empty())
-    html += "<p style='margin-top:4px'><span style='color:#777'>Loss</span><br>"
-            "<span style='font-family:monospace'>" + esc(m.formula) + "</span></p>";
+    html +=
+        "<p style='margin-top:4px'><span style='color:#777'>Loss</span><br>"
+        "<span style='font-family:monospace'>" +
+        esc(m.formula) + "</span></p>";
   if (!m.paper.empty())
     html += "<p style='margin-top:4px; color:#777'><i>" + esc(m.paper) + "</i></p>";
   return html;
@@ -221,31 +223,159 @@ struct SectionField {
 const std::vector<SectionField>& sectionFields() {
   using T = ParamSpec::Type;
   static const std::vector<SectionField> fields = {
-      {"data", "image_size", "Image size", T::Int, 8, 1024, {}, "side in pixels of images read from folders and photos (other sources keep their own size)"},
-      {"data", "limit", "Training images", T::Int, 0, 1e9, {}, "keep at most this many training images (0 = all)"},
-      {"backbone", "name", "Backbone", T::Choice, 0, 0, backboneNames(), "encoder: small ConvNet (fast on CPU) or ResNet with a small-image stem"},
-      {"backbone", "width", "Width", T::Int, 1, 1024, {}, "channels of the first stage (later stages multiply it)"},
-      {"optimizer", "name", "Optimiser", T::Choice, 0, 0, {"sgd", "adam", "adamw", "lars"}, "SGD with momentum, Adam, AdamW (decoupled weight decay) or LARS (layer-wise trust ratio, for large batches)"},
-      {"optimizer", "lr", "Learning rate", T::Float, 1e-9, 100, {}, "peak learning rate, reached after the warm-up"},
+      {"data",
+       "image_size",
+       "Image size",
+       T::Int,
+       8,
+       1024,
+       {},
+       "side in pixels of images read from folders and photos (other sources keep their own size)"},
+      {"data",
+       "limit",
+       "Training images",
+       T::Int,
+       0,
+       1e9,
+       {},
+       "keep at most this many training images (0 = all)"},
+      {"backbone", "name", "Backbone", T::Choice, 0, 0, backboneNames(),
+       "encoder: small ConvNet (fast on CPU) or ResNet with a small-image stem"},
+      {"backbone",
+       "width",
+       "Width",
+       T::Int,
+       1,
+       1024,
+       {},
+       "channels of the first stage (later stages multiply it)"},
+      {"optimizer",
+       "name",
+       "Optimiser",
+       T::Choice,
+       0,
+       0,
+       {"sgd", "adam", "adamw", "lars"},
+       "SGD with momentum, Adam, AdamW (decoupled weight decay) or LARS (layer-wise trust ratio, "
+       "for large batches)"},
+      {"optimizer",
+       "lr",
+       "Learning rate",
+       T::Float,
+       1e-9,
+       100,
+       {},
+       "peak learning rate, reached after the warm-up"},
       {"optimizer", "momentum", "Momentum", T::Float, 0, 0.9999, {}, "momentum of SGD and LARS"},
       {"optimizer", "nesterov", "Nesterov", T::Bool, 0, 0, {}, "Nesterov momentum (SGD and LARS)"},
-      {"optimizer", "weight_decay", "Weight decay", T::Float, 0, 1, {}, "L2 penalty (decoupled for AdamW)"},
-      {"optimizer", "exclude_bias_norm", "Skip bias/norm", T::Bool, 0, 0, {}, "no weight decay (and no LARS adaptation) on biases and normalisation layers"},
-      {"optimizer", "grad_clip", "Gradient clip", T::Float, 0, 1e6, {}, "maximum global gradient norm (0 = off)"},
+      {"optimizer",
+       "weight_decay",
+       "Weight decay",
+       T::Float,
+       0,
+       1,
+       {},
+       "L2 penalty (decoupled for AdamW)"},
+      {"optimizer",
+       "exclude_bias_norm",
+       "Skip bias/norm",
+       T::Bool,
+       0,
+       0,
+       {},
+       "no weight decay (and no LARS adaptation) on biases and normalisation layers"},
+      {"optimizer",
+       "grad_clip",
+       "Gradient clip",
+       T::Float,
+       0,
+       1e6,
+       {},
+       "maximum global gradient norm (0 = off)"},
       {"optimizer", "lars_eta", "LARS eta", T::Float, 1e-6, 1, {}, "LARS trust coefficient"},
       {"schedule", "epochs", "Epochs", T::Int, 1, 100000, {}, "passes over the training set"},
-      {"schedule", "steps", "Step budget", T::Int, 0, 1e9, {}, "train for this many steps instead (0 = use epochs)"},
+      {"schedule",
+       "steps",
+       "Step budget",
+       T::Int,
+       0,
+       1e9,
+       {},
+       "train for this many steps instead (0 = use epochs)"},
       {"schedule", "batch_size", "Batch size", T::Int, 2, 65536, {}, "images per step"},
-      {"schedule", "warmup_epochs", "Warm-up epochs", T::Float, 0, 1e5, {}, "linear learning-rate warm-up before the schedule"},
-      {"schedule", "lr_schedule", "LR schedule", T::Choice, 0, 0, {"cosine", "constant"}, "learning rate after the warm-up"},
-      {"eval", "knn_every", "kNN every", T::Int, 0, 100000, {}, "online kNN accuracy every N epochs (0 = off)"},
+      {"schedule",
+       "warmup_epochs",
+       "Warm-up epochs",
+       T::Float,
+       0,
+       1e5,
+       {},
+       "linear learning-rate warm-up before the schedule"},
+      {"schedule",
+       "lr_schedule",
+       "LR schedule",
+       T::Choice,
+       0,
+       0,
+       {"cosine", "constant"},
+       "learning rate after the warm-up"},
+      {"eval",
+       "knn_every",
+       "kNN every",
+       T::Int,
+       0,
+       100000,
+       {},
+       "online kNN accuracy every N epochs (0 = off)"},
       {"eval", "knn_k", "kNN k", T::Int, 1, 10000, {}, "neighbours that vote"},
-      {"eval", "knn_temperature", "kNN temperature", T::Float, 1e-4, 100, {}, "temperature of the similarity-weighted vote"},
-      {"eval", "knn_train_limit", "kNN bank size", T::Int, 0, 1e9, {}, "training images in the memory bank (0 = all)"},
-      {"eval", "knn_test_limit", "kNN test images", T::Int, 0, 1e9, {}, "test images scored (0 = all)"},
-      {"run", "precision", "Precision", T::Choice, 0, 0, {"auto", "fp32", "bf16"}, "bf16 mixed precision on CUDA (auto = bf16 on CUDA, fp32 on CPU)"},
-      {"run", "threads", "CPU threads", T::Int, 0, 1024, {}, "threads for CPU training (0 = every core)"},
-      {"run", "checkpoint_every", "Checkpoint every", T::Int, 0, 1e9, {}, "steps between checkpoints (0 = every epoch)"},
+      {"eval",
+       "knn_temperature",
+       "kNN temperature",
+       T::Float,
+       1e-4,
+       100,
+       {},
+       "temperature of the similarity-weighted vote"},
+      {"eval",
+       "knn_train_limit",
+       "kNN bank size",
+       T::Int,
+       0,
+       1e9,
+       {},
+       "training images in the memory bank (0 = all)"},
+      {"eval",
+       "knn_test_limit",
+       "kNN test images",
+       T::Int,
+       0,
+       1e9,
+       {},
+       "test images scored (0 = all)"},
+      {"run",
+       "precision",
+       "Precision",
+       T::Choice,
+       0,
+       0,
+       {"auto", "fp32", "bf16"},
+       "bf16 mixed precision on CUDA (auto = bf16 on CUDA, fp32 on CPU)"},
+      {"run",
+       "threads",
+       "CPU threads",
+       T::Int,
+       0,
+       1024,
+       {},
+       "threads for CPU training (0 = every core)"},
+      {"run",
+       "checkpoint_every",
+       "Checkpoint every",
+       T::Int,
+       0,
+       1e9,
+       {},
+       "steps between checkpoints (0 = every epoch)"},
       {"run", "log_every", "Log every", T::Int, 1, 1e6, {}, "steps between metric rows"},
   };
   return fields;

@@ -5,9 +5,8 @@
 #include <QComboBox>
 #include <QString>
 #include <QWidget>
-#include <nlohmann/json.hpp>
-
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 class QLabel;

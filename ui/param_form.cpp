@@ -2,14 +2,16 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QCoreApplication>
+#include <QEvent>
 #include <QFormLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLocale>
+#include <QMap>
 #include <QRegularExpressionValidator>
 #include <QSpinBox>
 #include <QVBoxLayout>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -23,8 +25,8 @@ namespace {
 // swallowing the keystroke, so the form can say why it is refused; focus-out still reverts it.
 class IntSpin : public QSpinBox {
  public:
-  using QSpinBox::QSpinBox;
   using QSpinBox::lineEdit;  // its textChanged also reports entries the spin box holds back
+  using QSpinBox::QSpinBox;
 
  protected:
   QValidator::State validate(QString& text, int& pos) const override {
@@ -36,7 +38,21 @@ class IntSpin : public QSpinBox {
   }
 };
 
-int clampInt(double v) { return static_cast<int>(std::max<double>(INT_MIN, std::min<double>(INT_MAX, v))); }
+// Passes wheel events of unfocused editors on to the parent (ultimately the scroll area).
+class WheelGuard : public QObject {
+ public:
+  using QObject::QObject;
+  bool eventFilter(QObject* watched, QEvent* event) override {
+    auto* w = qobject_cast<QWidget*>(watched);
+    if (event->type() != QEvent::Wheel || !w || w->hasFocus() || !w->parentWidget()) return false;
+    QCoreApplication::sendEvent(w->parentWidget(), event);
+    return true;
+  }
+};
+
+int clampInt(double v) {
+  return static_cast<int>(std::max<double>(INT_MIN, std::min<double>(INT_MAX, v)));
+}
 
 const char* kErrorStyle = "border: 1px solid #d03030; border-radius: 2px; padding: 1px;";
 
@@ -70,9 +86,13 @@ ParamForm::~ParamForm() {
 }
 
 QString ParamForm::prettyLabel(const std::string& name) {
-  QString s = QString::fromStdString(name);
-  s.replace('_', ' ');
-  if (!s.isEmpty()) s[0] = s[0].toUpper();
+  // "proj_bn" -> "Proj BN": words joined by spaces, the usual abbreviations in their usual case.
+  static const QMap<QString, QString> abbreviations = {
+      {"bn", "BN"}, {"lr", "LR"}, {"knn", "kNN"}, {"mlp", "MLP"}, {"ema", "EMA"}, {"id", "ID"}};
+  QStringList words = QString::fromStdString(name).split('_', Qt::SkipEmptyParts);
+  for (QString& w : words) w = abbreviations.value(w, w);
+  QString s = words.join(' ');
+  if (!s.isEmpty() && !abbreviations.values().contains(words.front())) s[0] = s[0].toUpper();
   return s;
 }
 
@@ -90,6 +110,12 @@ QString ParamForm::formatNumber(double v) {
     if (s.toDouble() == v) return s;
   }
   return QString::number(v, 'g', 17);
+}
+
+void ParamForm::guardWheel(QWidget* editor) {
+  static WheelGuard* guard = new WheelGuard(QCoreApplication::instance());
+  editor->setFocusPolicy(Qt::StrongFocus);
+  editor->installEventFilter(guard);
 }
 
 void ParamForm::setSpecs(const std::vector<ParamSpec>& specs) {
@@ -117,7 +143,9 @@ void ParamForm::buildField(Field& f) {
     case ParamSpec::Type::Int:
       range = QString("an integer in [%1, %2]").arg(formatNumber(s.min), formatNumber(s.max));
       break;
-    case ParamSpec::Type::Bool: range = "on or off"; break;
+    case ParamSpec::Type::Bool:
+      range = "on or off";
+      break;
     case ParamSpec::Type::Choice: {
       QStringList c;
       for (const auto& x : s.choices) c << QString::fromStdString(x);
@@ -139,8 +167,8 @@ void ParamForm::buildField(Field& f) {
     case ParamSpec::Type::Float: {
       f.line = new QLineEdit;
       // Characters of a number only; range and form are checked (and explained) by check().
-      f.line->setValidator(new QRegularExpressionValidator(
-          QRegularExpression("[-+0-9.eE]*"), f.line));
+      f.line->setValidator(
+          new QRegularExpressionValidator(QRegularExpression("[-+0-9.eE]*"), f.line));
       connect(f.line, &QLineEdit::textEdited, this, [this, &f] {
         check(f);
         emit changed();
@@ -173,6 +201,7 @@ void ParamForm::buildField(Field& f) {
       break;
   }
   editor->setObjectName(QString::fromStdString(s.name));
+  if (f.spin || f.combo) guardWheel(editor);
   editor->setToolTip(tip);
   v->addWidget(editor);
   f.error = new QLabel;
@@ -253,10 +282,14 @@ nlohmann::json ParamForm::values() const {
   nlohmann::json out = nlohmann::json::object();
   for (const Field* f : fields_) {
     const std::string& name = specs_[f->index].name;
-    if (f->line) out[name] = f->value;
-    else if (f->spin) out[name] = static_cast<int64_t>(f->spin->value());
-    else if (f->check) out[name] = f->check->isChecked();
-    else if (f->combo) out[name] = f->combo->currentText().toStdString();
+    if (f->line)
+      out[name] = f->value;
+    else if (f->spin)
+      out[name] = static_cast<int64_t>(f->spin->value());
+    else if (f->check)
+      out[name] = f->check->isChecked();
+    else if (f->combo)
+      out[name] = f->combo->currentText().toStdString();
   }
   return out;
 }
@@ -292,6 +325,14 @@ void ParamForm::setLabelWidth(int pixels) {
   for (int r = 0; r < layout_->rowCount(); ++r)
     if (auto* item = layout_->itemAt(r, QFormLayout::LabelRole))
       if (QWidget* w = item->widget()) w->setMinimumWidth(pixels);
+}
+
+int ParamForm::naturalLabelWidth() const {
+  int w = 0;
+  for (int r = 0; r < layout_->rowCount(); ++r)
+    if (auto* item = layout_->itemAt(r, QFormLayout::LabelRole))
+      if (QWidget* label = item->widget()) w = std::max(w, label->sizeHint().width());
+  return w;
 }
 
 void ParamForm::addExtraRow(const QString& label, QWidget* field, const QString& toolTip) {

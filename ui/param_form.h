@@ -7,7 +7,6 @@
 #include <QString>
 #include <QWidget>
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
@@ -43,6 +42,7 @@ class ParamForm : public QWidget {
   void setLabel(const std::string& name, const QString& text);
   void setFieldEnabled(const std::string& name, bool enabled);
   void setLabelWidth(int pixels);
+  int naturalLabelWidth() const;  // the widest label's size hint
   // A row of the caller's own (e.g. a combo with a browse button) above the generated fields.
   void addExtraRow(const QString& label, QWidget* field, const QString& toolTip = {});
 
@@ -50,6 +50,9 @@ class ParamForm : public QWidget {
   QString errorText(const std::string& name) const;     // the inline reason, empty if none
   static QString prettyLabel(const std::string& name);  // "proj_dim" -> "Proj dim"
   static QString formatNumber(double v);                // shortest text that reads back as v
+  // Spin boxes and combos in a scrolled form must not change value when the wheel scrolls
+  // the form past them: they take the wheel only once focused (clicked or tabbed into).
+  static void guardWheel(QWidget* editor);
 
  signals:
   void changed();
