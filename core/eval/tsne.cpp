@@ -32,6 +32,7 @@ void TsneOptions::validate() const {
   if (init_ != "pca" && init_ != "random")
     fail("init", "must be pca or random, got '" + init_ + "'");
   if (callbackEvery_ < 1) fail("callbackEvery", "must be at least 1");
+  if (klEvery_ < 1) fail("klEvery", "must be at least 1");
   if (threads_ < 0) fail("threads", "must be >= 0");
 }
 
@@ -286,7 +287,7 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
     const int64_t done = it + 1;
     const bool report =
         callback && (done % options.callbackEvery() == 0 || done == options.iterations());
-    const bool wantKl = report || done == options.iterations();
+    const bool wantKl = done % options.klEvery() == 0 || done == options.iterations();
     // Coordinates as columns; the dimension is a template argument so the loops unroll.
     const Columns cols = toColumns(y);
     const float* pp = p.data_ptr<float>();
@@ -306,10 +307,9 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
     update = update * static_cast<float>(momentum) - static_cast<float>(lr) * gains * grad;
     y = (y + update);
     y = (y - y.mean(0, /*keepdim=*/true)).contiguous();
-    const double kl = wantKl ? klDivergence(pp, toColumns(y), dims) : 0;
+    if (wantKl) result.kl = klDivergence(pp, toColumns(y), dims);
     result.iterations = done;
-    if (wantKl) result.kl = kl;
-    if (report && !callback(done, y.clone(), kl)) {
+    if (report && !callback(done, y.clone(), result.kl)) {
       result.cancelled = true;
       break;
     }
