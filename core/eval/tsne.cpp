@@ -259,7 +259,14 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
   const auto p = tsneJointAffinities(x, options.perplexity()).to(torch::kFloat).contiguous();
 
   torch::Tensor y;
-  if (options.init() == "pca" && x.size(1) >= dims) {
+  if (options.initial().defined()) {
+    const auto& init = options.initial();
+    if (init.dim() != 2 || init.size(0) != n || init.size(1) != dims)
+      throw Error("tsne.initial: expected an embedding of " + std::to_string(n) + " x " +
+                  std::to_string(dims));
+    y = init.to(torch::kCPU, torch::kFloat).clone();
+    y = y - y.mean(0, /*keepdim=*/true);
+  } else if (options.init() == "pca" && x.size(1) >= dims) {
     y = pcaProject(x, dims);
     const double sd = y.select(1, 0).std().item<double>();
     y = sd > 0 ? y * static_cast<float>(1e-4 / sd) : y;

@@ -26,6 +26,9 @@ struct TsneOptions {
   PRETEXT_ARG(int64_t, momentumSwitch) = 250;  // iteration at which momentum becomes final
   PRETEXT_ARG(int64_t, pcaDims) = 50;  // inputs wider than this are PCA-reduced first (0 = never)
   PRETEXT_ARG(std::string, init) = "pca";  // pca | random (seeded)
+  // Defined: start from this embedding [N,dims] instead (a warm start: the window continues the
+  // last map when the features changed a little; pair it with exaggerationIterations(0)).
+  PRETEXT_ARG(torch::Tensor, initial);
   PRETEXT_ARG(uint64_t, seed) = 0;
   PRETEXT_ARG(int64_t, callbackEvery) = 10;  // iterations between callbacks
   // Iterations between evaluations of KL(P||Q) (a pass over all pairs with a log each, as
