@@ -23,7 +23,9 @@ namespace {
 
 void saveShot(QWidget& w, const QString& name) {
   const QString dir = qEnvironmentVariable("PRETEXT_SCREENSHOTS");
-  if (!dir.isEmpty()) w.grab().save(dir + "/" + name + ".png");
+  if (dir.isEmpty()) return;
+  QTest::qWait(100);  // pending relayouts (new texts, combo sizes) land first
+  w.grab().save(dir + "/" + name + ".png");
 }
 
 // The panel's status line (the label that says what the map shows).

@@ -138,6 +138,9 @@ EmbeddingPanel::EmbeddingPanel(SessionController* controller, QWidget* parent)
   QFont big = score_->font();
   big.setBold(true);
   score_->setFont(big);
+  // Wide enough for any score, so setting one never waits on a relayout.
+  score_->setMinimumWidth(QFontMetrics(big).horizontalAdvance(tr("Class agreement 100.0%")) + 8);
+  score_->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
   status_ = new QLabel(this);
   status_->setWordWrap(true);
   status_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
