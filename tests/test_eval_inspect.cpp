@@ -161,6 +161,23 @@ class TestEvalInspect : public QObject {
     }
   }
 
+  void warmStartContinuesFromAnEmbedding() {
+    auto [x, labels] = blobs(30, 8, 3, 15, 2);
+    auto first = pretext::tsne(x, TsneOptions().iterations(300).perplexity(10));
+    // Continuing without exaggeration keeps the map (the same clusters, KL no worse).
+    auto next = pretext::tsne(
+        x, TsneOptions().iterations(50).perplexity(10).exaggerationIterations(0).initial(
+               first.embedding));
+    QVERIFY(next.kl <= first.kl + 1e-3);
+    QCOMPARE(pretext::neighbourAgreement(next.embedding, labels, 10), 1.0);
+    const auto shift = (next.embedding - first.embedding).norm().item<double>();
+    QVERIFY2(shift < first.embedding.norm().item<double>() * 0.5,
+             qPrintable(QString::number(shift)));
+    PRETEXT_VERIFY_THROWS_WITH(
+        pretext::tsne(x, TsneOptions().iterations(5).initial(torch::zeros({3, 2}))),
+        "tsne.initial");
+  }
+
   void callbackCancels() {
     auto [x, labels] = blobs(10, 4, 2, 5, 1);
     int calls = 0;

@@ -4,6 +4,7 @@
 // pictures of the panels.
 #include <torch/torch.h>
 
+#include <QLabel>
 #include <QSignalSpy>
 #include <QtTest>
 #include <filesystem>
@@ -22,7 +23,16 @@ namespace {
 
 void saveShot(QWidget& w, const QString& name) {
   const QString dir = qEnvironmentVariable("PRETEXT_SCREENSHOTS");
-  if (!dir.isEmpty()) w.grab().save(dir + "/" + name + ".png");
+  if (dir.isEmpty()) return;
+  QTest::qWait(100);  // pending relayouts (new texts, combo sizes) land first
+  w.grab().save(dir + "/" + name + ".png");
+}
+
+// The panel's status line (the label that says what the map shows).
+QString statusText(QWidget& panel) {
+  for (auto* l : panel.findChildren<QLabel*>())
+    if (l->text().contains("t-SNE") || l->text().contains("PCA")) return l->text();
+  return {};
 }
 
 }  // namespace
@@ -185,6 +195,10 @@ class TestGuiInspect : public QObject {
     // Maps keep coming while the model trains (one after the start, then the live ones).
     QTRY_VERIFY_WITH_TIMEOUT(ready.count() >= 3, 60000);
     QVERIFY(controller.training());
+    // Live maps continue the last one instead of starting over from PCA.
+    QTRY_VERIFY_WITH_TIMEOUT(panel.findChild<QLabel*>(QString(), Qt::FindChildrenRecursively) &&
+                                 statusText(panel).contains("continuing"),
+                             30000);
     QCOMPARE(panel.view()->count(), 40);
     panel.setLive(false);
     controller.stop();

@@ -74,6 +74,7 @@ struct EmbeddingPanel::TsneJob {
     std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
   };
   std::vector<Worker> workers;  // the last one is current unless cancelled
+  torch::Tensor last;           // the last finished map, float [N,2]: live refreshes continue it
 
   void cancelAll() {
     for (auto& w : workers) *w.cancel = true;
@@ -137,6 +138,9 @@ EmbeddingPanel::EmbeddingPanel(SessionController* controller, QWidget* parent)
   QFont big = score_->font();
   big.setBold(true);
   score_->setFont(big);
+  // Wide enough for any score, so setting one never waits on a relayout.
+  score_->setMinimumWidth(QFontMetrics(big).horizontalAdvance(tr("Class agreement 100.0%")) + 8);
+  score_->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
   status_ = new QLabel(this);
   status_->setWordWrap(true);
   status_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
@@ -302,7 +306,11 @@ void EmbeddingPanel::project() {
                            .arg(f.features.size(1))
                            .arg(f.model);
   try {
-    const auto xy = f.features.size(1) >= 2
+    if (projection() == Projection::Pca) warmNext_ = false;
+    const bool warm = warmNext_ && job_->last.defined() && job_->last.size(0) == n;
+    // A warm t-SNE shows the last map while it continues; otherwise PCA (t-SNE's start).
+    const auto xy = warm ? job_->last
+                    : f.features.size(1) >= 2
                         ? pcaProject(f.features, 2)
                         : torch::cat({f.features, torch::zeros_like(f.features)}, 1);
     const int selected = view_->selected();
@@ -313,7 +321,8 @@ void EmbeddingPanel::project() {
       showSeparation(f.labels.defined() ? neighbourAgreement(xy, f.labels, kAgreementK) : -1);
       emit embeddingReady();
     } else {
-      status_->setText(tr("t-SNE starting (from the PCA map): %1.").arg(what));
+      status_->setText(warm ? tr("t-SNE continuing the last map: %1.").arg(what)
+                            : tr("t-SNE starting (from the PCA map): %1.").arg(what));
       startTsne();
     }
   } catch (const std::exception& e) {
@@ -335,11 +344,22 @@ void EmbeddingPanel::startTsne() {
   const int iterations = tsneIterations_;
   // While training, the engine has the cores: one thread for t-SNE. Idle: all of them.
   const int threads = controller_ && controller_->training() ? 1 : 0;
-  const auto opts = TsneOptions()
-                        .perplexity(perplexity_->value())
-                        .iterations(iterations)
-                        .callbackEvery(10)
-                        .threads(threads);
+  auto opts = TsneOptions()
+                  .perplexity(perplexity_->value())
+                  .iterations(iterations)
+                  .callbackEvery(10)
+                  .threads(threads);
+  // A live refresh continues the last map (same images, features moved a little) instead of
+  // starting over, so the picture morphs as training goes on.
+  const bool warm = warmNext_ && job_->last.defined() && job_->last.size(0) == feats.size(0);
+  warmNext_ = false;
+  if (warm)
+    opts.initial(job_->last)
+        .exaggerationIterations(0)
+        .momentumSwitch(0)
+        .iterations(std::min(iterations, 400));
+  tsneTotal_ = static_cast<int>(opts.iterations());
+  tsneExaggerated_ = static_cast<int>(opts.exaggerationIterations());
   TsneJob::Worker w;
   auto cancel = w.cancel, done = w.done;
   w.thread = std::thread([this, gen, cancel, done, feats, labels, opts] {
@@ -392,14 +412,21 @@ void EmbeddingPanel::onTsneProgress(quint64 generation, QVector<QPointF> points,
                          .arg(kl, 0, 'f', 3)
                          .arg(what));
     job_->reap();
+    auto last = torch::empty({points.size(), 2}, torch::kFloat);
+    for (int i = 0; i < points.size(); ++i) {
+      last[i][0] = static_cast<float>(points[i].x());
+      last[i][1] = static_cast<float>(points[i].y());
+    }
+    job_->last = last;
     emit embeddingReady();
   } else {
-    status_->setText(tr("t-SNE iteration %1 / %2%3, KL %4: %5.")
-                         .arg(iteration)
-                         .arg(tsneIterations_)
-                         .arg(iteration <= 250 ? tr(" (early exaggeration)") : QString())
-                         .arg(kl, 0, 'f', 3)
-                         .arg(what));
+    status_->setText(
+        tr("t-SNE iteration %1 / %2%3, KL %4: %5.")
+            .arg(iteration)
+            .arg(tsneTotal_)
+            .arg(iteration <= tsneExaggerated_ ? tr(" (early exaggeration)") : QString())
+            .arg(kl, 0, 'f', 3)
+            .arg(what));
   }
 }
 
@@ -420,6 +447,7 @@ void EmbeddingPanel::onSessionChanged() {
 void EmbeddingPanel::liveTick() {
   if (!live_->isChecked() || !controller_ || !controller_->training() || !isVisible()) return;
   if (busy()) return;  // let the current map finish (a t-SNE can take longer than the interval)
+  warmNext_ = true;
   refresh();
 }
 

@@ -102,8 +102,11 @@ class EmbeddingPanel : public QWidget {
   QVector<QImage> thumbnails_;   // set by setEmbedding
   QVector<qint64> testIndices_;  // point -> test-set index
   int tsneIterations_ = 1000;
+  int tsneTotal_ = 0;        // iterations of the running t-SNE
+  int tsneExaggerated_ = 0;  // of which early exaggeration
   bool stale_ = true;
-  bool pending_ = false;  // a feature request is in flight
+  bool pending_ = false;   // a feature request is in flight
+  bool warmNext_ = false;  // the next t-SNE continues the last map (live refresh)
   double separation_ = -1;
 };
 

@@ -389,7 +389,10 @@ void EncoderPanel::showTop() {
   }
   const int columns =
       idx.numel() <= 16 ? 8 : static_cast<int>(std::ceil(std::sqrt(idx.numel() * 2.0)));
-  top_->setImage(imageGrid(data_->images.index_select(0, idx), columns, 2, captions, 3));
+  // Cells of at least 48 px, so small images stay visible and their captions fit.
+  const int cellScale = std::max<int>(
+      1, static_cast<int>(std::ceil(48.0 / std::max<int64_t>(1, data_->images.size(2)))));
+  top_->setImage(imageGrid(data_->images.index_select(0, idx), columns, cellScale, captions, 3));
   // Which classes the channel prefers, most frequent first.
   std::vector<std::pair<int, int64_t>> counts;
   for (auto [c, count] : perClass) counts.push_back({count, c});
@@ -398,7 +401,7 @@ void EncoderPanel::showTop() {
   for (auto [count, c] : counts) {
     const QString name =
         c < data_->classNames.size() ? data_->classNames[static_cast<int>(c)] : QString::number(c);
-    parts << QStringLiteral("%1 %2").arg(name).arg(count);
+    parts << QStringLiteral("%1 (%2)").arg(name).arg(count);
   }
   const auto column = acts.select(1, ch);
   QString text = tr("Mean activation over space of stage %1, channel %2 (of %3 test images: mean "

@@ -30,11 +30,13 @@ QRectF FitImageView::imageRect() const {
   if (image_.isNull() || width() < 2 || height() < 2) return {};
   const double scale =
       std::min({double(width()) / image_.width(), double(height()) / image_.height(), maxScale_});
-  // Whole-number enlargements keep every source pixel the same size.
-  const double s = scale >= 1 ? std::max(1.0, std::floor(scale * 4) / 4) : scale;
+  // Whole-number enlargements keep every source pixel the same size; reductions are smooth.
+  const double s = scale >= 1 ? std::floor(scale) : scale;
   const QSizeF size(image_.width() * s, image_.height() * s);
-  return {(width() - size.width()) / 2, (height() - size.height()) / 2, size.width(),
-          size.height()};
+  // Whole-pixel placement: a half-pixel offset would resample (and blur) the image.
+  return QRectF(std::floor((width() - size.width()) / 2),
+                std::floor((height() - size.height()) / 2), std::round(size.width()),
+                std::round(size.height()));
 }
 
 void FitImageView::paintEvent(QPaintEvent*) {

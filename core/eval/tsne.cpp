@@ -32,6 +32,7 @@ void TsneOptions::validate() const {
   if (init_ != "pca" && init_ != "random")
     fail("init", "must be pca or random, got '" + init_ + "'");
   if (callbackEvery_ < 1) fail("callbackEvery", "must be at least 1");
+  if (klEvery_ < 1) fail("klEvery", "must be at least 1");
   if (threads_ < 0) fail("threads", "must be >= 0");
 }
 
@@ -258,7 +259,14 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
   const auto p = tsneJointAffinities(x, options.perplexity()).to(torch::kFloat).contiguous();
 
   torch::Tensor y;
-  if (options.init() == "pca" && x.size(1) >= dims) {
+  if (options.initial().defined()) {
+    const auto& init = options.initial();
+    if (init.dim() != 2 || init.size(0) != n || init.size(1) != dims)
+      throw Error("tsne.initial: expected an embedding of " + std::to_string(n) + " x " +
+                  std::to_string(dims));
+    y = init.to(torch::kCPU, torch::kFloat).clone();
+    y = y - y.mean(0, /*keepdim=*/true);
+  } else if (options.init() == "pca" && x.size(1) >= dims) {
     y = pcaProject(x, dims);
     const double sd = y.select(1, 0).std().item<double>();
     y = sd > 0 ? y * static_cast<float>(1e-4 / sd) : y;
@@ -286,7 +294,7 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
     const int64_t done = it + 1;
     const bool report =
         callback && (done % options.callbackEvery() == 0 || done == options.iterations());
-    const bool wantKl = report || done == options.iterations();
+    const bool wantKl = done % options.klEvery() == 0 || done == options.iterations();
     // Coordinates as columns; the dimension is a template argument so the loops unroll.
     const Columns cols = toColumns(y);
     const float* pp = p.data_ptr<float>();
@@ -306,10 +314,9 @@ TsneResult tsne(const torch::Tensor& input, const TsneOptions& options,
     update = update * static_cast<float>(momentum) - static_cast<float>(lr) * gains * grad;
     y = (y + update);
     y = (y - y.mean(0, /*keepdim=*/true)).contiguous();
-    const double kl = wantKl ? klDivergence(pp, toColumns(y), dims) : 0;
+    if (wantKl) result.kl = klDivergence(pp, toColumns(y), dims);
     result.iterations = done;
-    if (wantKl) result.kl = kl;
-    if (report && !callback(done, y.clone(), kl)) {
+    if (report && !callback(done, y.clone(), result.kl)) {
       result.cancelled = true;
       break;
     }

@@ -26,8 +26,14 @@ struct TsneOptions {
   PRETEXT_ARG(int64_t, momentumSwitch) = 250;  // iteration at which momentum becomes final
   PRETEXT_ARG(int64_t, pcaDims) = 50;  // inputs wider than this are PCA-reduced first (0 = never)
   PRETEXT_ARG(std::string, init) = "pca";  // pca | random (seeded)
+  // Defined: start from this embedding [N,dims] instead (a warm start: the window continues the
+  // last map when the features changed a little; pair it with exaggerationIterations(0)).
+  PRETEXT_ARG(torch::Tensor, initial);
   PRETEXT_ARG(uint64_t, seed) = 0;
   PRETEXT_ARG(int64_t, callbackEvery) = 10;  // iterations between callbacks
+  // Iterations between evaluations of KL(P||Q) (a pass over all pairs with a log each, as
+  // costly as two iterations); the callback gets the latest value.
+  PRETEXT_ARG(int64_t, klEvery) = 50;
   // > 0: run the calling thread's intra-op work on this many threads (OpenMP, this thread
   // only); the window passes 1 while training uses the cores. 0 leaves the setting alone.
   PRETEXT_ARG(int, threads) = 0;
@@ -38,7 +44,8 @@ struct TsneOptions {
 
 // Called every callbackEvery iterations and after the last one with the iteration count done,
 // the current embedding [N,dims] (float, CPU; a copy the callee may keep) and KL(P||Q) of the
-// un-exaggerated P. Returning false stops the optimisation.
+// un-exaggerated P, as last evaluated (every klEvery iterations, and after the last one).
+// Returning false stops the optimisation.
 using TsneCallback =
     std::function<bool(int64_t iteration, const torch::Tensor& embedding, double kl)>;
 
