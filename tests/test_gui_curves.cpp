@@ -518,6 +518,15 @@ class TestGuiCurves : public QObject {
     }
     SessionController controller;
     controller.setRunsFolder(runs);
+    {
+      CurvesPanel empty(&controller);
+      empty.resize(900, 560);
+      empty.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&empty));
+      QCoreApplication::processEvents();
+      empty.plot()->replot();
+      empty.grab().save(QDir(out).filePath("curves_empty.png"));
+    }
     for (QSize size : {QSize(1100, 760), QSize(800, 600)}) {
       CurvesPanel panel(&controller);
       panel.resize(size);
