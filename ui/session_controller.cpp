@@ -208,6 +208,7 @@ void SessionController::setExperiment(const Experiment& e) {
     std::lock_guard<std::mutex> lock(shared_->mutex);
     shared_->experiment = e;
   }
+  emit experimentChanged();
   // A random-init session of the old settings is stale now (a loaded/trained run is not).
   if (changed && state_ == SessionState::Idle && runDir_.isEmpty()) emit sessionChanged();
 }
@@ -367,6 +368,7 @@ void SessionController::reset() {
     sh->modelChanged = true;
   });
   runDir_.clear();
+  emit cleared();
 }
 
 void SessionController::drain() {

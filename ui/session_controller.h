@@ -134,6 +134,8 @@ class SessionController : public QObject {
   void sessionChanged();
   void inspectionFailed(const QString& message);
   void runOpened(const QString& runDir);
+  void experimentChanged();  // setExperiment was called
+  void cleared();            // reset(): panels drop what they show of the old run
 
  public:
   struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)

@@ -100,16 +100,20 @@ Session makeSession(const Experiment& e) {
   s.device = resolveDevice(e.device);
   s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed));
   if (s.data.train.size() == 0) throw Error("data.source = \"" + e.data + "\": no training images");
+  torch::manual_seed(e.seed);
+  s.method = makeExperimentMethod(e, s.data.train);
+  s.method->to(s.device);
+  return s;
+}
+
+std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train) {
   MethodSetup setup;
   setup.params = e.methodParams;
   setup.backbone = BackboneOptions().name(e.backbone).width(e.width);
-  setup.numClasses = s.data.train.labelled() ? s.data.train.numClasses() : 0;
-  setup.channels = s.data.train.channels();
-  setup.imageSize = s.data.train.height();
-  torch::manual_seed(e.seed);
-  s.method = makeMethod(e.method, setup);
-  s.method->to(s.device);
-  return s;
+  setup.numClasses = train.labelled() ? train.numClasses() : 0;
+  setup.channels = train.channels();
+  setup.imageSize = train.height();
+  return makeMethod(e.method, setup);
 }
 
 Session loadRunSession(const std::string& runDir) {

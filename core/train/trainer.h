@@ -31,6 +31,8 @@ struct Session {
 
 // Loads the data and builds the method (seeded) on the resolved device.
 Session makeSession(const Experiment& e);
+// The experiment's method for images like `train`'s (on the CPU, from the current torch seed).
+std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train);
 // Loads a run folder's experiment and its last checkpoint's model weights.
 Session loadRunSession(const std::string& runDir);
 

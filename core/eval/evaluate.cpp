@@ -1,0 +1,178 @@
+#include "core/eval/evaluate.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "core/train/trainer.h"
+#include "core/util/error.h"
+
+namespace pretext {
+
+namespace {
+
+// Keeps the global CPU generator's state across a scope: building a model or fine-tuning draws
+// from it, and an evaluation made while training is paused must not change the training run.
+class CpuRngGuard {
+ public:
+  CpuRngGuard() : gen_(at::detail::getDefaultCPUGenerator()) {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    state_ = gen_.get_state();
+  }
+  ~CpuRngGuard() {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    gen_.set_state(state_);
+  }
+
+ private:
+  at::Generator gen_;
+  at::Tensor state_;
+};
+
+// Restores the method's train/eval mode on the way out.
+struct ModeGuard {
+  Method& m;
+  bool was;
+  explicit ModeGuard(Method& method) : m(method), was(method.is_training()) {}
+  ~ModeGuard() { m.train(was); }
+};
+
+Dataset firstRows(const Dataset& d, int64_t limit) {
+  if (limit <= 0 || limit >= d.size()) return d;
+  Dataset out = d;
+  out.images = d.images.slice(0, 0, limit);
+  if (d.labelled()) out.labels = d.labels.slice(0, 0, limit);
+  return out;
+}
+
+// A fresh encoder of the session's architecture: untrained (seeded), or a copy of the trained
+// one (fine-tuning modifies its encoder in place).
+std::shared_ptr<Encoder> makeEncoder(const Session& s, bool copyWeights) {
+  const auto& e = s.experiment;
+  torch::manual_seed(e.seed);
+  auto enc = makeBackbone(BackboneOptions()
+                              .name(e.backbone)
+                              .width(e.width)
+                              .inChannels(s.data.train.channels())
+                              .imageSize(s.data.train.height()));
+  enc->to(s.device);
+  if (copyWeights) {
+    torch::NoGradGuard noGrad;
+    auto src = s.method->encoder();
+    auto dstParams = enc->named_parameters();
+    for (const auto& p : src->named_parameters()) dstParams[p.key()].copy_(p.value());
+    auto dstBuffers = enc->named_buffers();
+    for (const auto& b : src->named_buffers()) dstBuffers[b.key()].copy_(b.value());
+  }
+  return enc;
+}
+
+std::string percent(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g%%", fraction * 100);
+  return buf;
+}
+
+}  // namespace
+
+std::string describeEvalSettings(const EvalRequest& r) {
+  char buf[160];
+  if (r.protocol == "knn") {
+    std::snprintf(buf, sizeof buf, "k=%lld T=%g", static_cast<long long>(r.knn.k()),
+                  r.knn.temperature());
+  } else if (r.protocol == "linear") {
+    std::snprintf(buf, sizeof buf, "L-BFGS wd=%g", r.linear.weightDecay());
+  } else if (r.protocol == "finetune") {
+    std::snprintf(buf, sizeof buf, "%s labels, %lld frozen, %lld ep",
+                  percent(r.finetune.fraction()).c_str(),
+                  static_cast<long long>(r.finetune.freezeStages()),
+                  static_cast<long long>(r.finetune.epochs()));
+  } else {
+    return r.protocol;
+  }
+  return buf;
+}
+
+EvalRecord evaluateSession(Session& s, const EvalRequest& req, const EvalProgress& progress) {
+  if (req.protocol != "knn" && req.protocol != "linear" && req.protocol != "finetune")
+    throw Error("evaluation protocol '" + req.protocol + "': expected knn, linear or finetune");
+  const Dataset train = firstRows(s.data.trainLabelled, req.trainLimit);
+  const Dataset test = firstRows(s.data.test, req.testLimit);
+  if (!train.labelled() || !test.labelled())
+    throw Error("the data (" + s.experiment.data +
+                ") has no labels: kNN, linear probe and fine-tuning need a labelled data set");
+  const auto started = std::chrono::steady_clock::now();
+  auto say = [&](const std::string& stage, double f) {
+    if (progress) progress(stage, f);
+  };
+
+  CpuRngGuard rng;
+  ModeGuard mode(*s.method);
+  s.method->eval();
+  torch::NoGradGuard noGrad;
+
+  EvalRecord rec;
+  rec.method = s.experiment.method;
+  rec.data = s.experiment.data;
+  rec.protocol = req.protocol;
+  rec.randomInit = req.randomInit;
+  rec.settings = describeEvalSettings(req);
+  rec.trainImages = train.size();
+  rec.testImages = test.size();
+  rec.classNames = test.classNames;
+  const int64_t classes = test.numClasses();
+
+  ProbeResult result;
+  if (req.protocol == "finetune") {
+    auto enc = makeEncoder(s, !req.randomInit);
+    rec.trainImages = balancedSubset(train.labels, classes, req.finetune.fraction(), req.finetune.seed())
+                          .size(0);
+    say("fine-tuning", 0);
+    torch::AutoGradMode grad(true);  // fineTune trains: undo the NoGradGuard above
+    const int64_t epochs = req.finetune.epochs();
+    result = fineTune(*enc, train, test, s.device, req.finetune, [&](int64_t epoch, double loss) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "fine-tuning: epoch %lld/%lld, loss %.3f",
+                    static_cast<long long>(epoch + 1), static_cast<long long>(epochs), loss);
+      say(buf, double(epoch + 1) / double(std::max<int64_t>(1, epochs)));
+    });
+  } else {
+    std::shared_ptr<Encoder> fresh;
+    if (req.randomInit) {
+      fresh = makeEncoder(s, false);
+      fresh->eval();
+    }
+    EncodeFn encode = [&](const torch::Tensor& x) {
+      return fresh ? fresh->forward(x) : s.method->features(x);
+    };
+    const double total = double(train.size() + test.size());
+    auto trainF = extractFeatures(encode, train, s.device, 512, [&](int64_t done, int64_t) {
+      say("features of the training images", 0.9 * double(done) / total);
+    });
+    auto testF = extractFeatures(encode, test, s.device, 512, [&](int64_t done, int64_t) {
+      say("features of the test images", 0.9 * double(train.size() + done) / total);
+    });
+    if (req.protocol == "knn") {
+      say("kNN vote", 0.9);
+      result = knnClassify(trainF, train.labels, testF, test.labels, classes, req.knn);
+    } else {
+      say("fitting the linear probe", 0.9);
+      torch::AutoGradMode grad(true);  // the L-BFGS solver needs gradients
+      result = linearProbe(trainF, train.labels, testF, test.labels, classes, req.linear);
+    }
+  }
+  rec.top1 = result.top1;
+  rec.top5 = result.top5;
+  if (result.confusion.defined()) {
+    auto c = result.confusion.to(torch::kCPU, torch::kLong).contiguous();
+    rec.confusion.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  }
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  rec.time = utcTimestamp();
+  say("done", 1);
+  return rec;
+}
+
+}  // namespace pretext

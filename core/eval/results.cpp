@@ -1,0 +1,199 @@
+#include "core/eval/results.h"
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "core/util/error.h"
+
+namespace pretext {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string EvalRecord::protocolTitle() const {
+  std::string t = protocol == "knn"        ? "kNN"
+                  : protocol == "linear"   ? "linear probe"
+                  : protocol == "finetune" ? "fine-tune"
+                                           : protocol;
+  return randomInit ? t + " (random init)" : t;
+}
+
+json evalRecordToJson(const EvalRecord& r) {
+  return json{{"run", r.run},
+              {"method", r.method},
+              {"data", r.data},
+              {"protocol", r.protocol},
+              {"settings", r.settings},
+              {"random_init", r.randomInit},
+              {"step", r.step},
+              {"top1", r.top1},
+              {"top5", r.top5},
+              {"train_images", r.trainImages},
+              {"test_images", r.testImages},
+              {"seconds", r.seconds},
+              {"time", r.time},
+              {"class_names", r.classNames},
+              {"confusion", r.confusion}};
+}
+
+EvalRecord evalRecordFromJson(const json& j) {
+  if (!j.is_object()) throw Error("an evaluation record must be a JSON object, got " + j.dump());
+  EvalRecord r;
+  auto get = [&](const char* key, auto& field) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return;
+    try {
+      field = it->get<std::decay_t<decltype(field)>>();
+    } catch (const json::exception&) {
+      throw Error(std::string("evaluation record: field '") + key + "' has the wrong type: " +
+                  it->dump());
+    }
+  };
+  get("run", r.run);
+  get("method", r.method);
+  get("data", r.data);
+  get("protocol", r.protocol);
+  get("settings", r.settings);
+  get("random_init", r.randomInit);
+  get("step", r.step);
+  get("top1", r.top1);
+  get("top5", r.top5);
+  get("train_images", r.trainImages);
+  get("test_images", r.testImages);
+  get("seconds", r.seconds);
+  get("time", r.time);
+  get("class_names", r.classNames);
+  get("confusion", r.confusion);
+  const size_t c = r.classNames.size();
+  if (!r.confusion.empty() && r.confusion.size() != c * c) r.confusion.clear();  // unusable
+  return r;
+}
+
+std::string evalResultsPath(const std::string& runDir) { return runDir + "/evaluations.jsonl"; }
+
+void appendEvalRecord(const std::string& runDir, const EvalRecord& record) {
+  if (runDir.empty() || !fs::is_directory(runDir))
+    throw Error("cannot save the evaluation: the run folder '" + runDir + "' does not exist");
+  const std::string path = evalResultsPath(runDir);
+  std::ofstream out(path, std::ios::app);
+  if (!out) throw Error(path + ": cannot open for appending (is the folder writable?)");
+  out << evalRecordToJson(record).dump() << "\n";
+  out.flush();
+  if (!out) throw Error(path + ": writing failed (disk full?)");
+}
+
+namespace {
+
+json readJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return json();
+  try {
+    return json::parse(in);
+  } catch (const json::exception&) {
+    return json();
+  }
+}
+
+// The results of `pretext-cli eval` (one object per call, the last call kept): one record per
+// protocol it ran. They carry no confusion matrix.
+void readCliResults(const std::string& runDir, const std::string& file, bool randomInit,
+                    std::vector<EvalRecord>& out) {
+  const json j = readJsonFile(runDir + "/" + file);
+  if (!j.is_object()) return;
+  const json state = readJsonFile(runDir + "/state.json");
+  EvalRecord base;
+  base.run = runDir;
+  base.method = j.value("method", std::string());
+  base.randomInit = randomInit;
+  base.step = randomInit || !state.is_object() ? 0 : state.value("step", int64_t(0));
+  base.trainImages = j.value("train_images", int64_t(0));
+  base.testImages = j.value("test_images", int64_t(0));
+  std::error_code ec;
+  const auto mtime = fs::last_write_time(runDir + "/" + file, ec);
+  if (!ec) {
+    // file_clock -> system_clock by the offset between the two clocks now (C++17 has no
+    // clock_cast); a second's error is harmless here.
+    const auto sys = std::chrono::system_clock::now() +
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                         mtime - fs::file_time_type::clock::now());
+    const std::time_t t = std::chrono::system_clock::to_time_t(sys);
+    char buf[32];
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    base.time = buf;
+  }
+  if (j.contains("knn_top1")) {
+    EvalRecord r = base;
+    r.protocol = "knn";
+    r.top1 = j.value("knn_top1", 0.0);
+    r.settings = "k=" + std::to_string(j.value("knn_k", int64_t(200))) + " T=" +
+                 json(j.value("knn_temperature", 0.1)).dump() + " (cli)";
+    out.push_back(r);
+  }
+  if (j.contains("linear_top1")) {
+    EvalRecord r = base;
+    r.protocol = "linear";
+    r.top1 = j.value("linear_top1", 0.0);
+    r.settings = "(cli)";
+    out.push_back(r);
+  }
+  if (j.contains("finetune_top1")) {
+    EvalRecord r = base;
+    r.protocol = "finetune";
+    r.top1 = j.value("finetune_top1", 0.0);
+    r.settings = json(j.value("finetune_fraction", 0.0) * 100).dump() + "% labels, " +
+                 std::to_string(j.value("finetune_frozen_stages", int64_t(0))) + " frozen (cli)";
+    out.push_back(r);
+  }
+}
+
+}  // namespace
+
+std::vector<EvalRecord> readEvalRecords(const std::string& runDir) {
+  std::vector<EvalRecord> records;
+  std::ifstream in(evalResultsPath(runDir));
+  std::string line;
+  while (in && std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      EvalRecord r = evalRecordFromJson(json::parse(line));
+      r.run = runDir;
+      records.push_back(std::move(r));
+    } catch (const std::exception&) {
+      // A line cut short (crash while appending) or edited by hand: skip it, keep the rest.
+    }
+  }
+  readCliResults(runDir, "eval.json", false, records);
+  readCliResults(runDir, "eval-random-init.json", true, records);
+  return records;
+}
+
+std::vector<EvalRecord> scanEvalRecords(const std::string& runsFolder) {
+  std::vector<std::string> dirs;
+  std::error_code ec;
+  for (fs::directory_iterator it(runsFolder, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) dirs.push_back(it->path().string());
+  std::sort(dirs.begin(), dirs.end());
+  std::vector<EvalRecord> all;
+  for (const auto& d : dirs) {
+    auto records = readEvalRecords(d);
+    std::stable_sort(records.begin(), records.end(),
+                     [](const EvalRecord& a, const EvalRecord& b) { return a.time < b.time; });
+    all.insert(all.end(), records.begin(), records.end());
+  }
+  return all;
+}
+
+std::string utcTimestamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace pretext

@@ -1,0 +1,161 @@
+// The nearest-neighbours panel on a tiny model: queries from the test set, from a picture, and
+// the hidden-panel rule (no inspections while hidden).
+#include <torch/torch.h>
+
+#include <QSignalSpy>
+#include <QtTest>
+
+#include <filesystem>
+
+#include "core/data/dataset.h"
+#include "test_support.h"
+#include "ui/image_grid_view.h"
+#include "ui/neighbours_panel.h"
+#include "ui/session_controller.h"
+#include "viz/tensor_image.h"
+
+using namespace pretext;
+namespace fs = std::filesystem;
+
+class TestGuiNeighbours : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+  std::string data_;
+
+  void configure(SessionController& c, int64_t epochs = 1) {
+    c.setRunsFolder(dir_.filePath("runs"));
+    c.setExperiment(experimentFromJson(test::tinyExperimentJson(data_, "simclr", epochs)));
+  }
+  static void verifySorted(const QVector<float>& sims) {
+    for (int i = 1; i < sims.size(); ++i) QVERIFY(sims[i - 1] >= sims[i]);
+    for (float s : sims) QVERIFY(s >= -1.0001f && s <= 1.0001f);
+  }
+
+ private slots:
+  void initTestCase() {
+    data_ = dir_.filePath("mnist").toStdString();
+    fs::create_directories(data_);
+    test::writeTinyMnist(data_);
+  }
+
+  void firstQueryNeedsNoClick() {
+    SessionController c;
+    configure(c);
+    NeighboursPanel p(&c);
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    p.resize(1000, 640);
+    p.show();
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.pickerCount(), 24);
+    QCOMPARE(p.resultIndices().size(), 16);  // k defaults to 16
+    verifySorted(p.resultSimilarities());
+    QVERIFY(p.errorText().isEmpty());
+    // The query is the first picked test image; precision@k counts neighbours of its class.
+    const qint64 query = p.pickerTestIndex(0);
+    int same = 0;
+    for (int label : p.resultLabels()) {
+      QVERIFY(label >= 0 && label < 10);
+      same += label == int(query % 10);  // writeTinyMnist: image i has class i % 10
+    }
+    QCOMPARE(p.precisionAtK(), same / 16.0);
+    p.grab().save(dir_.filePath("neighbours.png"));
+  }
+
+  void testIndexAndK() {
+    SessionController c;
+    configure(c);
+    NeighboursPanel p(&c);
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    p.setK(5);
+    p.setQueryTestIndex(13);  // hidden: nothing is asked until shown
+    p.show();
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.resultIndices().size(), 5);
+    QVERIFY(p.precisionAtK() >= 0);
+    int same = 0;
+    for (int label : p.resultLabels()) same += label == 3;
+    QCOMPARE(p.precisionAtK(), same / 5.0);
+    verifySorted(p.resultSimilarities());
+    // A test index that does not exist is refused with a message, not a crash.
+    p.setQueryTestIndex(100000);
+    QTRY_VERIFY_WITH_TIMEOUT(p.errorText().contains("does not exist"), 30000);
+  }
+
+  // A picture equal to a gallery image finds that image first, with similarity ~1.
+  void queryImageFindsItsDuplicate() {
+    const DataSplits d = loadData("mnist:" + data_);
+    const QImage seven = tensorToImage(d.trainLabelled.images[7]);
+    SessionController c;
+    configure(c);
+    NeighboursPanel p(&c);
+    p.show();
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    QVERIFY(updated.wait(30000));
+    updated.clear();
+    p.setQueryImage(seven);
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.resultIndices().size(), 16);
+    QCOMPARE(p.resultIndices().first(), qint64(7));
+    QVERIFY2(p.resultSimilarities().first() > 0.999f,
+             qPrintable(QString::number(p.resultSimilarities().first())));
+    QCOMPARE(p.precisionAtK(), -1.0);  // a picture has no label
+    // Another shape and colour: converted to the data's 1x12x12.
+    QImage photo(64, 40, QImage::Format_RGB32);
+    photo.fill(QColor(200, 30, 30));
+    updated.clear();
+    p.setQueryImage(photo);
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.resultIndices().size(), 16);
+    verifySorted(p.resultSimilarities());
+  }
+
+  void hiddenPanelWaitsUntilShown() {
+    SessionController c;
+    configure(c);
+    NeighboursPanel p(&c);
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    p.setQueryTestIndex(2);
+    QVERIFY(!updated.wait(700));
+    p.show();
+    QVERIFY(updated.wait(30000));
+    QCOMPARE(p.resultIndices().size(), 16);
+  }
+
+  // After training, the panel recomputes the gallery with the trained model.
+  void refreshesWhenTheModelChanges() {
+    SessionController c;
+    configure(c, 1);
+    NeighboursPanel p(&c);
+    p.show();
+    QSignalSpy updated(&p, &NeighboursPanel::neighboursUpdated);
+    QVERIFY(updated.wait(30000));
+    const QVector<float> before = p.resultSimilarities();
+    QSignalSpy finished(&c, &SessionController::finished);
+    updated.clear();
+    c.start();
+    QVERIFY(finished.wait(60000));
+    QTRY_VERIFY_WITH_TIMEOUT(!updated.isEmpty() && c.state() == SessionState::Idle, 30000);
+    QTRY_VERIFY_WITH_TIMEOUT(p.resultSimilarities() != before, 30000);
+    QCOMPARE(p.resultIndices().size(), 16);
+  }
+
+  void gridViewGeometry() {
+    ImageGridView g;
+    g.resize(300, 100);
+    QVector<QImage> images(10, QImage(12, 12, QImage::Format_Grayscale8));
+    g.setCellSize(40);
+    g.setImages(images, {"x 0.9 a", "0.8 b"});
+    QSignalSpy clicked(&g, &ImageGridView::cellClicked);
+    g.show();
+    const QRect r = g.cellRect(7);
+    QTest::mouseClick(&g, Qt::LeftButton, {}, r.center());
+    QCOMPARE(clicked.count(), 1);
+    QCOMPARE(clicked.first().first().toInt(), 7);
+    QCOMPARE(g.cellAt(QPoint(1, 1)), -1);
+    QVERIFY(g.heightForWidth(300) > g.heightForWidth(2000));  // fewer columns, more rows
+    QVERIFY(g.minimumHeight() >= g.cellRect(9).bottom());
+  }
+};
+
+QTEST_MAIN(TestGuiNeighbours)
+#include "test_gui_neighbours.moc"
