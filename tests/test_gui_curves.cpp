@@ -403,6 +403,30 @@ class TestGuiCurves : public QObject {
     QVERIFY(panel.plot()->xRange().upper >= 50100);
   }
 
+  void largeRunFolderLoads() {
+    // 50k rows with a method metric: linear time (a quadratic load would take minutes).
+    const QString run = dir_.filePath("runs-large/big");
+    fs::create_directories(run.toStdString());
+    std::string csv = "step,epoch,loss,lr,img_per_s,wall_s,knn_top1,rotation_acc\n";
+    csv.reserve(50000 * 48);
+    for (int s = 1; s <= 50000; ++s)
+      csv += std::to_string(s) + "," + std::to_string(s / 500.0) + ",1.5,0.001,900," +
+             std::to_string(s * 0.01) + "," + (s > 500 ? "61.5" : "") + ",0.8\n";
+    test::writeText(run.toStdString() + "/metrics.csv", csv);
+    test::writeText(run.toStdString() + "/experiment.json", "{}");
+    QElapsedTimer timer;
+    timer.start();
+    RunCurves c;
+    c.load(run, 0.6);
+    qInfo("50k-row metrics.csv loaded in %lld ms", timer.elapsed());
+    QVERIFY(timer.elapsed() < 10000);
+    QCOMPARE(c.loss().raw.size(), size_t(50000));
+    QCOMPARE(c.metric("rotation_acc")->raw.size(), size_t(50000));
+    QCOMPARE(c.knn().raw.size(), size_t(1));
+    QCOMPARE(c.lastStep(), qint64(50000));
+    QVERIFY(std::abs(c.toX(25000, CurveX::Epochs) - 50.0) < 1e-9);
+  }
+
   void hiddenPanelDefersWork() {
     CurvesPanel panel(nullptr);
     panel.addSteps(fakeSteps(1, 50));
