@@ -48,6 +48,13 @@ QVector<EvalPoint> fakeEvals(int epochs) {
   return out;
 }
 
+// Entries of a legend (itemCount() counts the grid's empty cells too).
+int legendEntries(QCPLegend* legend) {
+  int n = 0;
+  for (int i = 0; i < legend->itemCount(); ++i) n += legend->item(i) ? 1 : 0;
+  return n;
+}
+
 std::vector<double> keysOf(const QCPGraph* g) {
   std::vector<double> out;
   for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) out.push_back(it->key);
@@ -252,7 +259,7 @@ class TestGuiCurves : public QObject {
     QCOMPARE(keysOf(graphs[1]), std::vector<double>({10, 20, 30, 40}));  // exact kNN steps
     QVERIFY(graphs[0]->pen().color() != panel.lossGraph(true)->pen().color());
     // Legends name both runs once there is something to compare.
-    QCOMPARE(panel.plot()->rowLegend(CurvesPlot::LossRow)->itemCount(), 2);
+    QCOMPARE(legendEntries(panel.plot()->rowLegend(CurvesPlot::LossRow)), 2);
     QVERIFY(panel.plot()->rowLegend(CurvesPlot::LossRow)->hasItemWithPlottable(graphs[0]));
 
     // Without metrics.jsonl the carried-forward CSV column still gives the first evaluation.
@@ -261,7 +268,7 @@ class TestGuiCurves : public QObject {
     QCOMPARE(b[0]->data()->size(), 30);
     QCOMPARE(keysOf(b[1]), std::vector<double>({11}));
     QVERIFY(b[0]->pen().color() != graphs[0]->pen().color());
-    QCOMPARE(panel.plot()->rowLegend(CurvesPlot::LossRow)->itemCount(), 3);
+    QCOMPARE(legendEntries(panel.plot()->rowLegend(CurvesPlot::LossRow)), 3);
 
     panel.setOverlay(runs + "/a-run", false);
     QCOMPARE(panel.plot()->graphCount(), before + 2);
@@ -396,6 +403,30 @@ class TestGuiCurves : public QObject {
     QVERIFY(panel.plot()->xRange().upper >= 50100);
   }
 
+  void largeRunFolderLoads() {
+    // 50k rows with a method metric: linear time (a quadratic load would take minutes).
+    const QString run = dir_.filePath("runs-large/big");
+    fs::create_directories(run.toStdString());
+    std::string csv = "step,epoch,loss,lr,img_per_s,wall_s,knn_top1,rotation_acc\n";
+    csv.reserve(50000 * 48);
+    for (int s = 1; s <= 50000; ++s)
+      csv += std::to_string(s) + "," + std::to_string(s / 500.0) + ",1.5,0.001,900," +
+             std::to_string(s * 0.01) + "," + (s > 500 ? "61.5" : "") + ",0.8\n";
+    test::writeText(run.toStdString() + "/metrics.csv", csv);
+    test::writeText(run.toStdString() + "/experiment.json", "{}");
+    QElapsedTimer timer;
+    timer.start();
+    RunCurves c;
+    c.load(run, 0.6);
+    qInfo("50k-row metrics.csv loaded in %lld ms", timer.elapsed());
+    QVERIFY(timer.elapsed() < 10000);
+    QCOMPARE(c.loss().raw.size(), size_t(50000));
+    QCOMPARE(c.metric("rotation_acc")->raw.size(), size_t(50000));
+    QCOMPARE(c.knn().raw.size(), size_t(1));
+    QCOMPARE(c.lastStep(), qint64(50000));
+    QVERIFY(std::abs(c.toX(25000, CurveX::Epochs) - 50.0) < 1e-9);
+  }
+
   void hiddenPanelDefersWork() {
     CurvesPanel panel(nullptr);
     panel.addSteps(fakeSteps(1, 50));
@@ -406,6 +437,29 @@ class TestGuiCurves : public QObject {
     QTRY_COMPARE(panel.lossGraph(false)->data()->size(), 50);
     panel.addSteps(fakeSteps(51, 10));
     QTRY_COMPARE(panel.lossGraph(false)->data()->size(), 60);  // shown: the next pass plots
+  }
+
+  void hoverShowsValues() {
+    CurvesPanel panel(nullptr);
+    panel.resize(900, 600);
+    panel.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    panel.addSteps(fakeSteps(1, 200));
+    panel.addEvaluations(fakeEvals(2));
+    QTRY_COMPARE(panel.lossGraph(false)->data()->size(), 200);
+    QCoreApplication::processEvents();
+    QCPAxisRect* loss = panel.plot()->rect(CurvesPlot::LossRow);
+    const QPoint at(static_cast<int>(loss->axis(QCPAxis::atBottom)->coordToPixel(100)),
+                    loss->rect().center().y());
+    QTest::mouseMove(panel.plot(), at);
+    QTRY_VERIFY(QToolTip::isVisible());
+    QVERIFY2(QToolTip::text().contains("step 100"), qPrintable(QToolTip::text()));
+    QVERIFY(QToolTip::text().contains("raw"));  // smoothed value with its raw one
+    // The kNN row names where its sparse point is.
+    QCPAxisRect* knn = panel.plot()->rect(CurvesPlot::KnnRow);
+    const int between = static_cast<int>(knn->axis(QCPAxis::atBottom)->coordToPixel(70));
+    QTest::mouseMove(panel.plot(), QPoint(between, knn->rect().center().y()));
+    QTRY_VERIFY2(QToolTip::text().contains("@ step 50"), qPrintable(QToolTip::text()));
   }
 
   void controllerSignalsFeedThePanel() {
@@ -455,6 +509,78 @@ class TestGuiCurves : public QObject {
     QVERIFY2(panel.message().isEmpty(), qPrintable(panel.message()));
     QVERIFY(panel.lossGraph(false)->data()->size() >= 12);
     QVERIFY(panel.knnGraph()->data()->size() >= 1);
+  }
+
+  // PRETEXT_SCREENSHOTS=DIR: renders the panel as a user would see it (for looking, not a check).
+  void screenshot() {
+    const QString out = qEnvironmentVariable("PRETEXT_SCREENSHOTS");
+    if (out.isEmpty()) QSKIP("set PRETEXT_SCREENSHOTS=DIR to render the panel");
+    const QString runs = dir_.filePath("runs-shot");
+    fs::create_directories((runs + "/simclr-fashion-20261121-1802").toStdString());
+    {
+      // An earlier, slower-converging run to compare against.
+      std::string csv = "step,epoch,loss,lr,img_per_s,wall_s,knn_top1,contrastive_acc\n";
+      std::string events;
+      std::mt19937 rng(7);
+      std::normal_distribution<double> noise(0.0, 0.12);
+      double knn = -1;
+      for (int s = 1; s <= 1600; ++s) {
+        const double loss = 0.5 + 4.0 * std::exp(-s / 600.0) + noise(rng) * std::exp(-s / 1500.0);
+        csv += std::to_string(s) + "," + std::to_string(s / 250.0) + "," + std::to_string(loss) +
+               ",0.001,700," + std::to_string(0.12 * s) + "," +
+               (knn >= 0 ? std::to_string(knn) : "") + ",0.5\n";
+        if (s % 250 == 0) {
+          knn = 35 + 28 * (1 - std::exp(-s / 900.0));
+          events += "{\"type\":\"eval\",\"step\":" + std::to_string(s) +
+                    ",\"kind\":\"knn\",\"top1\":" + std::to_string(knn) + "}\n";
+        }
+      }
+      const std::string dir = runs.toStdString() + "/simclr-fashion-20261121-1802";
+      test::writeText(dir + "/metrics.csv", csv);
+      test::writeText(dir + "/metrics.jsonl", events);
+      test::writeText(dir + "/experiment.json", R"({"method": {"name": "simclr"}})");
+    }
+    SessionController controller;
+    controller.setRunsFolder(runs);
+    {
+      CurvesPanel empty(&controller);
+      empty.resize(900, 560);
+      empty.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&empty));
+      QCoreApplication::processEvents();
+      empty.plot()->replot();
+      empty.grab().save(QDir(out).filePath("curves_empty.png"));
+    }
+    for (QSize size : {QSize(1100, 760), QSize(800, 600)}) {
+      CurvesPanel panel(&controller);
+      panel.resize(size);
+      panel.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&panel));
+      RunInfo info;
+      info.runDir = runs + "/simclr-fashion-20261122-0955";
+      emit controller.started(info);
+      auto steps = fakeSteps(1, 2000);
+      for (auto& p : steps) p.epoch = p.step / 250.0;
+      emit controller.stepsArrived(steps);
+      QVector<EvalPoint> evals;
+      for (int e = 0; e < 8; ++e)
+        evals << EvalPoint{(e + 1) * 250, e, "knn", 40 + 35 * (1 - std::exp(-e / 2.5))};
+      emit controller.evaluationsArrived(evals);
+      panel.setOverlay(runs + "/simclr-fashion-20261121-1802", true);
+      QCoreApplication::processEvents();
+      panel.plot()->replot();
+      panel.grab().save(
+          QDir(out).filePath(QString("curves_%1x%2.png").arg(size.width()).arg(size.height())));
+      if (size.width() == 1100) {
+        panel.setXMode(CurveX::Epochs);
+        panel.setLogScale(true);
+        panel.setSmoothing(0.95);
+        QCoreApplication::processEvents();
+        panel.plot()->replot();
+        panel.grab().save(QDir(out).filePath("curves_epochs_log.png"));
+        panel.exportPng(QDir(out).filePath("curves_export.png"));
+      }
+    }
   }
 
   // viz::MetricSeries additions used by the panel.

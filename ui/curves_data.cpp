@@ -150,9 +150,9 @@ void RunCurves::load(const QString& runDir, double smoothing, qint64 maxStep) {
     return j < s.size() && s.x(j) == step ? s.y(j) : std::nan("");
   };
   static const QStringList kFixed = {"epoch", "loss", "lr", "img_per_s", "wall_s", "knn_top1"};
-  QStringList methodColumns;
+  std::vector<std::pair<QString, const MetricSeries*>> methodColumns;
   for (const QString& c : table.columns)
-    if (!kFixed.contains(c)) methodColumns << c;
+    if (!kFixed.contains(c)) methodColumns.emplace_back(c, &*table.series.find(c));
   for (size_t i = 0; i < loss.size(); ++i) {
     const double step = loss.x(i);
     if (maxStep >= 0 && step > maxStep) break;
@@ -160,11 +160,12 @@ void RunCurves::load(const QString& runDir, double smoothing, qint64 maxStep) {
     loss_.append(step, loss.y(i));
     lr_.append(step, valueAt(lr, i, step));
     imgPerSec_.append(step, valueAt(ips, i, step));
-    epochOf_.append(step, valueAt(epoch, i, step));
-    addWall(step, valueAt(wall, i, step));
-    for (const QString& m : methodColumns) {
-      const double v = valueAt(table.series[m], i, step);
-      if (std::isfinite(v)) metricSlot(m).append(step, v);
+    // A row without epoch or wall time (an older CSV) leaves the x maps to the others.
+    if (const double e = valueAt(epoch, i, step); std::isfinite(e)) epochOf_.append(step, e);
+    if (const double w = valueAt(wall, i, step); std::isfinite(w)) addWall(step, w);
+    for (const auto& [name, series] : methodColumns) {
+      const double v = valueAt(*series, i, step);
+      if (std::isfinite(v)) metricSlot(name).append(step, v);
     }
     lastStep_ = static_cast<qint64>(step);
   }

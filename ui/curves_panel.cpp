@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QDateTime>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -99,6 +100,7 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
   status_->setStyleSheet(QStringLiteral("QLabel { color: #555; }"));
   status_->setMinimumWidth(50);
   status_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+  status_->setWordWrap(true);  // two lines in a narrow window rather than a clipped one
 
   auto* plotColumn = new QWidget(this);
   auto* pv = new QVBoxLayout(plotColumn);
@@ -114,7 +116,7 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
   splitter->setStretchFactor(0, 1);
   splitter->setStretchFactor(1, 0);
   splitter->setCollapsible(0, false);
-  splitter->setSizes({700, 220});
+  splitter->setSizes({720, 200});
 
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(6, 6, 6, 6);
@@ -124,7 +126,7 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
 
   // The live run's graphs always exist; their data comes and goes.
   const QColor c = kLiveColor;
-  lossRaw_ = plot_->addCurve(CurvesPlot::LossRow, tr("loss (raw)"), QPen(faded(c, 70), 1));
+  lossRaw_ = plot_->addCurve(CurvesPlot::LossRow, tr("loss (raw)"), QPen(faded(c, 60), 1));
   lossRaw_->setProperty("raw", true);
   lossSmooth_ = plot_->addCurve(CurvesPlot::LossRow, tr("loss"), QPen(c, 2), tr("current run"));
   lossSmooth_->setProperty("rawGraph", QVariant::fromValue<QObject*>(lossRaw_));
@@ -147,6 +149,7 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
     connect(controller_, &SessionController::runOpened, this, &CurvesPanel::loadRun);
     connect(controller_, &SessionController::finished, this, [this] { refreshRuns(); });
   }
+  fitMetricList();
   refreshRuns();
   updatePlot();
 }
@@ -231,8 +234,7 @@ QWidget* CurvesPanel::buildSidebar() {
 
   metricList_ = new QListWidget(side);
   metricList_->setToolTip(tr("The method's own metrics, as the method reports them each step"));
-  metricList_->setMaximumHeight(110);
-  metricList_->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);
+  metricList_->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Fixed);
   connect(metricList_, &QListWidget::itemChanged, this, [this](QListWidgetItem* item) {
     setMetricShown(item->data(Qt::UserRole).toString(), item->checkState() == Qt::Checked);
   });
@@ -240,6 +242,7 @@ QWidget* CurvesPanel::buildSidebar() {
   runList_ = new QListWidget(side);
   runList_->setToolTip(tr("Check a run to overlay its loss and kNN curves"));
   runList_->setTextElideMode(Qt::ElideMiddle);
+  runList_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   connect(runList_, &QListWidget::itemChanged, this, [this](QListWidgetItem* item) {
     if (updatingRuns_) return;
     setOverlay(item->data(Qt::UserRole).toString(), item->checkState() == Qt::Checked);
@@ -252,13 +255,14 @@ QWidget* CurvesPanel::buildSidebar() {
   refresh->setToolTip(tr("Scan the runs folder again"));
   connect(refresh, &QPushButton::clicked, this, &CurvesPanel::refreshRuns);
   auto* runsHeader = new QHBoxLayout;
+  runsHeader->setContentsMargins(0, 6, 0, 0);
   runsHeader->addWidget(heading(tr("Compare runs")));
   runsHeader->addStretch(1);
   runsHeader->addWidget(refresh);
 
-  v->addWidget(heading(tr("Method metrics")));
+  metricsHeading_ = heading(tr("Method metrics"));
+  v->addWidget(metricsHeading_);
   v->addWidget(metricList_);
-  v->addSpacing(6);
   v->addLayout(runsHeader);
   v->addWidget(runList_, 1);
   v->addWidget(runsHint_);
@@ -271,6 +275,7 @@ void CurvesPanel::clear() {
   live_.clear();
   removeMetricGraphs();
   metricList_->clear();
+  fitMetricList();
   metricShown_.clear();
   autoFit_ = true;
   message_->hide();
@@ -352,6 +357,17 @@ void CurvesPanel::ensureMetricGraphs() {
     item->setFlags(Qt::ItemIsEnabled | Qt::ItemIsUserCheckable);
     item->setCheckState(metricShown_[name] ? Qt::Checked : Qt::Unchecked);
   }
+  fitMetricList();
+}
+
+void CurvesPanel::fitMetricList() {
+  // As tall as its entries (up to six), so the runs list below gets the rest.
+  const int rows = std::clamp(metricList_->count(), 1, 6);
+  const int rowHeight = std::max(metricList_->sizeHintForRow(0), fontMetrics().height() + 4);
+  metricList_->setFixedHeight(rows * rowHeight + 2 * metricList_->frameWidth() + 4);
+  // No metrics (yet): no empty box.
+  metricList_->setVisible(metricList_->count() > 0);
+  metricsHeading_->setVisible(metricList_->count() > 0);
 }
 
 void CurvesPanel::removeMetricGraphs() {
@@ -514,6 +530,7 @@ QStringList CurvesPanel::listedRuns() const {
 
 void CurvesPanel::refreshRuns() {
   const QString folder = controller_ ? controller_->runsFolder() : QString();
+  scannedFolder_ = folder;
   updatingRuns_ = true;
   runList_->clear();
   QFileInfoList runs;
@@ -547,13 +564,16 @@ void CurvesPanel::refreshRuns() {
   updatingRuns_ = false;
   // Overlays stay even when their folder went missing from the list; keep the checks true.
   for (const auto& o : overlays_) syncRunItem(o->dir);
+  // The folder's own name reads better than a long path; the tooltip has the path.
+  const QString shortName = QFileInfo(folder).fileName();
+  runsHint_->setToolTip(QDir::toNativeSeparators(QFileInfo(folder).absoluteFilePath()));
   if (folder.isEmpty())
     runsHint_->setText(tr("No runs folder."));
   else if (runList_->count() == 0)
-    runsHint_->setText(tr("No earlier runs in %1 yet.").arg(QDir::toNativeSeparators(folder)));
+    runsHint_->setText(tr("No earlier runs in \u201c%1\u201d yet.").arg(shortName));
   else
     runsHint_->setText(
-        tr("%n run(s) in %1", nullptr, runList_->count()).arg(QDir::toNativeSeparators(folder)));
+        tr("%n run(s) in \u201c%1\u201d", nullptr, runList_->count()).arg(shortName));
 }
 
 // ---- plotting -----------------------------------------------------------------------------
@@ -566,7 +586,10 @@ void CurvesPanel::scheduleUpdate() {
   if (updatePending_) return;
   updatePending_ = true;
   // Steps and evaluations of one drain arrive back to back: one rebuild and replot for both.
-  QTimer::singleShot(0, this, [this] {
+  // A rebuild that got expensive (a huge run) waits ten times its cost, so the panel never
+  // takes more than about a tenth of the GUI thread whatever the number of points.
+  const int delay = static_cast<int>(std::min<qint64>(250, lastUpdateMs_ * 10));
+  QTimer::singleShot(delay, this, [this] {
     updatePending_ = false;
     updatePlot();
   });
@@ -574,13 +597,20 @@ void CurvesPanel::scheduleUpdate() {
 
 void CurvesPanel::showEvent(QShowEvent* event) {
   QWidget::showEvent(event);
+  if (controller_ && controller_->runsFolder() != scannedFolder_) refreshRuns();
   if (stale_) scheduleUpdate();
 }
 
 void CurvesPanel::setCurveData(QCPGraph* g, const MetricSeries& byStep, const RunCurves& run,
                                double stepLo, double stepHi, int maxPoints) const {
-  const MetricSeries window = std::isfinite(stepLo) ? byStep.slice(stepLo, stepHi) : byStep;
-  const MetricSeries shown = window.decimated(maxPoints);
+  // Copy only the window (when zoomed); the whole series is decimated in place.
+  MetricSeries sliced;
+  const MetricSeries* window = &byStep;
+  if (std::isfinite(stepLo)) {
+    sliced = byStep.slice(stepLo, stepHi);
+    window = &sliced;
+  }
+  const MetricSeries shown = window->decimated(maxPoints);
   QVector<double> keys(static_cast<int>(shown.size())), values(keys.size());
   const CurveX mode = plot_->xMode();
   for (int i = 0; i < keys.size(); ++i) {
@@ -591,6 +621,8 @@ void CurvesPanel::setCurveData(QCPGraph* g, const MetricSeries& byStep, const Ru
 }
 
 void CurvesPanel::updatePlot() {
+  QElapsedTimer cost;
+  cost.start();
   stale_ = false;
   const CurveX mode = plot_->xMode();
   // About two points per pixel column keeps min/max spikes visible at any zoom.
@@ -645,6 +677,7 @@ void CurvesPanel::updatePlot() {
   if (autoFit_) plot_->fitToData();
   updateStatus();
   plot_->replot(QCustomPlot::rpQueuedReplot);
+  lastUpdateMs_ = cost.elapsed();
 }
 
 void CurvesPanel::rebuildLegends() {
@@ -654,6 +687,20 @@ void CurvesPanel::rebuildLegends() {
   QCPLegend* knnLegend = plot_->rowLegend(CurvesPlot::KnnRow);
   QCPLegend* metricLegend = plot_->rowLegend(CurvesPlot::MetricsRow);
   for (QCPLegend* l : {lossLegend, knnLegend, metricLegend}) l->clearItems();
+  // Run names are long ("simclr-fashion-20261122-0955"): in a narrow plot keep their start and
+  // their timestamp, so two entries still fit on one line.
+  const bool narrow = plot_->width() < 720;
+  auto label = [narrow](const QString& name) {
+    constexpr int kMax = 22;
+    if (!narrow || name.size() <= kMax) return name;
+    return name.left(9) + QChar(0x2026) + name.right(kMax - 10);
+  };
+  lossSmooth_->setName(label(liveName_));
+  knn_->setName(label(liveName_));
+  for (const auto& o : overlays_) {
+    o->loss->setName(label(o->name));
+    o->knn->setName(label(o->name));
+  }
   // The live run's entry only means something next to an overlay.
   if (!overlays_.empty()) {
     if (!live_.loss().raw.empty()) lossSmooth_->addToLegend(lossLegend);
@@ -668,8 +715,11 @@ void CurvesPanel::rebuildLegends() {
     if (it != metricGraphs_.end() && it->second.smooth->visible())
       it->second.smooth->addToLegend(metricLegend);
   }
+  // Run names are long: fewer legend entries per line in a narrow plot.
+  const int perLine = narrow ? 2 : std::clamp(plot_->width() / 340, 1, 4);
   for (int r = 0; r < CurvesPlot::RowCount; ++r) {
     QCPLegend* legend = plot_->rowLegend(static_cast<CurvesPlot::Row>(r));
+    if (legend->wrap() != perLine) legend->setWrap(perLine);
     legend->setVisible(legend->itemCount() > 0);
   }
 }

@@ -114,6 +114,7 @@ class CurvesPanel : public QWidget {
                     double stepHi, int maxPoints) const;
   void updateStatus();
   void rebuildLegends();
+  void fitMetricList();
   void showMessage(const QString& text);
   void setLiveName(const QString& runDir);
   QColor nextOverlayColor() const;
@@ -127,6 +128,7 @@ class CurvesPanel : public QWidget {
   QLabel* smoothValue_ = nullptr;
   QCheckBox* logCheck_ = nullptr;
   QListWidget* metricList_ = nullptr;
+  QLabel* metricsHeading_ = nullptr;
   QListWidget* runList_ = nullptr;
   QLabel* runsHint_ = nullptr;
   QLabel* status_ = nullptr;
@@ -135,6 +137,7 @@ class CurvesPanel : public QWidget {
   RunCurves live_;
   QString liveDir_;
   QString liveName_;
+  QString scannedFolder_;  // the runs folder the list shows
   QCPGraph* lossRaw_ = nullptr;
   QCPGraph* lossSmooth_ = nullptr;
   QCPGraph* knn_ = nullptr;
@@ -146,6 +149,7 @@ class CurvesPanel : public QWidget {
   double smoothing_ = 0.6;
   bool autoFit_ = true;
   bool updatePending_ = false;
+  qint64 lastUpdateMs_ = 0;  // cost of the last rebuild: paces the next (see scheduleUpdate)
   bool stale_ = false;
   bool updatingRuns_ = false;
 };

@@ -23,6 +23,39 @@ QString formatValue(CurvesPlot::Row row, double v) {
   }
 }
 
+// Log-axis ticks at 1, 2 and 5 per decade (only powers of ten over wide ranges), labelled in
+// plain numbers: a loss between 0.2 and 5 would otherwise get one label, "1".
+class LogTicker : public QCPAxisTickerLog {
+ public:
+  void generate(const QCPRange& range, const QLocale& locale, QChar formatChar, int precision,
+                QVector<double>& ticks, QVector<double>* subTicks,
+                QVector<QString>* tickLabels) override {
+    ticks.clear();
+    if (subTicks) subTicks->clear();
+    if (tickLabels) tickLabels->clear();
+    if (!(range.lower > 0) || !(range.upper > range.lower)) return;
+    const int lo = static_cast<int>(std::floor(std::log10(range.lower)));
+    const int hi = static_cast<int>(std::ceil(std::log10(range.upper)));
+    const int decades = hi - lo;
+    QVector<double> mantissas = decades > 3   ? QVector<double>{1}
+                                : decades > 1 ? QVector<double>{1, 2, 5}
+                                              : QVector<double>{1, 2, 3, 5};
+    for (int e = lo; e <= hi; ++e) {
+      const double base = std::pow(10.0, e);
+      for (int m = 1; m <= 9; ++m) {
+        const double v = m * base;
+        if (v < range.lower || v > range.upper) continue;
+        if (mantissas.contains(m)) {
+          ticks << v;
+          if (tickLabels) *tickLabels << QString::number(v, 'g', 3);
+        } else if (subTicks && decades <= 6) {
+          *subTicks << v;
+        }
+      }
+    }
+  }
+};
+
 // The graph point nearest to `key` (data sorted by key); false when the graph is empty.
 bool nearestPoint(const QCPGraph* g, double key, double* outKey, double* outValue) {
   const auto data = g->data();
@@ -60,10 +93,16 @@ CurvesPlot::CurvesPlot(QWidget* parent) : QCustomPlot(parent) {
   for (int r = 0; r < RowCount; ++r) {
     RowParts& row = rows_[r];
     row.stretch = stretch[r];
+    // The header row holds the title on the left and the legend on the right, so that a
+    // legend never covers the newest points (top right is where curves end).
+    row.header = new QCPLayoutGrid;
+    plotLayout()->addElement(2 * r, 0, row.header);  // gives it the plot before children come
+    row.header->setColumnSpacing(8);
     row.title = new QCPTextElement(this, tr(titles[r]), titleFont);
     row.title->setTextColor(QColor(51, 51, 51));
     row.title->setTextFlags(Qt::AlignLeft | Qt::AlignVCenter);
-    row.title->setMargins(QMargins(10, r == 0 ? 6 : 10, 0, 0));
+    row.title->setMargins(QMargins(10, r == 0 ? 4 : 10, 0, 0));
+    row.header->addElement(0, 0, row.title);
     row.rect = new QCPAxisRect(this, true);
     row.rect->setMarginGroup(QCP::msLeft | QCP::msRight, margins_);
     row.rect->setRangeDrag(Qt::Horizontal | Qt::Vertical);
@@ -75,15 +114,22 @@ CurvesPlot::CurvesPlot(QWidget* parent) : QCustomPlot(parent) {
     row.rect->axis(QCPAxis::atLeft)->setPadding(4);
 
     row.legend = new QCPLegend;
-    row.rect->insetLayout()->addElement(row.legend, Qt::AlignTop | Qt::AlignRight);
+    row.header->addElement(0, 1, row.legend);
+    row.header->setColumnStretchFactor(0, 1);
+    row.header->setColumnStretchFactor(1, 0.01);
     row.legend->setLayer(QStringLiteral("legend"));
+    row.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    row.legend->setWrap(3);
     row.legend->setFont(legendFont);
     row.legend->setTextColor(QColor(60, 60, 60));
-    row.legend->setBrush(QColor(255, 255, 255, 215));
-    row.legend->setBorderPen(QPen(QColor(0, 0, 0, 30)));
-    row.legend->setIconSize(16, 8);
-    row.legend->setRowSpacing(-2);
+    row.legend->setBrush(Qt::NoBrush);
+    row.legend->setBorderPen(Qt::NoPen);
+    row.legend->setIconSize(18, 8);
+    row.legend->setRowSpacing(2);
+    row.legend->setColumnSpacing(12);
+    row.legend->setMargins(QMargins(0, r == 0 ? 4 : 10, 8, 0));
     row.legend->setVisible(false);
+    plotLayout()->addElement(2 * r + 1, 0, row.rect);
 
     connect(row.rect->axis(QCPAxis::atBottom),
             QOverload<const QCPRange&>::of(&QCPAxis::rangeChanged), this, &CurvesPlot::syncX);
@@ -93,6 +139,7 @@ CurvesPlot::CurvesPlot(QWidget* parent) : QCustomPlot(parent) {
             });
   }
   rows_[KnnRow].rect->axis(QCPAxis::atLeft)->setLabel(QStringLiteral("top-1 %"));
+  rows_[LrRow].rect->axis(QCPAxis::atLeft)->ticker()->setTickCount(2);  // a short row
 
   rows_[KnnRow].visible = rows_[MetricsRow].visible = rows_[LrRow].visible = false;
   relayout();
@@ -145,12 +192,12 @@ void CurvesPlot::styleAxis(QCPAxis* a) {
   a->grid()->setPen(QPen(kGridColor, 1));
   a->grid()->setSubGridVisible(false);
   a->grid()->setZeroLinePen(Qt::NoPen);
-  a->ticker()->setTickCount(5);
+  a->ticker()->setTickCount(4);
 }
 
 void CurvesPlot::relayout() {
   for (RowParts& row : rows_) {
-    if (row.title->layout()) plotLayout()->take(row.title);
+    if (row.header->layout()) plotLayout()->take(row.header);
     if (row.rect->layout()) plotLayout()->take(row.rect);
   }
   plotLayout()->simplify();
@@ -159,10 +206,10 @@ void CurvesPlot::relayout() {
   for (int i = 0; i < RowCount; ++i) {
     RowParts& row = rows_[i];
     // Out of the layout is not enough: an element keeps drawing at its last place.
-    row.title->setVisible(row.visible);
+    row.header->setVisible(row.visible);
     row.rect->setVisible(row.visible);
     if (!row.visible) continue;
-    plotLayout()->addElement(r, 0, row.title);
+    plotLayout()->addElement(r, 0, row.header);
     plotLayout()->addElement(r + 1, 0, row.rect);
     plotLayout()->setRowStretchFactor(r, 0.001);
     plotLayout()->setRowStretchFactor(r + 1, row.stretch);
@@ -232,18 +279,13 @@ void CurvesPlot::setLogLoss(bool log) {
   QCPAxis* y = rows_[LossRow].rect->axis(QCPAxis::atLeft);
   programmatic_ = true;
   if (log) {
-    auto t = QSharedPointer<QCPAxisTickerLog>::create();
-    t->setLogBase(10);
-    t->setSubTickCount(8);
     y->setScaleType(QCPAxis::stLogarithmic);
-    y->setTicker(t);
-    y->setNumberFormat(QStringLiteral("gb"));
+    y->setTicker(QSharedPointer<LogTicker>::create());
   } else {
     auto t = QSharedPointer<QCPAxisTicker>::create();
-    t->setTickCount(5);
+    t->setTickCount(4);
     y->setScaleType(QCPAxis::stLinear);
     y->setTicker(t);
-    y->setNumberFormat(QStringLiteral("g"));
   }
   programmatic_ = false;
 }

@@ -55,6 +55,7 @@ class CurvesPlot : public QCustomPlot {
 
  private:
   struct RowParts {
+    QCPLayoutGrid* header = nullptr;  // title | legend
     QCPTextElement* title = nullptr;
     QCPAxisRect* rect = nullptr;
     QCPLegend* legend = nullptr;
