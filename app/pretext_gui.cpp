@@ -1,0 +1,63 @@
+// pretext: the workbench window.
+//   pretext [--preset NAME | --experiment FILE] [--open-run DIR] [--runs DIR] [--start] [--present]
+//   pretext --screenshots DIR [--steps N]   trains N steps, saves a picture of every panel, quits
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QTimer>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "core/config/experiment.h"
+#include "ui/main_window.h"
+#include "ui/screenshots.h"
+#include "ui/session_controller.h"
+
+int main(int argc, char** argv) {
+  // The training thread's OpenMP workers must sleep, not spin, when they wait: with a window to
+  // paint on the same cores, spinning workers starve the event loop (and training gains nothing).
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName("Pretext");
+  QApplication::setApplicationName("Pretext");
+  QApplication::setApplicationVersion("0.3");
+
+  QCommandLineParser cli;
+  cli.setApplicationDescription("Pretext: a workbench for self-supervised visual representation learning");
+  cli.addHelpOption();
+  cli.addVersionOption();
+  QCommandLineOption preset("preset", "Load a preset (see pretext-cli presets).", "name");
+  QCommandLineOption experiment("experiment", "Load an experiment JSON file.", "file");
+  QCommandLineOption openRun("open-run", "Open a run folder for inspection.", "dir");
+  QCommandLineOption runs("runs", "Folder for new runs (default: runs).", "dir");
+  QCommandLineOption start("start", "Start training at once.");
+  QCommandLineOption present("present", "Start in presentation mode.");
+  QCommandLineOption shots("screenshots", "Train, save a PNG of every panel into DIR, and quit.", "dir");
+  QCommandLineOption steps("steps", "With --screenshots: training steps first (default 60).", "n", "60");
+  QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
+  cli.addOptions({preset, experiment, openRun, runs, start, present, shots, steps, fresh});
+  cli.process(app);
+
+  pretext::MainWindowOptions options;
+  options.useSettings = !cli.isSet(fresh) && !cli.isSet(shots);
+  pretext::MainWindow window(options);
+  if (cli.isSet(runs)) window.controller()->setRunsFolder(cli.value(runs));
+  if (cli.isSet(preset)) window.loadPreset(cli.value(preset));
+  if (cli.isSet(experiment) && !window.openExperimentFile(cli.value(experiment))) return 1;
+  window.show();
+  if (cli.isSet(openRun)) window.openRun(cli.value(openRun));
+  if (cli.isSet(present)) window.setPresentationMode(true);
+  if (cli.isSet(shots)) {
+    auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), cli.value(steps).toInt());
+    QObject::connect(shooter, &pretext::ScreenshotTour::done, &app, [&](bool ok) {
+      std::cout << (ok ? "screenshots saved in " : "screenshots incomplete in ")
+                << cli.value(shots).toStdString() << "\n";
+      app.exit(ok ? 0 : 1);
+    });
+    QTimer::singleShot(0, shooter, &pretext::ScreenshotTour::run);
+  } else if (cli.isSet(start)) {
+    QTimer::singleShot(0, &window, &pretext::MainWindow::start);
+  }
+  return app.exec();
+}

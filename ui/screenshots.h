@@ -1,0 +1,42 @@
+#pragma once
+// A guided tour that takes the pictures for docs/ and the README: trains a few steps, pauses,
+// shows every panel in turn and saves the window as DIR/<panel>.png (plus presentation mode),
+// then stops the run. Used by `pretext --screenshots DIR` and by the window test.
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+#include <vector>
+
+namespace pretext {
+
+class MainWindow;
+
+class ScreenshotTour : public QObject {
+  Q_OBJECT
+
+ public:
+  ScreenshotTour(MainWindow* window, QString dir, int steps, int settleMs = 4000);
+  QStringList saved() const { return saved_; }
+
+ public slots:
+  void run();
+
+ signals:
+  void done(bool ok);
+
+ private:
+  void next();
+  void shoot(const QString& name);
+  MainWindow* window_;
+  QString dir_;
+  int steps_;
+  int settleMs_;
+  std::vector<std::pair<int, std::function<void()>>> plan_;  // (delay before, action)
+  size_t at_ = 0;
+  QStringList saved_;
+  bool ok_ = true;
+};
+
+}  // namespace pretext
