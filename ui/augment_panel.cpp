@@ -107,10 +107,10 @@ void AugmentPanel::refresh() {
   const Experiment e = controller_->experiment();
   const int64_t rows = rows_->value();
   const uint64_t seed = seed_;
-  const int width = scroll_->viewport()->width();
+  const QSize room = scroll_->viewport()->size();
   controller_->inspect<Rendered>(
       this,
-      [e, rows, seed, width](Session& s) {
+      [e, rows, seed, room](Session& s) {
         torch::NoGradGuard ng;
         const Dataset& data = trainImagesFor(s, e);
         auto gen = at::detail::createCPUGenerator(seed);
@@ -124,9 +124,35 @@ void AugmentPanel::refresh() {
                 ? s.method
                 : makeExperimentMethod(e, data);
         Preview p = method->inputViews(images, augment, gen);
+        // Fit every row on screen: the largest cell scale for which some number of side-by-side
+        // blocks of rows fits the panel (wide panels show the rows in 2-4 blocks).
         const int columns = static_cast<int>(std::max<int64_t>(1, p.columns));
-        const int cell = static_cast<int>(p.images.size(3)) + 2;
-        const int scale = std::clamp((width - 16) / std::max(1, columns * cell), 1, 6);
+        const int count = static_cast<int>(p.images.size(0) / columns);
+        const int cellW = static_cast<int>(p.images.size(3)) + 2, cellH = static_cast<int>(p.images.size(2)) + 2;
+        int bestScale = 1, bestBlocks = 1;
+        for (int blocks = 1; blocks <= 4; ++blocks) {
+          const int rowsPerBlock = (count + blocks - 1) / blocks;
+          const int byWidth = (room.width() - 16 - (blocks - 1) * 12) / std::max(1, blocks * columns * cellW);
+          const int byHeight = (room.height() - 24) / std::max(1, rowsPerBlock * cellH);
+          const int scale = std::clamp(std::min(byWidth, byHeight), 1, 6);
+          if (scale > bestScale) bestScale = scale, bestBlocks = blocks;
+        }
+        const int scale = bestScale;
+        if (bestBlocks > 1) {
+          // Row-major grid: with blocks * columns cells per line, consecutive image rows sit
+          // side by side; pad to whole lines and repeat the column headers.
+          const int64_t perLine = int64_t(bestBlocks) * columns;
+          const int64_t lines = (count + bestBlocks - 1) / bestBlocks;
+          const int64_t pad = lines * perLine - p.images.size(0);
+          if (pad > 0)
+            p.images = torch::cat({p.images, torch::ones({pad, p.images.size(1), p.images.size(2), p.images.size(3)})});
+          if (static_cast<int>(p.labels.size()) == columns) {
+            std::vector<std::string> labels;
+            for (int b = 0; b < bestBlocks; ++b) labels.insert(labels.end(), p.labels.begin(), p.labels.end());
+            p.labels = labels;
+          }
+          p.columns = perLine;
+        }
         const std::string caption = p.caption;
         p.caption.clear();
         return Rendered{QString::fromStdString(p.name), QString::fromStdString(caption),

@@ -1,5 +1,6 @@
 #include "ui/experiment_panel.h"
 
+#include <QSpinBox>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QIcon>
@@ -92,6 +93,14 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   for (QComboBox* combo : {static_cast<QComboBox*>(data_), static_cast<QComboBox*>(method_),
                            device_, augment_->findChild<QComboBox*>("augment_preset")})
     ParamForm::guardWheel(combo);
+  // Zero means "no limit" or "off" for these counts: say so instead of showing 0.
+  const std::vector<std::tuple<ParamForm*, const char*, QString>> zeroMeans = {
+      {dataForm_, "limit", tr("all")},           {scheduleForm_, "steps", tr("use epochs")},
+      {evalForm_, "knn_train_limit", tr("all")}, {evalForm_, "knn_test_limit", tr("all")},
+      {evalForm_, "knn_every", tr("off")},       {runForm_, "threads", tr("every core")},
+      {runForm_, "checkpoint_every", tr("every epoch")}};
+  for (const auto& [form, field, text] : zeroMeans)
+    if (auto* spin = qobject_cast<QSpinBox*>(form->editor(field))) spin->setSpecialValueText(text);
   setExperiment(Experiment());
 }
 

@@ -60,10 +60,11 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
 
   resize(1400, 880);
   Experiment initial = experimentFromJson(loadPresetJson("simclr-fashion"));
+  bool restoredLayout = false;
   if (options_.useSettings) {
     QSettings settings;
     restoreGeometry(settings.value("window/geometry").toByteArray());
-    restoreState(settings.value("window/state").toByteArray());
+    restoredLayout = restoreState(settings.value("window/state").toByteArray());
     tabs_->setCurrentIndex(settings.value("window/tab", 0).toInt());
     const QByteArray last = settings.value("experiment/last").toByteArray();
     if (!last.isEmpty()) {
@@ -76,6 +77,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
   }
   setExperiment(initial);
   updateActions();
+  if (!restoredLayout) resizeDocks({logDock_}, {110}, Qt::Vertical);
 }
 
 MainWindow::~MainWindow() = default;
@@ -386,10 +388,6 @@ void MainWindow::resumeRun(const QString& dir) {
 }
 
 void MainWindow::start() {
-  if (controller_->state() == SessionState::Paused) {
-    controller_->resume();
-    return;
-  }
   if (controller_->state() != SessionState::Idle || !pushExperiment()) return;
   controller_->start();
 }
@@ -419,8 +417,7 @@ void MainWindow::onStateChanged(SessionState state) {
 void MainWindow::updateActions() {
   const SessionState s = controller_->state();
   const bool idle = s == SessionState::Idle;
-  actions_["start"]->setEnabled(idle || s == SessionState::Paused);
-  actions_["start"]->setText(s == SessionState::Paused ? tr("Continue") : tr("Start"));
+  actions_["start"]->setEnabled(idle);
   actions_["pause"]->setEnabled(s == SessionState::Running || s == SessionState::Paused);
   actions_["pause"]->setText(s == SessionState::Paused ? tr("Resume") : tr("Pause"));
   actions_["step"]->setEnabled(s != SessionState::Stopping);

@@ -4,6 +4,7 @@
 #include <QTabWidget>
 #include <QTimer>
 
+#include "ui/evaluation_panel.h"
 #include "ui/main_window.h"
 #include "ui/session_controller.h"
 
@@ -40,8 +41,16 @@ void ScreenshotTour::run() {
   for (int i = 0; i < tabs->count(); ++i) {
     const QString name = tabs->tabText(i);
     plan_.push_back({0, [this, name] { window_->showPanel(name); }});
-    // t-SNE animates for a while (2000 points: ~20-40 s on 2 cores): give it time to settle.
-    const int settle = name == "Embedding" ? settleMs_ * 10 : settleMs_;
+    // t-SNE animates for a while (2000 points: ~20-40 s on 2 cores), and the evaluation panel
+    // shows a kNN result (feature extraction over the data set): give them time.
+    const int settle = name == "Embedding" || name == "Evaluation" ? settleMs_ * 10 : settleMs_;
+    if (name == "Evaluation")
+      plan_.push_back({0, [this] {
+                         if (auto* panel = qobject_cast<EvaluationPanel*>(window_->panel("Evaluation"))) {
+                           panel->setLimits(10000, 2000);
+                           panel->runKnn();
+                         }
+                       }});
     plan_.push_back({settle, [this, name] { shoot(name); }});
   }
   plan_.push_back({0, [this] {

@@ -52,14 +52,39 @@ class SimClr : public Method {
     return {"simclr pairs", "each row: an image and its two views, a positive pair; the other rows are its negatives",
             grid.cpu(), {"image", "view 1", "view 2"}, 3};
   }
+  // The contrastive task as a picture: for each anchor view, the view the model finds most
+  // similar among the 2N-1 others (right when it is the anchor's own pair).
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
+    torch::NoGradGuard ng;
     AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
-    const int64_t n = std::min<int64_t>(images.size(0), 8);
+    const int64_t n = std::min<int64_t>(images.size(0), 16);
     auto x = images.slice(0, 0, n);
-    auto grid = torch::stack({x, augmentBatch(x, aug, gen), augmentBatch(x, aug, gen)}, 1)
-                    .flatten(0, 1);
-    return {{"simclr views", "each row: an image and two augmented views (a positive pair)",
-             grid.cpu(), {}, 3}};
+    auto views = torch::cat({augmentBatch(x, aug, gen), augmentBatch(x, aug, gen)}, 0);
+    auto z = torch::nn::functional::normalize(projector_->forward(encoder_->forward(views)),
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+    auto sim = torch::matmul(z, z.t());
+    sim.fill_diagonal_(-2);
+    auto [best, picked] = sim.slice(0, 0, n).max(1);
+    picked = picked.cpu();
+    best = best.cpu();
+    auto cpuViews = views.cpu();
+    std::vector<torch::Tensor> cells;
+    std::vector<std::string> labels;
+    int64_t right = 0;
+    char buf[48];
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = picked[i].item<int64_t>();
+      const bool ok = j == i + n;
+      right += ok;
+      cells.insert(cells.end(), {cpuViews[i], cpuViews[j], cpuViews[i + n]});
+      std::snprintf(buf, sizeof buf, "%s%.2f", ok ? "" : "x ", best[i].item<float>());
+      labels.insert(labels.end(), {"anchor", buf, "its pair"});
+    }
+    std::snprintf(buf, sizeof buf, "%lld of %lld", static_cast<long long>(right), static_cast<long long>(n));
+    return {{"contrastive predictions",
+             std::string("each row: an anchor view, the view most similar to it among the 2N-1 others "
+                         "(cosine similarity; red = not its pair), and its true pair. Found: ") + buf,
+             torch::stack(cells), labels, 6}};
   }
 
  private:
