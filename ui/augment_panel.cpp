@@ -25,6 +25,7 @@ namespace {
 struct Rendered {
   QString title, caption;
   QImage image;
+  int views = 0;  // columns per image row: the image and its views
 };
 
 // Training images of an experiment's data, on the engine thread: the session's own when it has
@@ -156,9 +157,10 @@ void AugmentPanel::refresh() {
         const std::string caption = p.caption;
         p.caption.clear();
         return Rendered{QString::fromStdString(p.name), QString::fromStdString(caption),
-                        renderPreview(p, scale)};
+                        renderPreview(p, scale), columns};
       },
       [this](Rendered r) {
+        views_ = r.views;
         display(r.image, r.title, r.caption);
         emit rendered();
       },

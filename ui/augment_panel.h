@@ -21,6 +21,9 @@ class AugmentPanel : public QWidget {
   // The last rendered grid (null until the first arrives).
   QImage image() const { return image_; }
   int rows() const;
+  // Columns per image row of the last picture (the image and its views: 3 for SimCLR, 5 for
+  // rotation's four turns).
+  int viewColumns() const { return views_; }
 
  public slots:
   void refresh();  // draw again with the same random draws
@@ -43,6 +46,7 @@ class AugmentPanel : public QWidget {
   QScrollArea* scroll_;
   QImage image_;
   quint64 seed_ = 1;
+  int views_ = 0;
   bool stale_ = true;
 };
 

@@ -238,7 +238,10 @@ void ParamForm::check(Field& f) {
   } else if (f.spin) {
     const QString text = f.spin->text().trimmed();
     bool ok = false;
-    const qlonglong v = text.toLongLong(&ok);
+    // A special value text ("all", "off") stands for the minimum.
+    const bool special = !f.spin->specialValueText().isEmpty() && text == f.spin->specialValueText();
+    const qlonglong v = special ? f.spin->minimum() : text.toLongLong(&ok);
+    ok = ok || special;
     if (!ok)
       reason = QString("\"%1\": expected a whole number").arg(text);
     else if (v < s.min || v > s.max)
