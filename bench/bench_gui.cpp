@@ -3,8 +3,9 @@
 // 1. pretext-cli trains `steps` steps (a child process, as a user would run it);
 // 2. the window (offscreen or the current display) trains the same steps with `panel` shown
 //    (default Curves), while a 10 ms timer measures how late the event loop serves it.
-// Prints both img/s (median of metrics.csv's rows after the first fifth), the ratio, and the
-// event-loop latency percentiles. Run it with QT_QPA_PLATFORM=offscreen or under xvfb-run.
+// Prints both img/s from metrics.csv (after the first fifth of the rows: the median row, and
+// images over wall time, which counts the pauses a panel's inspections cost), the ratios, and
+// the event-loop latency percentiles. Run it with QT_QPA_PLATFORM=offscreen or under xvfb-run.
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFile>
@@ -24,25 +25,40 @@
 
 namespace {
 
-// Median img/s of a run's metrics rows, skipping the first fifth (warm-up, allocator growth).
-double medianImgPerSec(const QString& runsDir) {
+struct Rates {
+  double median = 0;   // median of the metric rows' img/s (steady state)
+  double overall = 0;  // images / seconds over the same rows (pauses for inspections included)
+};
+
+// A run's img/s from its metrics.csv, skipping the first fifth of the rows (warm-up).
+Rates runRates(const QString& runsDir) {
   QDir runs(runsDir);
   const QStringList dirs = runs.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
-  if (dirs.isEmpty()) return 0;
+  if (dirs.isEmpty()) return {};
   QFile f(runs.filePath(dirs.first()) + "/metrics.csv");
-  if (!f.open(QIODevice::ReadOnly)) return 0;
+  if (!f.open(QIODevice::ReadOnly)) return {};
   QTextStream in(&f);
   const QStringList header = in.readLine().split(',');
-  const int col = header.indexOf("img_per_s");
-  std::vector<double> v;
+  const int rate = header.indexOf("img_per_s"), wall = header.indexOf("wall_s");
+  std::vector<std::pair<double, double>> rows;  // (img/s, wall_s)
   while (!in.atEnd()) {
     const QStringList row = in.readLine().split(',');
-    if (col >= 0 && col < row.size()) v.push_back(row[col].toDouble());
+    if (rate >= 0 && wall >= 0 && std::max(rate, wall) < row.size())
+      rows.push_back({row[rate].toDouble(), row[wall].toDouble()});
   }
-  if (v.size() < 3) return 0;
-  v.erase(v.begin(), v.begin() + v.size() / 5);
+  if (rows.size() < 5) return {};
+  const size_t from = rows.size() / 5;
+  std::vector<double> v;
+  double images = 0;
+  for (size_t i = from; i < rows.size(); ++i) {
+    v.push_back(rows[i].first);
+    images += rows[i].first * (rows[i].second - rows[i - 1].second);
+  }
+  Rates r;
+  r.overall = images / (rows.back().second - rows[from - 1].second);
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
+  r.median = v[v.size() / 2];
+  return r;
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -70,7 +86,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pretext-cli failed\n");
     return 1;
   }
-  const double cliRate = medianImgPerSec(tmp.filePath("cli"));
+  const Rates cliRate = runRates(tmp.filePath("cli"));
 
   // 2. The window.
   pretext::MainWindowOptions options;
@@ -115,13 +131,16 @@ int main(int argc, char** argv) {
   });
   QTimer::singleShot(0, &window, &pretext::MainWindow::start);
   if (app.exec() != 0) return 1;
-  const double guiRate = medianImgPerSec(tmp.filePath("gui"));
+  const Rates guiRate = runRates(tmp.filePath("gui"));
 
   std::printf("preset %s, %d steps, panel %s shown, platform %s\n", qPrintable(preset), steps,
               qPrintable(panel), qPrintable(QGuiApplication::platformName()));
-  std::printf("pretext-cli      %8.1f img/s\n", cliRate);
-  std::printf("pretext (window) %8.1f img/s   ratio window/cli = %.3f\n", guiRate,
-              cliRate > 0 ? guiRate / cliRate : 0.0);
+  std::printf("                 median img/s   overall img/s\n");
+  std::printf("pretext-cli      %12.1f   %13.1f\n", cliRate.median, cliRate.overall);
+  std::printf("pretext (window) %12.1f   %13.1f\n", guiRate.median, guiRate.overall);
+  std::printf("ratio window/cli %12.3f   %13.3f\n",
+              cliRate.median > 0 ? guiRate.median / cliRate.median : 0.0,
+              cliRate.overall > 0 ? guiRate.overall / cliRate.overall : 0.0);
   std::printf("event-loop lateness over %zu ticks: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
               lateness.size(), percentile(lateness, 50), percentile(lateness, 99),
               percentile(lateness, 100));
