@@ -31,17 +31,6 @@ namespace {
 
 constexpr int kAgreementK = 10;
 
-// Puts the method in eval mode for the duration of an inspection, restoring the mode after.
-class EvalScope {
- public:
-  explicit EvalScope(Method& m) : m_(m), was_(m.is_training()) { m_.eval(); }
-  ~EvalScope() { m_.train(was_); }
-
- private:
-  Method& m_;
-  bool was_;
-};
-
 QVector<QPointF> toPoints(const torch::Tensor& y) {
   const auto c = y.to(torch::kCPU, torch::kDouble).contiguous();
   const int64_t n = c.size(0);
@@ -263,7 +252,6 @@ void EmbeddingPanel::refresh() {
         Dataset sub;
         sub.name = test.name;
         sub.images = test.images.slice(0, 0, m);
-        EvalScope eval(*s.method);
         torch::NoGradGuard noGrad;
         f->features = extractFeatures(
             [&s](const torch::Tensor& x) { return s.method->features(x); }, sub, s.device, 256);

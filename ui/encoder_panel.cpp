@@ -32,16 +32,6 @@ namespace pretext {
 
 namespace {
 
-class EvalScope {  // eval mode for an inspection, the previous mode restored after
- public:
-  explicit EvalScope(Method& m) : m_(m), was_(m.is_training()) { m_.eval(); }
-  ~EvalScope() { m_.train(was_); }
-
- private:
-  Method& m_;
-  bool was_;
-};
-
 QLabel* infoLabel(QWidget* parent) {
   auto* l = new QLabel(parent);
   l->setWordWrap(true);
@@ -274,7 +264,6 @@ void EncoderPanel::refresh() {
       [scan, simM, model](Session& s) {
         auto d = std::make_shared<Data>();
         d->model = model;
-        EvalScope eval(*s.method);
         torch::NoGradGuard noGrad;
         Encoder& enc = *s.method->encoder();
         try {

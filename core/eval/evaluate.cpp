@@ -39,14 +39,6 @@ struct ModeGuard {
   ~ModeGuard() { m.train(was); }
 };
 
-Dataset firstRows(const Dataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.size()) return d;
-  Dataset out = d;
-  out.images = d.images.slice(0, 0, limit);
-  if (d.labelled()) out.labels = d.labels.slice(0, 0, limit);
-  return out;
-}
-
 // A fresh encoder of the session's architecture: untrained (seeded), or a copy of the trained
 // one (fine-tuning modifies its encoder in place).
 std::shared_ptr<Encoder> makeEncoder(const Session& s, bool copyWeights) {
@@ -98,8 +90,8 @@ std::string describeEvalSettings(const EvalRequest& r) {
 EvalRecord evaluateSession(Session& s, const EvalRequest& req, const EvalProgress& progress) {
   if (req.protocol != "knn" && req.protocol != "linear" && req.protocol != "finetune")
     throw Error("evaluation protocol '" + req.protocol + "': expected knn, linear or finetune");
-  const Dataset train = firstRows(s.data.trainLabelled, req.trainLimit);
-  const Dataset test = firstRows(s.data.test, req.testLimit);
+  const Dataset train = headOf(s.data.trainLabelled, req.trainLimit);
+  const Dataset test = headOf(s.data.test, req.testLimit);
   if (!train.labelled() || !test.labelled())
     throw Error("the data (" + s.experiment.data +
                 ") has no labels: kNN, linear probe and fine-tuning need a labelled data set");

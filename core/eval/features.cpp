@@ -43,4 +43,12 @@ torch::Tensor extractFeatures(const EncodeFn& encode, const Dataset& data, torch
   return torch::cat(parts, 0).contiguous();
 }
 
+Dataset headOf(const Dataset& d, int64_t limit) {
+  if (limit <= 0 || limit >= d.size()) return d;
+  Dataset out = d;
+  out.images = d.images.slice(0, 0, limit);
+  if (d.labelled()) out.labels = d.labels.slice(0, 0, limit);
+  return out;
+}
+
 }  // namespace pretext

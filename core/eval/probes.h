@@ -12,6 +12,10 @@ namespace pretext {
 
 // Runs `encode` (float images in [0,1] [B,C,H,W] on `device` -> features [B,D]) over a data
 // set in batches, in eval mode and without gradients; returns float32 features [N,D] on CPU.
+// The first `limit` images (and labels) of a data set, as views (limit <= 0: all of it): the
+// subsets the probes and the online kNN evaluate on.
+Dataset headOf(const Dataset& d, int64_t limit);
+
 using EncodeFn = std::function<torch::Tensor(const torch::Tensor&)>;
 torch::Tensor extractFeatures(
     const EncodeFn& encode, const Dataset& data, torch::Device device, int64_t batchSize = 512,

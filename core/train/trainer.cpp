@@ -49,14 +49,6 @@ struct AutocastScope {
   bool on_;
 };
 
-Dataset headOf(const Dataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.size()) return d;
-  Dataset out = d;
-  out.images = d.images.slice(0, 0, limit);
-  if (d.labelled()) out.labels = d.labels.slice(0, 0, limit);
-  return out;
-}
-
 void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
                     int64_t epoch, bool finished) {
   writeFileAtomically(run.file("checkpoint.pt"), [&](const std::string& tmp) {
