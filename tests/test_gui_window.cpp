@@ -100,12 +100,13 @@ class TestGuiWindow : public QObject {
     // Rotation shows five columns (the image and four turns) instead of SimCLR's three.
     w->setExperiment(experimentFromJson(test::tinyExperimentJson(data_, "rotation", 2)));
     QCOMPARE(panel->viewColumns(), 3);
-    QVERIFY(rendered.wait(20000));
-    QCOMPARE(panel->viewColumns(), 5);
+    // The edit may cause more than one redraw (experiment and session both changed): wait for
+    // the last one, not just the first.
+    QTRY_COMPARE_WITH_TIMEOUT(panel->viewColumns(), 5, 20000);
+    QTest::qWait(1000);
     const QImage rotation = panel->image();
     panel->reroll();
-    QVERIFY(rendered.wait(20000));
-    QVERIFY(panel->image() != rotation);
+    QTRY_VERIFY_WITH_TIMEOUT(panel->image() != rotation, 20000);
   }
 
   void methodViewsShowTheMethodsPictures() {
