@@ -7,6 +7,7 @@
 #include "core/models/backbone.h"
 #include "core/methods/rotation.h"
 #include "core/methods/simclr.h"
+#include "core/train/events.h"
 #include "core/util/error.h"
 #include "test_support.h"
 
@@ -139,6 +140,30 @@ class TestMethods : public QObject {
     MethodSetup s;
     s.numClasses = 0;
     PRETEXT_VERIFY_THROWS_WITH(makeMethod("supervised", s), "needs labelled training data");
+  }
+
+  // Collapse metrics by hand: the 4 unit vectors e_i of R^4 have per-dimension std (unbiased)
+  // sqrt((0.75^2 + 3 * 0.25^2) / 3) = 0.5; centred, the batch has three equal singular values, so
+  // effective rank 3. Identical rows: std 0 and rank 1. Scaling changes neither.
+  void collapseMetricsByHand() {
+    MethodSetup s;
+    s.imageSize = 16;
+    s.backbone.width(4);
+    auto m = makeMethod("simclr", s);
+    auto value = [&](const torch::Tensor& z, const char* name) {
+      for (auto& [n, v] : m->collapseMetrics(z))
+        if (n == name) return v.item<double>();
+      return -1.0;
+    };
+    auto eye = torch::eye(4);
+    QVERIFY(std::abs(value(eye * 3, "emb_std") - 0.5) < 1e-6);
+    QVERIFY(std::abs(value(eye * 3, "eff_rank") - 3.0) < 1e-4);
+    QCOMPARE(m->embeddingDim(), int64_t(4));
+    auto same = torch::tensor({1.0f, 2.0f, -1.0f}).repeat({5, 1});
+    QVERIFY(std::abs(value(same, "emb_std")) < 1e-7);
+    QVERIFY(std::abs(value(same, "eff_rank") - 1.0) < 1e-6);
+    QCOMPARE(embeddingSpread(0.5, 4), 1.0);
+    QCOMPARE(embeddingSpread(0.5, 0), -1.0);
   }
 
   // Every method takes a step on a tiny batch: a finite loss whose gradient reaches the encoder.

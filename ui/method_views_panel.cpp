@@ -84,7 +84,7 @@ void MethodViewsPanel::refresh() {
         auto images = test.images.index_select(0, pick).to(s.device).to(torch::kFloat).div(255);
         Result r;
         r.method = QString::fromStdString(MethodRegistry::instance().get(s.experiment.method).title);
-        for (const Preview& p : s.method->previews(images, gen))
+        for (const Preview& p : s.method->previews(images, gen, {}))
           r.previews.append({QString::fromStdString(p.name), QString::fromStdString(p.caption),
                              renderPreview(p, 3)});
         return r;

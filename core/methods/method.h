@@ -3,6 +3,7 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,6 +40,19 @@ struct Preview {
   int64_t columns = 8;
 };
 
+// A setting a method's pictures offer in the window as a slider, applied at inference only
+// (MAE's mask ratio, colorization's annealed-mean temperature).
+struct PreviewControl {
+  std::string name;     // key in PreviewSettings
+  std::string label;    // "mask ratio"
+  double min = 0, max = 1, step = 0.05, value = 0;  // range and default
+  std::string help;     // one line (tooltip)
+};
+// name -> value; a control missing from the map takes its default.
+using PreviewSettings = std::map<std::string, double>;
+double previewSetting(const PreviewSettings& settings, const std::vector<PreviewControl>& controls,
+                      const std::string& name);
+
 // Everything a factory needs to build a method.
 struct MethodSetup {
   nlohmann::json params;      // resolved against the schema (every parameter present)
@@ -59,10 +73,14 @@ class Method : public torch::nn::Module {
   virtual torch::Tensor features(const torch::Tensor& images) { return encoder_->forward(images); }
   // Called after the optimiser step (momentum encoders, queues).
   virtual void afterStep(const StepContext& ctx) {}
-  // Method-specific pictures on a few test images (eval mode, no grad).
-  virtual std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) {
+  // Method-specific pictures on a few images (eval mode, no grad): test images, or one image the
+  // user opened (then `images` holds it alone, already in the data set's channels and size).
+  // `settings` holds the values of previewControls() (missing ones: their defaults).
+  virtual std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
+                                        const PreviewSettings& settings) {
     return {};
   }
+  virtual std::vector<PreviewControl> previewControls() const { return {}; }
   // The training inputs as this method sees them, for the window's augmentation panel: one row
   // per image (the image, then its views), under the given augmentation settings. The default
   // shows three independent augmented views; methods override it (SimCLR's pair, rotation's four
@@ -72,8 +90,17 @@ class Method : public torch::nn::Module {
   // The parameters the optimiser trains (default: all).
   virtual std::vector<torch::Tensor> trainableParameters() { return parameters(); }
   std::shared_ptr<Encoder> encoder() const { return encoder_; }
+  // Dimension of the embedding that collapseMetrics() last measured (0: the method reports none).
+  int64_t embeddingDim() const { return embeddingDim_; }
+  // Collapse monitoring for embedding methods: {"emb_std", "eff_rank"} of a batch of embeddings
+  // z [N,D] (the projector's output), as 0-dim tensors on z's device (no host sync).
+  //  emb_std: mean over dimensions of the std of the l2-normalised embeddings; about 1/sqrt(D)
+  //           when they spread over the sphere, 0 when they collapse to one point.
+  //  eff_rank: exp(entropy of the normalised singular values of the centred batch), 1..min(N,D).
+  std::vector<std::pair<std::string, torch::Tensor>> collapseMetrics(const torch::Tensor& z);
 
  protected:
+  int64_t embeddingDim_ = 0;
   std::shared_ptr<Encoder> encoder_;
 };
 

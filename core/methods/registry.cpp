@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/util/error.h"
@@ -133,6 +134,33 @@ Preview Method::inputViews(const torch::Tensor& images, const AugmentOptions& au
   for (int i = 0; i < 3; ++i) cols.push_back(augmentBatch(images, augment, gen));
   return {"augmented views", "each row: an image, then three random views under these settings",
           torch::stack(cols, 1).flatten(0, 1).cpu(), {}, 4};
+}
+
+double previewSetting(const PreviewSettings& settings, const std::vector<PreviewControl>& controls,
+                      const std::string& name) {
+  for (const auto& c : controls) {
+    if (c.name != name) continue;
+    auto it = settings.find(name);
+    return it == settings.end() ? c.value : std::clamp(it->second, c.min, c.max);
+  }
+  throw Error("preview setting \"" + name + "\" is not among the method's controls");
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Method::collapseMetrics(const torch::Tensor& z) {
+  torch::NoGradGuard ng;
+  embeddingDim_ = z.size(1);
+  auto x = z.detach().to(torch::kFloat);
+  auto zn = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto std = zn.std(0, /*unbiased=*/true).mean();
+  // Effective rank (Roy & Vetterli 2007) of the centred batch, from the DxD (or NxN) Gram
+  // matrix's eigenvalues: singular values are their square roots.
+  auto c = x - x.mean(0, /*keepdim=*/true);
+  auto gram = c.size(0) < c.size(1) ? torch::mm(c, c.t()) : torch::mm(c.t(), c);
+  auto sv = at::linalg_eigvalsh(gram.to(torch::kDouble), "L").clamp_min(0).sqrt();
+  auto p = sv / sv.sum().clamp_min(1e-30);
+  auto entropy = -(p * p.clamp_min(1e-30).log()).sum();
+  auto rank = torch::where(sv.sum() > 1e-12 * (1 + x.abs().max()), entropy.exp(), torch::ones_like(entropy));
+  return {{"emb_std", std}, {"eff_rank", rank.to(torch::kFloat)}};
 }
 
 Method::Method(const MethodSetup& setup) {

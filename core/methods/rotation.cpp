@@ -52,7 +52,8 @@ class Rotation : public Method {
     return {"rotation inputs", "each row: an image, then its augmented view in the four turns the network must tell apart",
             torch::stack(cols, 1).flatten(0, 1).cpu(), {"image", "0 deg", "90 deg", "180 deg", "270 deg"}, 5};
   }
-  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
+  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
+                               const PreviewSettings&) override {
     torch::NoGradGuard ng;
     const int64_t n = std::min<int64_t>(images.size(0), 16);
     auto k = torch::randint(0, 4, {n}, gen, torch::kLong);

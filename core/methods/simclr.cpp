@@ -42,7 +42,9 @@ class SimClr : public Method {
     auto parts = z.chunk(2, 0);
     torch::Tensor acc;
     auto loss = ntXentLoss(parts[0], parts[1], temperature_, &acc);
-    return {loss, {{"contrastive_acc", acc}}};
+    StepResult r{loss, {{"contrastive_acc", acc}}};
+    for (auto& m : collapseMetrics(parts[0])) r.metrics.push_back(m);
+    return r;
   }
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {
@@ -54,7 +56,8 @@ class SimClr : public Method {
   }
   // The contrastive task as a picture: for each anchor view, the view the model finds most
   // similar among the 2N-1 others (right when it is the anchor's own pair).
-  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen) override {
+  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
+                               const PreviewSettings&) override {
     torch::NoGradGuard ng;
     AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
     const int64_t n = std::min<int64_t>(images.size(0), 16);

@@ -1,4 +1,5 @@
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -19,7 +20,17 @@ struct StepEvent {
   double etaSeconds = 0;
   double wallSeconds = 0;  // since the run (or this resume) started
   std::vector<std::pair<std::string, double>> metrics;
+  int64_t embeddingDim = 0;  // dimension of the embedding behind emb_std (0: none reported)
 };
+
+// Collapse monitoring: emb_std * sqrt(D), about 1 for embeddings spread over the sphere and 0
+// for embeddings collapsed to a point; -1 when the method reports no emb_std.
+inline double embeddingSpread(double embStd, int64_t dim) {
+  return dim > 0 && embStd >= 0 ? embStd * std::sqrt(double(dim)) : -1;
+}
+double embeddingSpread(const StepEvent& e);
+// Below this spread the trainer warns and the window shows a collapse alarm (recovery at twice it).
+constexpr double kCollapseSpread = 0.2;
 
 struct EpochEvent {
   int64_t epoch = 0;  // the epoch that just ended (0-based)

@@ -85,6 +85,12 @@ int64_t loadCheckpoint(const std::string& path, Method& method, Optimizer* optim
 
 }  // namespace
 
+double embeddingSpread(const StepEvent& e) {
+  for (const auto& [name, value] : e.metrics)
+    if (name == "emb_std") return embeddingSpread(value, e.embeddingDim);
+  return -1;
+}
+
 Session makeSession(const Experiment& e) {
   configureThreads(static_cast<int>(e.threads));
   Session s;
@@ -224,8 +230,29 @@ std::string Trainer::run() {
       se.wallSeconds = seconds(t0, now);
       se.etaSeconds = se.wallSeconds / double(done - start) * double(stopAt - done);
       for (auto& m : w.metricSums) se.metrics.emplace_back(m.first, m.second.item<double>() / double(w.steps));
+      se.embeddingDim = method.embeddingDim();
       w.reset(now);
       return se;
+    };
+    // Collapse monitoring: say it once when the embeddings shrink to a point, and when they recover.
+    bool collapsed = false;
+    auto watchCollapse = [&](const StepEvent& se) {
+      const double spread = embeddingSpread(se);
+      if (spread < 0) return;
+      std::ostringstream line;
+      line.precision(3);
+      if (!collapsed && spread < kCollapseSpread) {
+        collapsed = true;
+        line << "warning: step " << se.step << ": the embeddings are collapsing (std of the "
+             << "normalised embeddings " << spread / std::sqrt(double(se.embeddingDim))
+             << ", healthy about " << 1 / std::sqrt(double(se.embeddingDim)) << " = 1/sqrt("
+             << se.embeddingDim << ")); the features will carry little information";
+        log(line.str());
+      } else if (collapsed && spread > 2 * kCollapseSpread) {
+        collapsed = false;
+        line << "step " << se.step << ": the embeddings spread out again (std x sqrt(D) = " << spread << ")";
+        log(line.str());
+      }
     };
     auto onlineKnn = [&](int64_t epoch) {
       method.eval();
@@ -289,6 +316,7 @@ std::string Trainer::run() {
         metrics.step(done, se.epochFloat, se.loss, lr, se.imgPerSec, se.wallSeconds, se.metrics);
         if (!same) se = summarise(eventWindow, epoch, lr, now);
         eventWindow.reset(now);
+        watchCollapse(se);
         ev.onStep(se);
       } else if (options_.eventInterval > 0 && seconds(eventWindow.since, now) >= options_.eventInterval) {
         ev.onStep(summarise(eventWindow, epoch, lr, now));
@@ -310,7 +338,7 @@ std::string Trainer::run() {
           method.eval();
           auto pgen = at::detail::createCPUGenerator(mixSeed(e.seed, 7));
           auto images = s.data.test.images.slice(0, 0, 16).to(s.device).to(torch::kFloat).div(255);
-          ev.onPreviews(done, method.previews(images, pgen));
+          ev.onPreviews(done, method.previews(images, pgen, {}));
           method.train();
         }
       }
