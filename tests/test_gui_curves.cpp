@@ -142,6 +142,53 @@ class TestGuiCurves : public QObject {
     QVERIFY(!panel.metricGraph("pos_sim"));
   }
 
+  // Collapse monitoring: emb_std and eff_rank get their own row (rank on the right scale) with the
+  // healthy 1/sqrt(D) reference; the alarm comes on below 0.2/sqrt(D) and goes off above 0.4/sqrt(D).
+  void collapseRowAndAlarm() {
+    CurvesPanel panel(nullptr);
+    panel.resize(900, 700);
+    auto steps = [](int from, int count, double std, double rank) {
+      QVector<StepPoint> out;
+      for (int i = 0; i < count; ++i) {
+        StepPoint p;
+        p.step = from + i;
+        p.loss = 1;
+        p.metrics = {{"contrastive_acc", 0.5}, {"emb_std", std}, {"eff_rank", rank}};
+        p.embeddingDim = 64;
+        out << p;
+      }
+      return out;
+    };
+    panel.addSteps(steps(1, 20, 0.12, 40));  // 0.12 * 8 = 0.96: healthy
+    panel.updatePlot();
+    QVERIFY(panel.plot()->rowVisible(CurvesPlot::CollapseRow));
+    QVERIFY(panel.plot()->rowVisible(CurvesPlot::MetricsRow));  // contrastive_acc stays there
+    QCOMPARE(panel.metricGraph("emb_std")->valueAxis(),
+             panel.plot()->rect(CurvesPlot::CollapseRow)->axis(QCPAxis::atLeft));
+    QCOMPARE(panel.metricGraph("eff_rank")->valueAxis(),
+             panel.plot()->rect(CurvesPlot::CollapseRow)->axis(QCPAxis::atRight));
+    QVERIFY(panel.healthyGraph()->visible());
+    QCOMPARE(panel.healthyGraph()->data()->at(0)->value, 0.125);
+    QVERIFY(panel.collapseAlarm().isEmpty());
+
+    panel.addSteps(steps(21, 5, 0.02, 1.5));  // 0.16 < 0.2: collapsed
+    panel.updatePlot();
+    QVERIFY(panel.collapseAlarm().contains("Collapse detected"));
+    QVERIFY(panel.collapseAlarm().contains("1.5"));
+    panel.addSteps(steps(26, 5, 0.04, 3));  // 0.32: inside the hysteresis band, still on
+    panel.updatePlot();
+    QVERIFY(!panel.collapseAlarm().isEmpty());
+    panel.addSteps(steps(31, 5, 0.06, 10));  // 0.48 > 0.4: off
+    panel.updatePlot();
+    QVERIFY(panel.collapseAlarm().isEmpty());
+    panel.addSteps(steps(36, 5, 0.001, 1));
+    panel.updatePlot();
+    QVERIFY(!panel.collapseAlarm().isEmpty());
+    panel.clear();
+    QVERIFY(panel.collapseAlarm().isEmpty());
+    QVERIFY(!panel.plot()->rowVisible(CurvesPlot::CollapseRow));
+  }
+
   void smoothingChangesOnlyTheSmoothedCurve() {
     CurvesPanel panel(nullptr);
     panel.addSteps(fakeSteps(1, 300));  // few enough that the graphs hold every point

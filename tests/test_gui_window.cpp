@@ -116,6 +116,26 @@ class TestGuiWindow : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!panel->previews().isEmpty(), 20000);
     QCOMPARE(panel->previews().first().name, QString("rotation predictions"));
     QVERIFY(!panel->previews().first().image.isNull());
+    QVERIFY(panel->controlNames().isEmpty());  // rotation declares no sliders
+
+    // Re-sample: the same images with new turns -> another picture.
+    const QImage before = panel->previews().first().image;
+    panel->resample();
+    QTRY_VERIFY_WITH_TIMEOUT(panel->previews().first().image != before, 20000);
+
+    // A picture of the user's own, converted to the data's 1x12x12: one row instead of 16 images.
+    const QString path = dir_.filePath("own.png");
+    QImage own(40, 30, QImage::Format_RGB32);
+    own.fill(Qt::red);
+    QVERIFY(own.save(path));
+    const QSize full = panel->previews().first().image.size();
+    QVERIFY(panel->loadImageFile(path));
+    QVERIFY(panel->hasUserImage());
+    QTRY_VERIFY_WITH_TIMEOUT(panel->previews().first().image.size() != full, 20000);
+    QVERIFY(!panel->loadImageFile(dir_.filePath("missing.png")));
+    panel->newImages();
+    QVERIFY(!panel->hasUserImage());
+    QTRY_COMPARE_WITH_TIMEOUT(panel->previews().first().image.size(), full, 20000);
   }
 
   void saveAndLoadRoundTrip() {

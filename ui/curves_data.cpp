@@ -48,6 +48,7 @@ void RunCurves::clear() {
   wallOf_.clear();
   wallOffset_ = lastWall_ = 0;
   lastStep_ = totalSteps_ = 0;
+  embeddingDim_ = 0;
 }
 
 Curve& RunCurves::metricSlot(const QString& name) {
@@ -85,6 +86,7 @@ void RunCurves::addStep(const StepPoint& p) {
   for (const auto& m : p.metrics) metricSlot(m.first).append(step, m.second);
   lastStep_ = p.step;
   if (p.totalSteps > 0) totalSteps_ = p.totalSteps;
+  if (p.embeddingDim > 0) embeddingDim_ = p.embeddingDim;
 }
 
 void RunCurves::addEval(const EvalPoint& p) {
@@ -138,6 +140,9 @@ void RunCurves::load(const QString& runDir, double smoothing, qint64 maxStep) {
   clear();
   smoothing_ = smoothing;
   loss_.setSmoothing(smoothing);
+  QFile state(dir.filePath("state.json"));
+  if (state.open(QIODevice::ReadOnly))
+    embeddingDim_ = QJsonDocument::fromJson(state.readAll()).object().value("embedding_dim").toInteger();
   const MetricSeries loss = table.column("loss");
   const MetricSeries lr = table.column("lr");
   const MetricSeries epoch = table.column("epoch");

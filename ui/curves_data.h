@@ -60,6 +60,8 @@ class RunCurves {
 
   bool empty() const { return loss_.raw.empty() && knn_.raw.empty(); }
   qint64 lastStep() const { return lastStep_; }
+  // Dimension of the embedding behind emb_std (live steps, or a run's state.json); 0: unknown.
+  qint64 embeddingDim() const { return embeddingDim_; }
   qint64 totalSteps() const { return totalSteps_; }
   double lastImgPerSec() const {
     return imgPerSec_.raw.empty() ? 0 : imgPerSec_.raw.y(imgPerSec_.raw.size() - 1);
@@ -75,6 +77,7 @@ class RunCurves {
   void addWall(double step, double wall);
 
   size_t capacity_;
+  qint64 embeddingDim_ = 0;
   double smoothing_ = 0;
   Curve loss_, lr_, knn_, imgPerSec_;
   QStringList metricNames_;

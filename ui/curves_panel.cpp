@@ -25,6 +25,7 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "core/train/events.h"
 #include "core/util/error.h"
 #include "ui/curves_style.h"
 #include "ui/session_controller.h"
@@ -56,6 +57,14 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
   pv->setContentsMargins(0, 0, 0, 0);
   pv->setSpacing(4);
   pv->addWidget(message_);
+  collapseAlarm_ = new QLabel(this);
+  collapseAlarm_->setObjectName("collapseAlarm");
+  collapseAlarm_->setWordWrap(true);
+  collapseAlarm_->setTextFormat(Qt::RichText);
+  collapseAlarm_->setStyleSheet(QStringLiteral(
+      "QLabel { color: white; background: #c0392b; border-radius: 3px; padding: 6px 8px; }"));
+  collapseAlarm_->hide();
+  pv->addWidget(collapseAlarm_);
   pv->addWidget(plot_, 1);
   pv->addWidget(status_);
 
@@ -82,6 +91,8 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
   knn_ = plot_->addCurve(CurvesPlot::KnnRow, tr("kNN top-1"), QPen(c, 2), tr("current run"));
   knn_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(c, 1.5), Qt::white, 6));
   lr_ = plot_->addCurve(CurvesPlot::LrRow, tr("learning rate"), QPen(c, 1.5));
+  healthy_ = plot_->addCurve(CurvesPlot::CollapseRow, tr("healthy std 1/√D"),
+                             QPen(QColor(90, 90, 90), 1.2, Qt::DashLine));
   live_.setSmoothing(smoothing_);
 
   connect(plot_, &CurvesPlot::userChangedView, this, [this] { autoFit_ = false; });
@@ -228,6 +239,8 @@ void CurvesPanel::clear() {
   metricShown_.clear();
   autoFit_ = true;
   message_->hide();
+  collapsed_ = false;
+  collapseAlarm_->hide();
   updatePlot();
 }
 
@@ -292,10 +305,13 @@ void CurvesPanel::ensureMetricGraphs() {
     const int index = static_cast<int>(metricGraphs_.size());
     MetricGraphs g;
     g.color = kPalette[kMetricColors[index % 6]];
-    g.raw =
-        plot_->addCurve(CurvesPlot::MetricsRow, name + tr(" (raw)"), QPen(faded(g.color, 70), 1));
+    // The collapse measures get their own row: std (left scale) and effective rank (right).
+    const bool collapse = isCollapseMetric(name);
+    const auto row = collapse ? CurvesPlot::CollapseRow : CurvesPlot::MetricsRow;
+    const bool right = name == QLatin1String("eff_rank");
+    g.raw = plot_->addCurve(row, name + tr(" (raw)"), QPen(faded(g.color, 70), 1), {}, right);
     g.raw->setProperty("raw", true);
-    g.smooth = plot_->addCurve(CurvesPlot::MetricsRow, name, QPen(g.color, 2), name);
+    g.smooth = plot_->addCurve(row, name, QPen(g.color, 2), name, right);
     g.smooth->setProperty("rawGraph", QVariant::fromValue<QObject*>(g.raw));
     metricGraphs_[name] = g;
     if (!metricShown_.count(name)) metricShown_[name] = true;
@@ -429,6 +445,10 @@ void CurvesPanel::showEvent(QShowEvent* event) {
   if (stale_) scheduleUpdate();
 }
 
+bool CurvesPanel::isCollapseMetric(const QString& name) {
+  return name == QLatin1String("emb_std") || name == QLatin1String("eff_rank");
+}
+
 void CurvesPanel::setCurveData(QCPGraph* g, const MetricSeries& byStep, const RunCurves& run,
                                double stepLo, double stepHi, int maxPoints) const {
   // Copy only the window (when zoomed); the whole series is decimated in place.
@@ -474,7 +494,7 @@ void CurvesPanel::updatePlot() {
   lossRaw_->setVisible(smoothing);
   setCurveData(lr_, live_.lr().raw, live_, lo, hi, maxPoints);
   setCurveData(knn_, live_.knn().raw, live_, -INFINITY, INFINITY, maxPoints);
-  bool anyMetric = false;
+  bool anyMetric = false, anyCollapse = false;
   for (auto& [name, g] : metricGraphs_) {
     const Curve* c = live_.metric(name);
     const bool shown = c && metricShown(name);
@@ -483,8 +503,9 @@ void CurvesPanel::updatePlot() {
     if (!c) continue;
     setCurveData(g.raw, c->raw, live_, lo, hi, maxPoints);
     setCurveData(g.smooth, smoothing ? c->smoothed : c->raw, live_, lo, hi, maxPoints);
-    anyMetric = anyMetric || (shown && !c->raw.empty());
+    (isCollapseMetric(name) ? anyCollapse : anyMetric) |= shown && !c->raw.empty();
   }
+  updateCollapse(lo, hi);
   bool anyKnn = !live_.knn().raw.empty();
   for (const auto& o : overlays_) {
     double olo = 0, ohi = 0;
@@ -497,6 +518,7 @@ void CurvesPanel::updatePlot() {
   rebuildLegends();
   plot_->setRowVisible(CurvesPlot::KnnRow, anyKnn);
   plot_->setRowVisible(CurvesPlot::MetricsRow, anyMetric);
+  plot_->setRowVisible(CurvesPlot::CollapseRow, anyCollapse);
   plot_->setRowVisible(CurvesPlot::LrRow, !live_.lr().raw.empty());
   plot_->setPlaceholder(live_.empty() && overlays_.empty()
                             ? tr("No curves yet: start training, or open a run.\n"
@@ -514,7 +536,8 @@ void CurvesPanel::rebuildLegends() {
   QCPLegend* lossLegend = plot_->rowLegend(CurvesPlot::LossRow);
   QCPLegend* knnLegend = plot_->rowLegend(CurvesPlot::KnnRow);
   QCPLegend* metricLegend = plot_->rowLegend(CurvesPlot::MetricsRow);
-  for (QCPLegend* l : {lossLegend, knnLegend, metricLegend}) l->clearItems();
+  QCPLegend* collapseLegend = plot_->rowLegend(CurvesPlot::CollapseRow);
+  for (QCPLegend* l : {lossLegend, knnLegend, metricLegend, collapseLegend}) l->clearItems();
   // Run names are long ("simclr-fashion-20261122-0955"): in a narrow plot keep their start and
   // their timestamp, so two entries still fit on one line.
   const bool narrow = plot_->width() < 720;
@@ -541,8 +564,9 @@ void CurvesPanel::rebuildLegends() {
   for (const QString& name : live_.metricNames()) {
     auto it = metricGraphs_.find(name);
     if (it != metricGraphs_.end() && it->second.smooth->visible())
-      it->second.smooth->addToLegend(metricLegend);
+      it->second.smooth->addToLegend(isCollapseMetric(name) ? collapseLegend : metricLegend);
   }
+  if (healthy_->visible() && !healthy_->data()->isEmpty()) healthy_->addToLegend(collapseLegend);
   // Run names are long: fewer legend entries per line in a narrow plot.
   const int perLine = narrow ? 2 : std::clamp(plot_->width() / 340, 1, 4);
   for (int r = 0; r < CurvesPlot::RowCount; ++r) {
@@ -587,6 +611,49 @@ void CurvesPanel::updateStatus() {
 void CurvesPanel::showMessage(const QString& text) {
   message_->setText(text);
   message_->setVisible(!text.isEmpty());
+}
+
+void CurvesPanel::updateCollapse(double stepLo, double stepHi) {
+  // The reference line: emb_std of embeddings spread evenly over the sphere, 1/sqrt(D).
+  const Curve* std = live_.metric(QStringLiteral("emb_std"));
+  const qint64 dim = live_.embeddingDim();
+  const bool reference = std && !std->raw.empty() && dim > 0 && metricShown(QStringLiteral("emb_std"));
+  healthy_->setVisible(reference);
+  if (reference) {
+    const double level = 1.0 / std::sqrt(double(dim));
+    double a = std->raw.x(0), b = std->raw.x(std->raw.size() - 1);
+    if (std::isfinite(stepLo)) a = std::max(a, stepLo), b = std::min(b, stepHi);
+    const CurveX mode = plot_->xMode();
+    healthy_->setData({live_.toX(a, mode), live_.toX(b, mode)}, {level, level}, true);
+    healthy_->setName(tr("healthy 1/√%1 = %2").arg(dim).arg(QString::number(level, 'g', 3)));
+  }
+  // The alarm, with hysteresis: on below kCollapseSpread, off above twice it.
+  const double last = std && !std->raw.empty() ? std->raw.y(std->raw.size() - 1) : -1;
+  const double spread = embeddingSpread(last, dim);
+  if (spread < 0) {
+    collapsed_ = false;
+  } else if (!collapsed_ && spread < kCollapseSpread) {
+    collapsed_ = true;
+  } else if (collapsed_ && spread > 2 * kCollapseSpread) {
+    collapsed_ = false;
+  }
+  if (collapsed_) {
+    const Curve* rank = live_.metric(QStringLiteral("eff_rank"));
+    const double r = rank && !rank->raw.empty() ? rank->raw.y(rank->raw.size() - 1) : std::nan("");
+    collapseAlarm_->setText(
+        tr("<b>Collapse detected.</b> The embeddings have shrunk toward a single point: the std of "
+           "the normalised embeddings is %1 (healthy ≈ 1/√%2 = %3), the effective rank %4 of %2 "
+           "dimensions. Features of a collapsed encoder carry little information about the image.")
+            .arg(QString::number(last, 'g', 2))
+            .arg(dim)
+            .arg(QString::number(1.0 / std::sqrt(double(dim)), 'g', 3))
+            .arg(std::isfinite(r) ? QString::number(r, 'f', 1) : QStringLiteral("?")));
+  }
+  collapseAlarm_->setVisible(collapsed_);
+}
+
+QString CurvesPanel::collapseAlarm() const {
+  return collapseAlarm_->isHidden() ? QString() : collapseAlarm_->text();
 }
 
 QString CurvesPanel::message() const { return message_->isHidden() ? QString() : message_->text(); }

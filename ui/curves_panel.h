@@ -57,6 +57,9 @@ class CurvesPanel : public QWidget {
   bool logScale() const { return plot_->logLoss(); }
   bool followsData() const { return autoFit_; }
   QString message() const;  // the inline error/notice line (empty when hidden)
+  // The collapse alarm's text while it is shown (emb_std * sqrt(D) below kCollapseSpread), else empty.
+  QString collapseAlarm() const;
+  QCPGraph* healthyGraph() const { return healthy_; }
 
   // Exports of what is shown. width/height 0: the plot's current size (or 1200x900 when it has
   // none yet). Throw pretext::Error naming the file when it cannot be written.
@@ -105,6 +108,8 @@ class CurvesPanel : public QWidget {
   };
 
   QWidget* buildToolbar();
+  static bool isCollapseMetric(const QString& name);
+  void updateCollapse(double stepLo, double stepHi);
   QWidget* buildSidebar();
   void onStarted(const RunInfo& info);
   void scheduleUpdate();
@@ -133,6 +138,9 @@ class CurvesPanel : public QWidget {
   QLabel* runsHint_ = nullptr;
   QLabel* status_ = nullptr;
   QLabel* message_ = nullptr;
+  QLabel* collapseAlarm_ = nullptr;  // red banner while the embeddings look collapsed
+  QCPGraph* healthy_ = nullptr;      // the 1/sqrt(D) reference of emb_std
+  bool collapsed_ = false;
 
   RunCurves live_;
   QString liveDir_;

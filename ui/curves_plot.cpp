@@ -83,8 +83,9 @@ CurvesPlot::CurvesPlot(QWidget* parent) : QCustomPlot(parent) {
   plotLayout()->setRowSpacing(0);
   margins_ = new QCPMarginGroup(this);
 
-  const char* titles[RowCount] = {"Loss", "Online kNN accuracy", "Method metrics", "Learning rate"};
-  const double stretch[RowCount] = {3.0, 1.8, 1.8, 1.2};
+  const char* titles[RowCount] = {"Loss", "Online kNN accuracy", "Method metrics",
+                                  "Collapse monitor", "Learning rate"};
+  const double stretch[RowCount] = {3.0, 1.8, 1.8, 1.8, 1.2};
   QFont titleFont = font();
   titleFont.setPointSizeF(9);
   titleFont.setBold(true);
@@ -140,8 +141,11 @@ CurvesPlot::CurvesPlot(QWidget* parent) : QCustomPlot(parent) {
   }
   rows_[KnnRow].rect->axis(QCPAxis::atLeft)->setLabel(QStringLiteral("top-1 %"));
   rows_[LrRow].rect->axis(QCPAxis::atLeft)->ticker()->setTickCount(2);  // a short row
+  rows_[CollapseRow].rect->axis(QCPAxis::atLeft)->setLabel(tr("std of normalised emb."));
+  rows_[CollapseRow].rect->axis(QCPAxis::atRight)->setLabel(tr("effective rank"));
 
-  rows_[KnnRow].visible = rows_[MetricsRow].visible = rows_[LrRow].visible = false;
+  rows_[KnnRow].visible = rows_[MetricsRow].visible = rows_[CollapseRow].visible =
+      rows_[LrRow].visible = false;
   relayout();
 
   // Items come after the layout: a new item's positions look for a first axis rect in it.
@@ -235,9 +239,10 @@ void CurvesPlot::setRowVisible(Row row, bool visible) {
 }
 
 QCPGraph* CurvesPlot::addCurve(Row row, const QString& name, const QPen& pen,
-                               const QString& legendName) {
+                               const QString& legendName, bool rightAxis) {
   QCPAxisRect* r = rows_[row].rect;
-  QCPGraph* g = addGraph(r->axis(QCPAxis::atBottom), r->axis(QCPAxis::atLeft));
+  QCPGraph* g = addGraph(r->axis(QCPAxis::atBottom), r->axis(rightAxis ? QCPAxis::atRight : QCPAxis::atLeft));
+  if (rightAxis) r->axis(QCPAxis::atRight)->setVisible(true);
   g->setName(legendName.isEmpty() ? name : legendName);
   g->setPen(pen);
   g->setSelectable(QCP::stNone);
@@ -328,12 +333,13 @@ void CurvesPlot::fitToData() {
   for (int r = 0; r < RowCount; ++r) {
     RowParts& row = rows_[r];
     if (!row.visible) continue;
-    QCPAxis* yAxis = row.rect->axis(QCPAxis::atLeft);
+    for (QCPAxis* yAxis : {row.rect->axis(QCPAxis::atLeft), row.rect->axis(QCPAxis::atRight)}) {
+    if (!yAxis->visible()) continue;
     const bool log = yAxis->scaleType() == QCPAxis::stLogarithmic;
     bool anyY = false;
     QCPRange y;
     for (QCPGraph* g : row.rect->graphs()) {
-      if (!g->visible() || g->data()->isEmpty()) continue;
+      if (!g->visible() || g->data()->isEmpty() || g->valueAxis() != yAxis) continue;
       bool found = false;
       const QCPRange v = g->getValueRange(found, log ? QCP::sdPositive : QCP::sdBoth);
       if (!found) continue;
@@ -361,7 +367,9 @@ void CurvesPlot::fitToData() {
         hi = std::min(hi, 100.0);
         if (hi - lo < 1) hi = std::min(100.0, lo + 1);
       }
+      if (r == CollapseRow) lo = 0;  // a std and a rank: 0 (collapse) is the reference point
       yAxis->setRange(QCPRange(lo, hi));
+    }
     }
   }
   programmatic_ = false;

@@ -15,7 +15,7 @@ class CurvesPlot : public QCustomPlot {
   Q_OBJECT
 
  public:
-  enum Row { LossRow, KnnRow, MetricsRow, LrRow, RowCount };
+  enum Row { LossRow, KnnRow, MetricsRow, CollapseRow, LrRow, RowCount };
 
   explicit CurvesPlot(QWidget* parent = nullptr);
 
@@ -25,8 +25,10 @@ class CurvesPlot : public QCustomPlot {
   void setRowVisible(Row row, bool visible);
   bool rowVisible(Row row) const { return rows_[row].visible; }
 
-  // A line graph in `row`; `legendName` empty keeps it out of the legend.
-  QCPGraph* addCurve(Row row, const QString& name, const QPen& pen, const QString& legendName = {});
+  // A line graph in `row`; `legendName` empty keeps it out of the legend. `rightAxis`: on the
+  // row's right value axis (a second scale, shown when a graph uses it).
+  QCPGraph* addCurve(Row row, const QString& name, const QPen& pen, const QString& legendName = {},
+                     bool rightAxis = false);
   void removeCurve(QCPGraph* graph);
 
   void setXMode(CurveX mode);

@@ -82,22 +82,6 @@ QString className(const Dataset& d, int64_t label) {
 
 // An arbitrary picture -> float [1,C,H,W] in [0,1] of the data's shape: centre-cropped to the
 // data's aspect ratio, then scaled smoothly.
-torch::Tensor toQueryTensor(const QImage& image, const Dataset& d) {
-  if (image.isNull()) throw Error("the query image is empty (could not be read)");
-  const int w = int(d.width()), h = int(d.height());
-  QImage img = image;
-  const double target = double(w) / h, have = double(img.width()) / img.height();
-  if (have > target) {
-    const int cw = std::max(1, int(img.height() * target));
-    img = img.copy((img.width() - cw) / 2, 0, cw, img.height());
-  } else if (have < target) {
-    const int ch = std::max(1, int(img.width() / target));
-    img = img.copy(0, (img.height() - ch) / 2, img.width(), ch);
-  }
-  img = img.scaled(w, h, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
-  return imageToTensor(img, int(d.channels())).unsqueeze(0);
-}
-
 QImage scaledUp(const QImage& img, int side) {
   if (img.isNull()) return img;
   return img.scaled(side, side, Qt::KeepAspectRatio, Qt::FastTransformation);
@@ -497,7 +481,7 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
               r.queryLabel = className(test, r.queryClass);
             }
           } else {
-            q = toQueryTensor(queryImage, gal);
+            q = imageToDataTensor(queryImage, int(gal.channels()), int(gal.height()), int(gal.width()));
             r.converted =
                 QStringLiteral("%1×%2×%3").arg(gal.channels()).arg(gal.height()).arg(gal.width());
           }

@@ -119,6 +119,7 @@ class BufferEvents : public TrainerEvents {
     p.imgPerSec = e.imgPerSec;
     p.etaSeconds = e.etaSeconds;
     for (const auto& m : e.metrics) p.metrics.append({QString::fromStdString(m.first), m.second});
+    p.embeddingDim = e.embeddingDim;
     std::lock_guard<std::mutex> lock(sh_->mutex);
     sh_->steps.append(std::move(p));
   }

@@ -36,6 +36,7 @@ struct StepPoint {
   double imgPerSec = 0;
   double etaSeconds = 0;
   QVector<QPair<QString, double>> metrics;  // method metrics (e.g. contrastive_acc)
+  qint64 embeddingDim = 0;  // dimension behind the emb_std metric (0: none)
 };
 
 struct EvalPoint {

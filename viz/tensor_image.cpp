@@ -61,4 +61,19 @@ torch::Tensor imageToTensor(const QImage& image, int channels) {
   return hwc.permute({2, 0, 1}).to(torch::kFloat).div_(255.0).contiguous();
 }
 
+torch::Tensor imageToDataTensor(const QImage& image, int channels, int height, int width) {
+  if (image.isNull()) throw Error("the image is empty (it could not be read)");
+  QImage img = image;
+  const double target = double(width) / height, have = double(img.width()) / img.height();
+  if (have > target) {
+    const int cw = std::max(1, int(img.height() * target));
+    img = img.copy((img.width() - cw) / 2, 0, cw, img.height());
+  } else if (have < target) {
+    const int ch = std::max(1, int(img.width() / target));
+    img = img.copy(0, (img.height() - ch) / 2, img.width(), ch);
+  }
+  img = img.scaled(width, height, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
+  return imageToTensor(img, channels).unsqueeze(0);
+}
+
 }  // namespace pretext

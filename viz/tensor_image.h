@@ -21,4 +21,9 @@ at::Tensor toImageBytes(const at::Tensor& images);
 // or another channel count.
 at::Tensor imageToTensor(const QImage& image, int channels);
 
+// A picture of any size -> float [1,channels,height,width] in [0,1], the shape of a data set's
+// images: centre-cropped to the target aspect ratio, then smoothly scaled. Throws pretext::Error
+// for a null image.
+at::Tensor imageToDataTensor(const QImage& image, int channels, int height, int width);
+
 }  // namespace pretext

@@ -60,7 +60,8 @@ void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimize
     archive.write("step", torch::tensor(step));
     archive.save_to(tmp);
   });
-  run.writeState({{"step", step}, {"epoch", epoch}, {"finished", finished}});
+  run.writeState({{"step", step}, {"epoch", epoch}, {"finished", finished},
+                  {"embedding_dim", method.embeddingDim()}});
 }
 
 int64_t loadCheckpoint(const std::string& path, Method& method, Optimizer* optimizer,
