@@ -1,0 +1,252 @@
+// MoCo v2 (He, Fan, Wu, Xie, Girshick 2020; Chen, Fan, Girshick, He 2020): contrastive learning
+// against a large dictionary of negatives kept in a queue. The queries come from the trained
+// encoder + MLP head; the keys come from a momentum copy of both, which changes slowly, so the
+// keys in the queue (computed over the last K/N steps) stay consistent with each other.
+//
+// Batch norm and "shuffle BN": the paper shuffles the key batch across GPUs so that a query and
+// its positive key are normalised with statistics of different sub-batches; otherwise the
+// current batch's statistics mark the one key in the K+1 candidates that was computed with them
+// (the positive), and the network can find it by that mark instead of by content. On one
+// device, shuffling the key batch changes nothing (batch statistics do not depend on order), so
+// it is not done here. The leak matters less in this setting: BN statistics over a whole batch
+// of 256 small grayscale images vary far less from batch to batch than over the 32-image
+// per-GPU batches of the paper, and queries and keys go through separate forwards of separate
+// views (BN never sees a query's own key view). The symptom to watch for is a contrastive_acc
+// near 1 with a kNN accuracy that stops improving.
+#include "core/methods/moco.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "core/methods/registry.h"
+#include "core/models/heads.h"
+#include "core/util/error.h"
+
+namespace pretext {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor mocoLoss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
+                       double temperature, torch::Tensor* accuracy) {
+  auto qn = F::normalize(q.to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  auto kn = F::normalize(k.detach().to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  auto positive = (qn * kn).sum(1, /*keepdim=*/true);                      // [N,1]
+  auto negatives = torch::matmul(qn, queue.detach().to(torch::kFloat).t());  // [N,K]
+  auto logits = torch::cat({positive, negatives}, 1) / temperature;
+  auto targets = torch::zeros({q.size(0)}, torch::TensorOptions().dtype(torch::kLong).device(q.device()));
+  if (accuracy) *accuracy = logits.argmax(1).eq(targets).to(torch::kFloat).mean().detach();
+  return F::cross_entropy(logits, targets);
+}
+
+void mocoEnqueue(torch::Tensor& queue, torch::Tensor& ptr, const torch::Tensor& keys) {
+  torch::NoGradGuard ng;
+  const int64_t K = queue.size(0);
+  const int64_t n = keys.size(0);
+  TORCH_CHECK(n <= K, "mocoEnqueue: ", n, " keys do not fit a queue of ", K);
+  auto rows = torch::arange(n, ptr.options()).add_(ptr).remainder_(K);
+  queue.index_copy_(0, rows, keys.detach().to(queue.dtype()));
+  ptr.add_(n).remainder_(K);
+}
+
+namespace {
+
+// Copies every parameter and buffer (BN running statistics too) of `from` into `to`, which
+// has the same architecture.
+void copyState(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard ng;
+  auto fp = from.named_parameters(), tp = to.named_parameters();
+  auto fb = from.named_buffers(), tb = to.named_buffers();
+  TORCH_CHECK(fp.size() == tp.size() && fb.size() == tb.size(), "MoCo: key network differs from the query network");
+  for (const auto& item : fp) tp[item.key()].copy_(item.value());
+  for (const auto& item : fb) tb[item.key()].copy_(item.value());
+}
+
+class MoCo : public Method {
+ public:
+  explicit MoCo(const MethodSetup& s) : Method(s) {
+    const auto& p = s.params;
+    temperature_ = p["temperature"].get<double>();
+    momentum_ = p["momentum"].get<double>();
+    symmetric_ = p["symmetric"].get<bool>();
+    const int64_t dim = p["proj_dim"].get<int64_t>();
+    auto head = [&] {
+      return makeMlp(encoder_->featureDim(), p["proj_hidden"].get<int64_t>(), dim,
+                     p["proj_layers"].get<int64_t>(), p["proj_bn"].get<bool>());
+    };
+    projector_ = register_module("projector", head());
+    // The key network: the same architecture, started as an exact copy, then only moved by the
+    // momentum update (never by the optimiser).
+    BackboneOptions b = s.backbone;
+    b.inChannels(s.channels).imageSize(s.imageSize);
+    keyEncoder_ = register_module("key_encoder", makeBackbone(b));
+    keyProjector_ = register_module("key_projector", head());
+    copyState(*encoder_, *keyEncoder_);
+    copyState(*projector_, *keyProjector_);
+    for (auto& t : keyEncoder_->parameters()) t.set_requires_grad(false);
+    for (auto& t : keyProjector_->parameters()) t.set_requires_grad(false);
+    // The dictionary: K l2-normalised keys (random until real keys replace them) and the row the
+    // next key goes to. Buffers, so a checkpoint resumes them exactly.
+    const int64_t K = p["queue_size"].get<int64_t>();
+    queue_ = register_buffer("queue", F::normalize(torch::randn({K, dim}), F::NormalizeFuncOptions().dim(1)));
+    queuePtr_ = register_buffer("queue_ptr", torch::zeros({}, torch::kLong));
+  }
+
+  StepResult step(const Batch& batch, StepContext& ctx) override {
+    const int64_t n = batch.images.size(0);
+    const int64_t keysPerStep = symmetric_ ? 2 * n : n;
+    if (keysPerStep > queue_.size(0))
+      throw Error("method.params.queue_size = " + std::to_string(queue_.size(0)) + ": smaller than the " +
+                  std::to_string(keysPerStep) + " keys one step adds to the queue (batch of " + std::to_string(n) +
+                  (symmetric_ ? " x 2 views, symmetric loss)" : ")") + "; set method.params.queue_size to at least " +
+                  std::to_string(keysPerStep) + " (the paper uses 65536) or lower schedule.batch_size");
+    auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
+    auto v2 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
+    // Keys: the momentum network, no gradient. Each view goes through its own forward (its own
+    // BN batch), as in the paper.
+    torch::Tensor k1, k2;
+    {
+      torch::NoGradGuard ng;
+      k2 = F::normalize(keyProjector_->forward(keyEncoder_->forward(v2)), F::NormalizeFuncOptions().dim(1));
+      if (symmetric_)
+        k1 = F::normalize(keyProjector_->forward(keyEncoder_->forward(v1)), F::NormalizeFuncOptions().dim(1));
+    }
+    auto z1 = projector_->forward(encoder_->forward(v1));
+    torch::Tensor acc, loss;
+    // The queue enters the logits, so autograd keeps it for the backward pass: it is only
+    // changed in afterStep (after the optimiser step), never between forward and backward.
+    loss = mocoLoss(z1, k2, queue_, temperature_, &acc);
+    if (symmetric_) {
+      auto z2 = projector_->forward(encoder_->forward(v2));
+      torch::Tensor acc2;
+      loss = 0.5 * (loss + mocoLoss(z2, k1, queue_, temperature_, &acc2));
+      acc = 0.5 * (acc + acc2);
+      pendingKeys_ = torch::cat({k2, k1}, 0);
+    } else {
+      pendingKeys_ = k2;
+    }
+    StepResult r{loss, {{"contrastive_acc", acc}}};
+    for (auto& m : collapseMetrics(z1)) r.metrics.push_back(m);
+    return r;
+  }
+
+  // After the optimiser step: move the key network towards the query network, then enqueue
+  // this step's keys (the oldest keys leave).
+  void afterStep(const StepContext&) override {
+    torch::NoGradGuard ng;
+    auto q = trainableParameters();
+    auto k = keyEncoder_->parameters();
+    for (auto& t : keyProjector_->parameters()) k.push_back(t);
+    TORCH_CHECK(q.size() == k.size(), "MoCo: key network differs from the query network");
+    for (size_t i = 0; i < q.size(); ++i) k[i].mul_(momentum_).add_(q[i].detach(), 1.0 - momentum_);
+    if (pendingKeys_.defined()) {
+      mocoEnqueue(queue_, queuePtr_, pendingKeys_);
+      pendingKeys_ = torch::Tensor();
+    }
+  }
+
+  std::vector<torch::Tensor> trainableParameters() override {
+    auto params = encoder_->parameters();
+    for (auto& t : projector_->parameters()) params.push_back(t);
+    return params;
+  }
+
+  Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
+                     torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto grid = torch::stack({images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
+                    .flatten(0, 1);
+    return {"moco query and key",
+            "each row: an image, the view the query encoder sees and the view the momentum (key) encoder "
+            "sees; the queue holds keys of earlier batches as negatives",
+            grid.cpu(), {"image", "query view", "key view"}, 3};
+  }
+
+  // The dictionary look-up as a picture: each query view, the key (from the momentum encoder)
+  // most similar to it among these images' keys, and its own key; the caption says how the
+  // positive ranks against the queue's K negatives.
+  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
+                               const PreviewSettings&) override {
+    torch::NoGradGuard ng;
+    AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+    const int64_t n = std::min<int64_t>(images.size(0), 16);
+    auto x = images.slice(0, 0, n);
+    auto vq = augmentBatch(x, aug, gen), vk = augmentBatch(x, aug, gen);
+    auto q = F::normalize(projector_->forward(encoder_->forward(vq)), F::NormalizeFuncOptions().dim(1));
+    auto k = F::normalize(keyProjector_->forward(keyEncoder_->forward(vk)), F::NormalizeFuncOptions().dim(1));
+    auto sim = torch::matmul(q, k.t());
+    auto [best, picked] = sim.max(1);
+    auto positive = sim.diagonal();
+    // Share of the queue's negatives that a query finds less similar than its own key.
+    auto beaten = torch::matmul(q, queue_.to(q.dtype()).t()).lt(positive.unsqueeze(1)).to(torch::kFloat).mean();
+    picked = picked.cpu();
+    best = best.cpu();
+    auto cq = vq.cpu(), ck = vk.cpu();
+    std::vector<torch::Tensor> cells;
+    std::vector<std::string> labels;
+    int64_t right = 0;
+    char buf[96];
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = picked[i].item<int64_t>();
+      const bool ok = j == i;
+      right += ok;
+      cells.insert(cells.end(), {cq[i], ck[j], ck[i]});
+      std::snprintf(buf, sizeof buf, "%s%.2f", ok ? "" : "x ", best[i].item<float>());
+      labels.insert(labels.end(), {"query", buf, "its key"});
+    }
+    std::snprintf(buf, sizeof buf, "%lld of %lld; a query's own key beats %.1f%% of the queue's %lld keys",
+                  static_cast<long long>(right), static_cast<long long>(n), 100.0 * beaten.item<double>(),
+                  static_cast<long long>(queue_.size(0)));
+    return {{"dictionary look-up",
+             std::string("each row: a query view, the most similar key among these images' keys (momentum "
+                         "encoder, other view; cosine similarity; red = not its own) and its own key. Found: ") + buf,
+             torch::stack(cells), labels, 6}};
+  }
+
+ private:
+  double temperature_ = 0.2;
+  double momentum_ = 0.99;
+  bool symmetric_ = true;
+  torch::nn::Sequential projector_{nullptr}, keyProjector_{nullptr};
+  std::shared_ptr<Encoder> keyEncoder_;
+  torch::Tensor queue_, queuePtr_;
+  torch::Tensor pendingKeys_;  // this step's keys, enqueued in afterStep
+};
+
+}  // namespace
+
+MethodInfo mocoMethodInfo() {
+  MethodInfo m;
+  m.name = "moco";
+  m.title = "MoCo v2 (momentum contrast)";
+  m.family = "contrastive";
+  m.summary =
+      "A query view must pick out the key of the same image (another view, encoded by a slowly "
+      "moving momentum copy of the network) among a queue of thousands of keys from earlier "
+      "batches. The queue gives many negatives without a large batch; the momentum encoder keeps "
+      "the queued keys consistent.";
+  m.formula = "L = -log[ exp(q.k+/T) / (exp(q.k+/T) + sum_{k- in queue} exp(q.k-/T)) ];  "
+              "theta_k <- m*theta_k + (1-m)*theta_q";
+  m.paper = "He, Fan, Wu, Xie, Girshick. Momentum Contrast for Unsupervised Visual Representation "
+            "Learning. CVPR 2020. Chen, Fan, Girshick, He. Improved Baselines with Momentum "
+            "Contrastive Learning. arXiv 2003.04297, 2020.";
+  m.defaultAugment = "simclr";
+  using T = ParamSpec::Type;
+  m.params = {
+      {"temperature", T::Float, 0.2, 0.01, 10.0, {}, "softmax temperature T of InfoNCE (MoCo v2: 0.2)"},
+      {"momentum", T::Float, 0.99, 0.0, 1.0, {},
+       "momentum m of the key encoder; 0.99 suits short CPU runs, the paper uses 0.999 for long runs"},
+      {"queue_size", T::Int, 4096, 1, 1 << 20, {},
+       "negative keys K in the queue (paper: 65536); at least the keys one step adds"},
+      {"symmetric", T::Bool, true, 0, 0, {},
+       "each view is query once and key once (two loss terms, both key sets enqueued)"},
+      {"proj_hidden", T::Int, 512, 8, 8192, {}, "hidden width of the projection MLP"},
+      {"proj_dim", T::Int, 128, 2, 4096, {}, "output dimension of the projection MLP (and of the keys)"},
+      {"proj_layers", T::Int, 2, 1, 4, {}, "linear layers in the projector (MoCo v2: 2; 1 = MoCo v1's linear head)"},
+      {"proj_bn", T::Bool, false, 0, 0, {}, "batch norm in the projector's hidden layers (MoCo v2: none)"},
+  };
+  m.make = [](const MethodSetup& s) { return std::make_shared<MoCo>(s); };
+  return m;
+}
+
+}  // namespace pretext

@@ -1,0 +1,21 @@
+#pragma once
+#include <torch/types.h>
+
+namespace pretext {
+
+// MoCo's InfoNCE loss (He et al. 2020) for N queries q [N,d] and their positive keys k [N,d]
+// (l2-normalised inside), against a queue of K negative keys [K,d] (used as given: its rows are
+// already l2-normalised keys). For each query, the K+1 logits are
+//   [ q.k+ , q.queue_1 , ... , q.queue_K ] / T
+// and the loss is the cross-entropy with the positive (index 0) as the target, averaged over the
+// N queries. Keys and queue are constants (no gradient reaches them). `accuracy` (if given) gets
+// the share of queries whose positive scores highest among the K+1 candidates.
+torch::Tensor mocoLoss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
+                       double temperature, torch::Tensor* accuracy = nullptr);
+
+// Writes the rows of `keys` [n,d] into the ring buffer `queue` [K,d] from row `ptr` (a 0-dim long
+// tensor) on, wrapping past the end to row 0, and advances ptr to (ptr + n) mod K. In place, on
+// the queue's device, without reading ptr on the host. Needs n <= K.
+void mocoEnqueue(torch::Tensor& queue, torch::Tensor& ptr, const torch::Tensor& keys);
+
+}  // namespace pretext
