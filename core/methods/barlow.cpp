@@ -73,10 +73,11 @@ class BarlowTwins : public Method {
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     auto v2 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
-    // Each view goes through the network on its own (its own BatchNorm statistics), as in the
-    // reference implementation.
-    auto z1 = embed(v1);
-    auto z2 = embed(v2);
+    // One forward pass over both views: BatchNorm sees the 2N images together (as SimCLR here).
+    // The reference implementation passes the views separately; on the CPU one batch of 2N is
+    // about a quarter cheaper, and the loss standardises each view on its own either way.
+    auto z = embed(torch::cat({v1, v2}, 0)).chunk(2, 0);
+    auto z1 = z[0], z2 = z[1];
     torch::Tensor c;
     auto loss = barlowTwinsLoss(z1, z2, lambda_, &c);
     StepResult r{loss, diagonalMetrics(c)};
