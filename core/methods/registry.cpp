@@ -15,6 +15,7 @@ MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
+MethodInfo barlowMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -23,6 +24,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(rotationMethodInfo());
     r.add(simclrMethodInfo());
     r.add(mocoMethodInfo());
+    r.add(barlowMethodInfo());
     return r;
   }();
   return registry;
