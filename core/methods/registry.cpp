@@ -14,6 +14,8 @@ namespace pretext {
 MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
 MethodInfo simclrMethodInfo();
+MethodInfo byolMethodInfo();
+MethodInfo simsiamMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -21,6 +23,8 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(supervisedMethodInfo());
     r.add(rotationMethodInfo());
     r.add(simclrMethodInfo());
+    r.add(byolMethodInfo());
+    r.add(simsiamMethodInfo());
     return r;
   }();
   return registry;
