@@ -16,6 +16,8 @@ MethodInfo rotationMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
+MethodInfo byolMethodInfo();
+MethodInfo simsiamMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -24,6 +26,8 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(rotationMethodInfo());
     r.add(simclrMethodInfo());
     r.add(mocoMethodInfo());
+    r.add(byolMethodInfo());
+    r.add(simsiamMethodInfo());
     r.add(barlowMethodInfo());
     return r;
   }();
