@@ -180,6 +180,8 @@ class TestMethods : public QObject {
     s.channels = 1;
     s.imageSize = 16;
     s.backbone.width(4);
+    const auto& info = MethodRegistry::instance().get(name.toStdString());
+    if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
     b.images = torch::rand({8, 1, 16, 16});

@@ -14,6 +14,7 @@ namespace pretext {
 MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
 MethodInfo simclrMethodInfo();
+MethodInfo maeMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -21,6 +22,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(supervisedMethodInfo());
     r.add(rotationMethodInfo());
     r.add(simclrMethodInfo());
+    r.add(maeMethodInfo());
     return r;
   }();
   return registry;
