@@ -52,7 +52,8 @@ Experiment everythingChanged() {
   j["description"] = "line one\nline two";
   j["data"] = {{"source", "cifar10:/tmp/nowhere"}, {"image_size", 48}, {"limit", 1234}};
   j["method"] = {{"name", "rotation"}, {"params", {{"head", "linear"}, {"all_rotations", false}}}};
-  j["backbone"] = {{"name", "resnet18"}, {"width", 16}};
+  j["backbone"] = {
+      {"name", "resnet18"}, {"width", 16}, {"patch_size", 7}, {"depth", 3}, {"heads", 2}};
   j["augment"] = {{"preset", "weak"}, {"flip_prob", 0.5}, {"noise_std", 0.05}};
   j["optimizer"] = {{"name", "lars"},         {"lr", 0.3},
                     {"momentum", 0.95},       {"nesterov", true},

@@ -122,6 +122,8 @@ class TestMethods : public QObject {
     QTest::newRow("convnet gray") << "convnet" << 1 << 32;    // 8 * width
     QTest::newRow("resnet18 rgb") << "resnet18" << 3 << 32;   // width << 3
     QTest::newRow("resnet34 gray") << "resnet34" << 1 << 32;
+    QTest::newRow("vit gray") << "vit" << 1 << 4;             // width = embedding dim
+    QTest::newRow("vit rgb") << "vit" << 3 << 4;
   }
   void backbonesShapes() {
     QFETCH(QString, name);
@@ -178,6 +180,8 @@ class TestMethods : public QObject {
     s.channels = 1;
     s.imageSize = 16;
     s.backbone.width(4);
+    const auto& info = MethodRegistry::instance().get(name.toStdString());
+    if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
     b.images = torch::rand({8, 1, 16, 16});

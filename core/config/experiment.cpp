@@ -113,7 +113,8 @@ Experiment experimentFromJson(const json& j) {
       .field("limit", e.dataLimit).finish();
   json params = json::object();
   SectionReader(j, "method").field("name", e.method).raw("params", params).finish();
-  SectionReader(j, "backbone").field("name", e.backbone).field("width", e.width).finish();
+  SectionReader(j, "backbone").field("name", e.backbone).field("width", e.width)
+      .field("patch_size", e.patchSize).field("depth", e.depth).field("heads", e.heads).finish();
   if (j.contains("augment")) e.augment = j["augment"];
   SectionReader(j, "optimizer").field("name", e.optimizer).field("lr", e.lr)
       .field("momentum", e.momentum).field("nesterov", e.nesterov)
@@ -136,7 +137,8 @@ Experiment experimentFromJson(const json& j) {
   const MethodInfo& info = MethodRegistry::instance().get(e.method);
   e.methodParams = resolveParams(info, params, "method.params");
   requireChoice("backbone.name", e.backbone, backboneNames());
-  BackboneOptions().name(e.backbone).width(e.width).validate();
+  // The image size is known once the data is loaded: makeBackbone checks the patch tiling then.
+  backboneOptionsOf(e, 1, 0).validateArchitecture();
   if (e.augment.is_null()) e.augment = json{{"preset", info.defaultAugment}};
   if (!e.augment.is_object()) throw Error("augment: expected an object such as {\"preset\": \"simclr\"}");
   augmentFromJson(e.augment);  // validates (names augment.<field>)
@@ -173,7 +175,8 @@ json experimentToJson(const Experiment& e) {
       {"description", e.description},
       {"data", {{"source", e.data}, {"image_size", e.imageSize}, {"limit", e.dataLimit}}},
       {"method", {{"name", e.method}, {"params", e.methodParams}}},
-      {"backbone", {{"name", e.backbone}, {"width", e.width}}},
+      {"backbone", {{"name", e.backbone}, {"width", e.width}, {"patch_size", e.patchSize},
+                    {"depth", e.depth}, {"heads", e.heads}}},
       {"augment", e.augment},
       {"optimizer", {{"name", e.optimizer}, {"lr", e.lr}, {"momentum", e.momentum},
                      {"nesterov", e.nesterov}, {"weight_decay", e.weightDecay},
@@ -187,6 +190,17 @@ json experimentToJson(const Experiment& e) {
                {"threads", e.threads}, {"checkpoint_every", e.checkpointEvery},
                {"log_every", e.logEvery}}},
   };
+}
+
+BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t imageSize) {
+  return BackboneOptions()
+      .name(e.backbone)
+      .width(e.width)
+      .patchSize(e.patchSize)
+      .depth(e.depth)
+      .heads(e.heads)
+      .inChannels(channels)
+      .imageSize(imageSize);
 }
 
 namespace {

@@ -7,6 +7,8 @@
 
 namespace pretext {
 
+struct BackboneOptions;  // core/models/backbone.h
+
 // One experiment = one JSON document. The GUI saves and loads exactly what the CLI runs.
 // Sections: data, method, backbone, augment, optimizer, schedule, eval, run. Every field has a
 // default; `experimentFromJson` validates and names the path of a bad value.
@@ -22,7 +24,10 @@ struct Experiment {
   nlohmann::json methodParams = nlohmann::json::object();  // resolved against the schema
   // backbone
   std::string backbone = "convnet";
-  int64_t width = 32;
+  int64_t width = 32;           // vit: the embedding dimension
+  int64_t patchSize = 4;        // vit only
+  int64_t depth = 4;            // vit only: transformer blocks
+  int64_t heads = 4;            // vit only: attention heads
   // augmentations ({"preset": ..., overrides}); null = the method's default preset
   nlohmann::json augment;
   // optimiser
@@ -60,6 +65,11 @@ Experiment experimentFromJson(const nlohmann::json& j);
 nlohmann::json experimentToJson(const Experiment& e);
 Experiment loadExperiment(const std::string& path);           // file -> validated experiment
 void saveExperiment(const Experiment& e, const std::string& path);
+
+// The backbone an experiment builds for images of `channels` x `imageSize` pixels (the data's):
+// the one place that turns the backbone section into options, for the trainer's method and the
+// evaluation's random-init baseline alike.
+BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t imageSize);
 
 // `--set key.path=value`: the value is parsed as JSON when it parses (numbers, true, arrays),
 // else taken as a string. Unknown top-level sections are refused with the list of sections.

@@ -44,11 +44,7 @@ struct ModeGuard {
 std::shared_ptr<Encoder> makeEncoder(const Session& s, bool copyWeights) {
   const auto& e = s.experiment;
   torch::manual_seed(e.seed);
-  auto enc = makeBackbone(BackboneOptions()
-                              .name(e.backbone)
-                              .width(e.width)
-                              .inChannels(s.data.train.channels())
-                              .imageSize(s.data.train.height()));
+  auto enc = makeBackbone(backboneOptionsOf(e, s.data.train.channels(), s.data.train.height()));
   enc->to(s.device);
   if (copyWeights) {
     torch::NoGradGuard noGrad;

@@ -18,6 +18,7 @@ MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
 MethodInfo byolMethodInfo();
 MethodInfo simsiamMethodInfo();
+MethodInfo maeMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -29,6 +30,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(byolMethodInfo());
     r.add(simsiamMethodInfo());
     r.add(barlowMethodInfo());
+    r.add(maeMethodInfo());
     return r;
   }();
   return registry;

@@ -9,15 +9,48 @@ namespace pretext {
 
 std::shared_ptr<Encoder> makeConvNet(const BackboneOptions& o);
 std::shared_ptr<Encoder> makeResNet(const BackboneOptions& o, int depth);
+std::shared_ptr<Encoder> makeViT(const BackboneOptions& o);
 
-std::vector<std::string> backboneNames() { return {"convnet", "resnet18", "resnet34"}; }
+std::vector<std::string> backboneNames() { return {"convnet", "resnet18", "resnet34", "vit"}; }
 
-void BackboneOptions::validate() const {
+void BackboneOptions::validateArchitecture() const {
   const auto names = backboneNames();
-  if (std::find(names.begin(), names.end(), name()) == names.end())
-    throw Error("backbone.name = \"" + name() + "\": expected one of convnet, resnet18, resnet34");
+  if (std::find(names.begin(), names.end(), name()) == names.end()) {
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    throw Error("backbone.name = \"" + name() + "\": expected one of " + known);
+  }
   if (width() < 1 || width() > 1024)
     throw Error("backbone.width = " + std::to_string(width()) + ": expected a value in [1, 1024]");
+  if (patchSize() < 1 || patchSize() > 256)
+    throw Error("backbone.patch_size = " + std::to_string(patchSize()) +
+                ": expected a value in [1, 256]");
+  if (depth() < 1 || depth() > 64)
+    throw Error("backbone.depth = " + std::to_string(depth()) + ": expected a value in [1, 64]");
+  if (heads() < 1 || heads() > 64)
+    throw Error("backbone.heads = " + std::to_string(heads()) + ": expected a value in [1, 64]");
+  if (name() == "vit") {
+    if (width() % heads() != 0)
+      throw Error("backbone.heads = " + std::to_string(heads()) + ": the vit's width (embedding " +
+                  "dimension) " + std::to_string(width()) + " must be divisible by the number " +
+                  "of heads; change backbone.heads or backbone.width");
+    if (width() % 4 != 0)
+      throw Error("backbone.width = " + std::to_string(width()) + ": the vit's embedding " +
+                  "dimension must be a multiple of 4 (2-D sin-cos position embeddings)");
+  }
+}
+
+void BackboneOptions::validate() const {
+  validateArchitecture();
+  if (name() == "vit" && (imageSize() < patchSize() || imageSize() % patchSize() != 0)) {
+    std::string fits;
+    for (int64_t p = 2; p <= imageSize() / 2 && fits.size() < 24; ++p)
+      if (imageSize() % p == 0) fits += (fits.empty() ? "" : ", ") + std::to_string(p);
+    throw Error("backbone.patch_size = " + std::to_string(patchSize()) + ": the images are " +
+                std::to_string(imageSize()) + "x" + std::to_string(imageSize()) +
+                " pixels, which the vit's patches must tile exactly; choose a divisor of " +
+                std::to_string(imageSize()) + (fits.empty() ? "" : " (" + fits + ")"));
+  }
   if (inChannels() < 1 || inChannels() > 16)
     throw Error("backbone.in_channels = " + std::to_string(inChannels()) + ": expected 1..16");
   if (name() == "convnet" && imageSize() < 8)
@@ -28,6 +61,7 @@ void BackboneOptions::validate() const {
 std::shared_ptr<Encoder> makeBackbone(const BackboneOptions& options) {
   options.validate();
   if (options.name() == "convnet") return makeConvNet(options);
+  if (options.name() == "vit") return makeViT(options);
   return makeResNet(options, options.name() == "resnet18" ? 18 : 34);
 }
 

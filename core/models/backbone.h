@@ -11,13 +11,20 @@
 namespace pretext {
 
 struct BackboneOptions {
-  PRETEXT_ARG(std::string, name) = "convnet";  // convnet | resnet18 | resnet34
+  PRETEXT_ARG(std::string, name) = "convnet";  // convnet | resnet18 | resnet34 | vit
   PRETEXT_ARG(int64_t, inChannels) = 1;
-  PRETEXT_ARG(int64_t, width) = 32;            // channels of the first stage
+  PRETEXT_ARG(int64_t, width) = 32;            // channels of the first stage; vit: embedding dim
   PRETEXT_ARG(int64_t, imageSize) = 28;
+  PRETEXT_ARG(int64_t, patchSize) = 4;         // vit: side of the square patches (one token each)
+  PRETEXT_ARG(int64_t, depth) = 4;             // vit: transformer blocks
+  PRETEXT_ARG(int64_t, heads) = 4;             // vit: attention heads (must divide width)
 
  public:
-  void validate() const;  // throws pretext::Error naming backbone.<field>
+  // Throws pretext::Error naming backbone.<field>. validateArchitecture() checks everything that
+  // does not depend on the images (an experiment knows the image size only once the data is
+  // loaded); validate() adds the checks against imageSize and inChannels.
+  void validateArchitecture() const;
+  void validate() const;
 };
 std::vector<std::string> backboneNames();
 

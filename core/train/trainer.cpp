@@ -108,7 +108,7 @@ Session makeSession(const Experiment& e) {
 std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train) {
   MethodSetup setup;
   setup.params = e.methodParams;
-  setup.backbone = BackboneOptions().name(e.backbone).width(e.width);
+  setup.backbone = backboneOptionsOf(e, train.channels(), train.height());
   setup.numClasses = train.labelled() ? train.numClasses() : 0;
   setup.channels = train.channels();
   setup.imageSize = train.height();
