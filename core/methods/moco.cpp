@@ -13,6 +13,17 @@
 // per-GPU batches of the paper, and queries and keys go through separate forwards of separate
 // views (BN never sees a query's own key view). The symptom to watch for is a contrastive_acc
 // near 1 with a kNN accuracy that stops improving.
+//
+// BN running statistics of the key network: copied from the query network at the start; after
+// that the momentum update moves only the weights, and the key network's own forward passes
+// (train mode, as in the paper's code) keep its running statistics. They are used only in eval
+// mode (the previews); in training, BN normalises with the batch's statistics.
+//
+// Symmetric loss (default on): each view is once the query and once the key, as in MoCo v3.
+// A step costs about twice an asymmetric one (two query and two key forwards), so for the same
+// time it sees each image half as often but learns from both directions of every pair, and the
+// queue fills twice as fast. For the short CPU presets it is on; set it off for the paper's
+// MoCo v2 (one loss term per step).
 #include "core/methods/moco.h"
 
 #include <torch/torch.h>
