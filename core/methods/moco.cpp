@@ -21,9 +21,12 @@
 //
 // Symmetric loss (default on): each view is once the query and once the key, as in MoCo v3.
 // A step costs about twice an asymmetric one (two query and two key forwards), so for the same
-// time it sees each image half as often but learns from both directions of every pair, and the
-// queue fills twice as fast. For the short CPU presets it is on; set it off for the paper's
-// MoCo v2 (one loss term per step).
+// time it sees each image half as often but learns from both directions of every pair. Measured
+// on moco-fashion, 3 symmetric epochs and 6 asymmetric epochs (the same compute) reach the same
+// probes (kNN 80.7 vs 80.9, linear 87.4 vs 87.4): a wash per unit of compute, while per epoch
+// (what the window shows and a classroom waits for) the symmetric loss learns more, for ~10%
+// less CPU (half the optimiser steps and online kNN passes). Set it off for the paper's MoCo v2
+// (one loss term per step).
 #include "core/methods/moco.h"
 
 #include <torch/torch.h>
