@@ -421,8 +421,7 @@ class TestMethodsmae : public QObject {
       QCOMPARE(int(previews.size()), 1);
       const Preview& p = previews[0];
       QCOMPARE(p.columns, int64_t(4));
-      QCOMPARE(p.labels, (std::vector<std::string>{"original", "masked input", "reconstruction",
-                                                   "reconstruction + visible"}));
+      QCOMPARE(p.labels, (std::vector<std::string>{"original", "masked", "predicted", "+ visible"}));
       QCOMPARE(p.images.sizes(), (torch::IntArrayRef{12, 3, 16, 16}));
       QVERIFY(p.images.min().item<float>() >= 0 && p.images.max().item<float>() <= 1);
       for (int i = 0; i < 3; ++i) {

@@ -87,17 +87,9 @@ class BarlowTwins : public Method {
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {
-    torch::NoGradGuard ng;
-    auto grid =
-        torch::stack(
-            {images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
-            .flatten(0, 1);
-    return {"barlow twins views",
+    return twoViews(images, augment, gen, "barlow twins views",
             "each row: an image and its two views; over the batch, every embedding dimension of "
-            "view 1 should correlate with the same dimension of view 2 and with no other",
-            grid.cpu(),
-            {"image", "view 1", "view 2"},
-            3};
+            "view 1 should correlate with the same dimension of view 2 and with no other");
   }
 
   // The objective as a picture: the cross-correlation matrix of two views of the preview images
@@ -106,7 +98,7 @@ class BarlowTwins : public Method {
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
                                 const PreviewSettings&) override {
     torch::NoGradGuard ng;
-    AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+    AugmentOptions aug = previewAugment(images);
     const int64_t n = images.size(0);
     const int64_t repeats = std::max<int64_t>(1, (kPreviewSamples + n - 1) / n);
     auto x = images.repeat({repeats, 1, 1, 1});

@@ -109,23 +109,15 @@ class Byol : public Method {
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {
-    torch::NoGradGuard ng;
-    auto grid =
-        torch::stack(
-            {images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
-            .flatten(0, 1);
-    return {"byol views",
+    return twoViews(images, augment, gen, "byol views",
             "each row: an image and its two views; the online network sees one and predicts the "
-            "target network's projection of the other, both ways round",
-            grid.cpu(),
-            {"image", "view 1", "view 2"},
-            3};
+            "target network's projection of the other, both ways round");
   }
 
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
                                 const PreviewSettings&) override {
     torch::NoGradGuard ng;
-    AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+    AugmentOptions aug = previewAugment(images);
     const int64_t n = std::min<int64_t>(images.size(0), 16);
     auto x = images.slice(0, 0, n);
     auto v1 = augmentBatch(x, aug, gen), v2 = augmentBatch(x, aug, gen);

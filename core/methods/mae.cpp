@@ -185,7 +185,7 @@ class Mae : public Method {
                   normPix_ ? " (normalised pixels; shown with each true patch's mean and spread)"
                            : "");
     return {{"mae reconstructions", buf, grid.cpu(),
-             {"original", "masked input", "reconstruction", "reconstruction + visible"}, 4}};
+             {"original", "masked", "predicted", "+ visible"}, 4}};
   }
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,

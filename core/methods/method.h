@@ -101,6 +101,12 @@ class Method : public torch::nn::Module {
 
  protected:
   int64_t embeddingDim_ = 0;
+  // The picture of a two-view method's inputs: each row an image and two augmented views.
+  static Preview twoViews(const torch::Tensor& images, const AugmentOptions& augment,
+                          torch::Generator& gen, std::string name, std::string caption,
+                          std::vector<std::string> headers = {"image", "view 1", "view 2"});
+  // The augmentation the two-view methods' previews use: "simclr-gray" or "simclr".
+  static AugmentOptions previewAugment(const torch::Tensor& images);
   std::shared_ptr<Encoder> encoder_;
 };
 

@@ -167,13 +167,9 @@ class MoCo : public Method {
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {
-    torch::NoGradGuard ng;
-    auto grid = torch::stack({images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
-                    .flatten(0, 1);
-    return {"moco query and key",
+    return twoViews(images, augment, gen, "moco query and key",
             "each row: an image, the view the query encoder sees and the view the momentum (key) encoder "
-            "sees; the queue holds keys of earlier batches as negatives",
-            grid.cpu(), {"image", "query view", "key view"}, 3};
+            "sees; the queue holds keys of earlier batches as negatives", {"image", "query view", "key view"});
   }
 
   // The dictionary look-up as a picture: each query view, the key (from the momentum encoder)
@@ -182,7 +178,7 @@ class MoCo : public Method {
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
                                const PreviewSettings&) override {
     torch::NoGradGuard ng;
-    AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+    AugmentOptions aug = previewAugment(images);
     const int64_t n = std::min<int64_t>(images.size(0), 16);
     auto x = images.slice(0, 0, n);
     auto vq = augmentBatch(x, aug, gen), vk = augmentBatch(x, aug, gen);

@@ -173,6 +173,19 @@ std::vector<std::pair<std::string, torch::Tensor>> Method::collapseMetrics(const
   return {{"emb_std", std}, {"eff_rank", rank.to(torch::kFloat)}};
 }
 
+Preview Method::twoViews(const torch::Tensor& images, const AugmentOptions& augment,
+                         torch::Generator& gen, std::string name, std::string caption,
+                         std::vector<std::string> headers) {
+  torch::NoGradGuard ng;
+  auto grid = torch::stack({images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
+                  .flatten(0, 1);
+  return {std::move(name), std::move(caption), grid.cpu(), std::move(headers), 3};
+}
+
+AugmentOptions Method::previewAugment(const torch::Tensor& images) {
+  return augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+}
+
 Method::Method(const MethodSetup& setup) {
   BackboneOptions b = setup.backbone;
   b.inChannels(setup.channels).imageSize(setup.imageSize);

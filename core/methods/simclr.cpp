@@ -48,18 +48,14 @@ class SimClr : public Method {
   }
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {
-    torch::NoGradGuard ng;
-    auto grid = torch::stack({images, augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 1)
-                    .flatten(0, 1);
-    return {"simclr pairs", "each row: an image and its two views, a positive pair; the other rows are its negatives",
-            grid.cpu(), {"image", "view 1", "view 2"}, 3};
+    return twoViews(images, augment, gen, "simclr pairs", "each row: an image and its two views, a positive pair; the other rows are its negatives");
   }
   // The contrastive task as a picture: for each anchor view, the view the model finds most
   // similar among the 2N-1 others (right when it is the anchor's own pair).
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
                                const PreviewSettings&) override {
     torch::NoGradGuard ng;
-    AugmentOptions aug = augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
+    AugmentOptions aug = previewAugment(images);
     const int64_t n = std::min<int64_t>(images.size(0), 16);
     auto x = images.slice(0, 0, n);
     auto views = torch::cat({augmentBatch(x, aug, gen), augmentBatch(x, aug, gen)}, 0);
