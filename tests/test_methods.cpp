@@ -5,6 +5,7 @@
 
 #include "core/methods/registry.h"
 #include "core/models/backbone.h"
+#include "core/models/decoder.h"
 #include "core/methods/rotation.h"
 #include "core/methods/simclr.h"
 #include "core/train/events.h"
@@ -169,6 +170,29 @@ class TestMethods : public QObject {
   }
 
   // Every method takes a step on a tiny batch: a finite loss whose gradient reaches the encoder.
+  void decoderShapes_data() {
+    QTest::addColumn<int>("size");
+    QTest::addColumn<int>("channels");
+    QTest::newRow("28 gray (32 cropped)") << 28 << 1;
+    QTest::newRow("32 rgb") << 32 << 3;
+    QTest::newRow("96 rgb") << 96 << 3;
+    QTest::newRow("16 gray") << 16 << 1;
+  }
+  void decoderShapes() {
+    QFETCH(int, size);
+    QFETCH(int, channels);
+    ConvDecoder dec(DecoderOptions().inDim(10).outChannels(channels).imageSize(size).width(4));
+    auto z = torch::randn({3, 10}, torch::requires_grad());
+    auto x = dec->forward(z);
+    QCOMPARE(x.sizes().vec(), (std::vector<int64_t>{3, channels, size, size}));
+    QVERIFY(x.min().item<float>() >= 0 && x.max().item<float>() <= 1);  // sigmoid
+    x.sum().backward();
+    QVERIFY(z.grad().abs().sum().item<float>() > 0);
+    ConvDecoder logits(DecoderOptions().inDim(10).imageSize(size).width(4).output("none"));
+    QVERIFY(logits->forward(z).min().item<float>() < 0);
+    PRETEXT_VERIFY_THROWS_WITH(ConvDecoder(DecoderOptions().output("relu")), "output \"relu\"");
+  }
+
   void everyMethodSteps_data() {
     QTest::addColumn<QString>("name");
     for (const auto& n : MethodRegistry::instance().names()) QTest::newRow(n.c_str()) << QString::fromStdString(n);

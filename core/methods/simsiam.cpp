@@ -121,7 +121,8 @@ MethodInfo simsiamMethodInfo() {
        0,
        0,
        {},
-       "batch norm (no affine) on the projector's output, as in the paper"},
+       "batch norm (no affine) on the projector's output, as in the paper; it re-spreads every "
+       "dimension, so without the stop-gradient a collapse to one point takes far longer"},
       {"pred_hidden",
        T::Int,
        32,
