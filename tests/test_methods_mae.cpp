@@ -63,7 +63,8 @@ class TestMethodsmae : public QObject {
     // Channels run fastest within a patch: pixel (c, r, col) = 10c + 2r + col of a 2-channel
     // 2x2 image is one patch [(0,0,c0) (0,0,c1) (0,1,c0) (0,1,c1) ...] = [0,10,1,11,2,12,3,13].
     auto y = torch::tensor({0.f, 1.f, 2.f, 3.f, 10.f, 11.f, 12.f, 13.f}).reshape({1, 2, 2, 2});
-    QVERIFY(patchify(y, 2).equal(torch::tensor({0.f, 10.f, 1.f, 11.f, 2.f, 12.f, 3.f, 13.f}).view({1, 1, 8})));
+    QVERIFY(patchify(y, 2).equal(
+        torch::tensor({0.f, 10.f, 1.f, 11.f, 2.f, 12.f, 3.f, 13.f}).view({1, 1, 8})));
     QVERIFY(unpatchify(patchify(y, 2), 2, 2).equal(y));
     PRETEXT_VERIFY_THROWS_WITH(patchify(torch::zeros({1, 1, 5, 5}), 2), "patch size 2");
   }
@@ -93,9 +94,9 @@ class TestMethodsmae : public QObject {
     QTest::addColumn<int>("kept");
     QTest::newRow("49 at 75%") << 49 << 0.75 << 12;  // 12.25
     QTest::newRow("16 at 75%") << 16 << 0.75 << 4;
-    QTest::newRow("49 at 50%") << 49 << 0.5 << 25;   // 24.5 rounds up
-    QTest::newRow("4 at 95%") << 4 << 0.95 << 1;     // 0.2 -> at least one visible
-    QTest::newRow("10 at 5%") << 10 << 0.05 << 9;    // 9.5 -> 10, but one must stay hidden
+    QTest::newRow("49 at 50%") << 49 << 0.5 << 25;  // 24.5 rounds up
+    QTest::newRow("4 at 95%") << 4 << 0.95 << 1;    // 0.2 -> at least one visible
+    QTest::newRow("10 at 5%") << 10 << 0.05 << 9;   // 9.5 -> 10, but one must stay hidden
     QTest::newRow("1 patch") << 1 << 0.75 << 1;
   }
   void visiblePatchesRounding() {
@@ -178,11 +179,13 @@ class TestMethodsmae : public QObject {
     auto loss = maeLoss(pred, target, torch::tensor({{1.f, 0.f}}), true).item<double>();
     QVERIFY2(std::abs(loss - 0.75) < 1e-5, qPrintable(QString::number(loss)));
     // Without normalisation the same prediction costs (1 + 4 + 9 + 16) / 4 = 7.5.
-    QVERIFY(std::abs(maeLoss(pred, target, torch::tensor({{1.f, 0.f}}), false).item<double>() - 7.5) < 1e-5);
+    QVERIFY(std::abs(maeLoss(pred, target, torch::tensor({{1.f, 0.f}}), false).item<double>() -
+                     7.5) < 1e-5);
     // The loss is invariant to a patch's brightness and contrast under norm_pix.
     auto pred2 = torch::randn({1, 2, 4});
     const double a = maeLoss(pred2, target, torch::tensor({{1.f, 0.f}}), true).item<double>();
-    const double b = maeLoss(pred2, target * 3 + 7, torch::tensor({{1.f, 0.f}}), true).item<double>();
+    const double b =
+        maeLoss(pred2, target * 3 + 7, torch::tensor({{1.f, 0.f}}), true).item<double>();
     QVERIFY(std::abs(a - b) < 1e-4);
   }
 
@@ -195,7 +198,8 @@ class TestMethodsmae : public QObject {
     // Under norm_pix: [1,0] and [3,4] have unbiased variance (0.25 + 0.25) / 1 = 0.5 and
     // normalise to [a,-a] and [-a,a] with a = 0.5 / sqrt(0.5 + 1e-6) ~ 0.7071; their mean is 0,
     // so the baseline is a^2 = 0.25 / (0.5 + 1e-6) ~ 0.5.
-    QVERIFY(std::abs(meanPatchLoss(target, mask, true).item<double>() - 0.25 / (0.5 + 1e-6)) < 1e-5);
+    QVERIFY(std::abs(meanPatchLoss(target, mask, true).item<double>() - 0.25 / (0.5 + 1e-6)) <
+            1e-5);
   }
 
   // ---------------------------------------------------------------- position embeddings
@@ -205,8 +209,8 @@ class TestMethodsmae : public QObject {
     QCOMPARE(pe.sizes(), (torch::IntArrayRef{6, 4}));
     for (int r = 0; r < 2; ++r)
       for (int c = 0; c < 3; ++c) {
-        auto want = torch::tensor({float(std::sin(c)), float(std::cos(c)), float(std::sin(r)),
-                                   float(std::cos(r))});
+        auto want = torch::tensor(
+            {float(std::sin(c)), float(std::cos(c)), float(std::sin(r)), float(std::cos(r))});
         QVERIFY2(close(pe[3 * r + c], want), qPrintable(QString("token r=%1 c=%2").arg(r).arg(c)));
       }
     // dim 8 (k = 2, w = [1, 10000^(-1/2) = 0.01]); token (r=1, c=2) of a 2x3 grid is
@@ -221,8 +225,14 @@ class TestMethodsmae : public QObject {
 
   // ---------------------------------------------------------------- ViT
   void vitShapesAndPieces() {
-    auto enc = makeBackbone(
-        BackboneOptions().name("vit").inChannels(3).imageSize(12).width(8).depth(2).heads(2).patchSize(3));
+    auto enc = makeBackbone(BackboneOptions()
+                                .name("vit")
+                                .inChannels(3)
+                                .imageSize(12)
+                                .width(8)
+                                .depth(2)
+                                .heads(2)
+                                .patchSize(3));
     auto* vit = dynamic_cast<VisionTransformer*>(enc.get());
     QVERIFY(vit);
     QCOMPARE(vit->numPatches(), int64_t(16));
@@ -270,7 +280,9 @@ class TestMethodsmae : public QObject {
     QFETCH(int, patch);
     QFETCH(QString, error);
     PRETEXT_VERIFY_THROWS_WITH(
-        makeBackbone(BackboneOptions().name("vit").imageSize(imageSize).width(width).heads(heads).patchSize(patch)),
+        makeBackbone(
+            BackboneOptions().name("vit").imageSize(imageSize).width(width).heads(heads).patchSize(
+                patch)),
         error.toStdString());
   }
 
@@ -281,9 +293,10 @@ class TestMethodsmae : public QObject {
     QCOMPARE(old.patchSize, int64_t(4));
     QCOMPARE(old.depth, int64_t(4));
     QCOMPARE(old.heads, int64_t(4));
-    Experiment e = experimentFromJson(json{
-        {"method", {{"name", "mae"}}},
-        {"backbone", {{"name", "vit"}, {"width", 24}, {"patch_size", 7}, {"depth", 3}, {"heads", 6}}}});
+    Experiment e = experimentFromJson(
+        json{{"method", {{"name", "mae"}}},
+             {"backbone",
+              {{"name", "vit"}, {"width", 24}, {"patch_size", 7}, {"depth", 3}, {"heads", 6}}}});
     json j = experimentToJson(e);
     QCOMPARE(j["backbone"]["patch_size"].get<int64_t>(), int64_t(7));
     QCOMPARE(experimentToJson(experimentFromJson(j)).dump(), j.dump());
@@ -400,7 +413,8 @@ class TestMethodsmae : public QObject {
           if (k == "mean_patch_loss") base += v.item<double>();
       }
     }
-    QVERIFY2(loss < 0.2 * base, qPrintable(QString("loss %1 vs mean patch %2").arg(loss / 20).arg(base / 20)));
+    QVERIFY2(loss < 0.2 * base,
+             qPrintable(QString("loss %1 vs mean patch %2").arg(loss / 20).arg(base / 20)));
   }
 
   // The pictures: 4 columns with headers; the masked input hides exactly the slider's share of

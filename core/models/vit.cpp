@@ -48,8 +48,8 @@ void initTransformerWeights(nn::Module& module) {
 TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t mlpRatio)
     : heads_(heads) {
   if (heads < 1 || dim % heads != 0)
-    throw Error("transformer block: dimension " + std::to_string(dim) +
-                " is not divisible by " + std::to_string(heads) + " heads");
+    throw Error("transformer block: dimension " + std::to_string(dim) + " is not divisible by " +
+                std::to_string(heads) + " heads");
   auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(1e-6)); };
   norm1_ = register_module("norm1", ln());
   qkv_ = register_module("qkv", nn::Linear(dim, 3 * dim));
@@ -75,8 +75,7 @@ VisionTransformer::VisionTransformer(const BackboneOptions& o)
   o.validate();
   grid_ = o.imageSize() / patchSize_;
   patchEmbed_ = register_module(
-      "patch_embed",
-      nn::Conv2d(nn::Conv2dOptions(channels_, dim_, patchSize_).stride(patchSize_)));
+      "patch_embed", nn::Conv2d(nn::Conv2dOptions(channels_, dim_, patchSize_).stride(patchSize_)));
   posEmbed_ = register_buffer("pos_embed", sincosPosEmbed2d(dim_, grid_, grid_).unsqueeze(0));
   blocks_ = register_module("blocks", nn::ModuleList());
   for (int64_t i = 0; i < o.depth(); ++i) blocks_->push_back(TransformerBlock(dim_, o.heads()));
@@ -95,9 +94,9 @@ torch::Tensor VisionTransformer::patchTokens(const torch::Tensor& images) {
     throw Error("vit: expected images [B," + std::to_string(channels_) + "," +
                 std::to_string(grid_ * patchSize_) + "," + std::to_string(grid_ * patchSize_) +
                 "], got " + std::to_string(images.dim()) + "-d input of size " +
-                (images.dim() == 4 ? std::to_string(images.size(2)) + "x" +
-                                         std::to_string(images.size(3))
-                                   : std::string("?")));
+                (images.dim() == 4
+                     ? std::to_string(images.size(2)) + "x" + std::to_string(images.size(3))
+                     : std::string("?")));
   auto x = patchEmbed_->forward((images - 0.5) / 0.5);  // [B,D,g,g]
   return x.flatten(2).transpose(1, 2) + posEmbed_;      // [B,L,D]
 }
