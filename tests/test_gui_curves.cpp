@@ -9,6 +9,7 @@
 #include "core/config/experiment.h"
 #include "core/util/error.h"
 #include "test_support.h"
+#include "core/train/events.h"
 #include "ui/curves_panel.h"
 #include "ui/session_controller.h"
 
@@ -187,6 +188,30 @@ class TestGuiCurves : public QObject {
     panel.clear();
     QVERIFY(panel.collapseAlarm().isEmpty());
     QVERIFY(!panel.plot()->rowVisible(CurvesPlot::CollapseRow));
+
+    // A fresh network that starts bunched (never healthy yet) gets kCollapseGraceSteps to spread
+    // out before a low spread counts; then it does.
+    panel.addSteps(steps(1, 60, 0.01, 2));  // 0.08, steps 1..60
+    panel.updatePlot();
+    QVERIFY(panel.collapseAlarm().isEmpty());
+    panel.addSteps(steps(61, 60, 0.01, 2));  // still 0.08 at step 120 >= 100
+    panel.updatePlot();
+    QVERIFY(panel.collapseAlarm().contains("Collapse detected"));
+  }
+
+  // The rule itself (the trainer's log uses it too).
+  void collapseWatchRule() {
+    using C = CollapseWatch::Change;
+    CollapseWatch w;
+    QCOMPARE(w.update(0, 0.1), C::None);     // bunched at the start: grace
+    QCOMPARE(w.update(50, -1), C::None);     // no emb_std
+    QCOMPARE(w.update(60, 0.5), C::None);    // healthy now
+    QCOMPARE(w.update(70, 0.19), C::Collapsed);
+    QCOMPARE(w.update(80, 0.39), C::None);   // hysteresis
+    QCOMPARE(w.update(90, 0.41), C::Recovered);
+    CollapseWatch late;
+    QCOMPARE(late.update(99, 0.1), C::None);
+    QCOMPARE(late.update(kCollapseGraceSteps, 0.1), C::Collapsed);
   }
 
   void smoothingChangesOnlyTheSmoothedCurve() {

@@ -627,15 +627,19 @@ void CurvesPanel::updateCollapse(double stepLo, double stepHi) {
     healthy_->setData({live_.toX(a, mode), live_.toX(b, mode)}, {level, level}, true);
     healthy_->setName(tr("healthy 1/√%1 = %2").arg(dim).arg(QString::number(level, 'g', 3)));
   }
-  // The alarm, with hysteresis: on below kCollapseSpread, off above twice it.
-  const double last = std && !std->raw.empty() ? std->raw.y(std->raw.size() - 1) : -1;
+  // The alarm, by the trainer's rule (CollapseWatch): on below kCollapseSpread once the
+  // embeddings have been healthy or after the grace steps, off above twice it.
+  const size_t n = std ? std->raw.size() : 0;
+  const double last = n ? std->raw.y(n - 1) : -1;
   const double spread = embeddingSpread(last, dim);
   if (spread < 0) {
     collapsed_ = false;
-  } else if (!collapsed_ && spread < kCollapseSpread) {
-    collapsed_ = true;
-  } else if (collapsed_ && spread > 2 * kCollapseSpread) {
-    collapsed_ = false;
+  } else {
+    CollapseWatch watch{collapsed_, false};
+    for (size_t i = 0; i + 1 < n && !watch.wasHealthy; ++i)
+      watch.wasHealthy = embeddingSpread(std->raw.y(i), dim) > 2 * kCollapseSpread;
+    watch.update(static_cast<int64_t>(std->raw.x(n - 1)), spread);
+    collapsed_ = watch.collapsed;
   }
   if (collapsed_) {
     const Curve* rank = live_.metric(QStringLiteral("eff_rank"));

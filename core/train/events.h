@@ -31,6 +31,32 @@ inline double embeddingSpread(double embStd, int64_t dim) {
 double embeddingSpread(const StepEvent& e);
 // Below this spread the trainer warns and the window shows a collapse alarm (recovery at twice it).
 constexpr double kCollapseSpread = 0.2;
+// A fresh network's embeddings can start bunched together and spread out in the first steps (a
+// random ViT does, for ~70 steps): a low spread only counts as a collapse once the embeddings
+// have been healthy (above twice kCollapseSpread) or after this many steps.
+constexpr int64_t kCollapseGraceSteps = 100;
+
+// The collapse alarm's rule, shared by the trainer's log and the window's curves panel: on when
+// the spread falls below kCollapseSpread (see the grace above), off above twice it (hysteresis).
+struct CollapseWatch {
+  enum class Change { None, Collapsed, Recovered };
+  bool collapsed = false;
+  bool wasHealthy = false;
+  // spread < 0 (no emb_std reported) changes nothing.
+  Change update(int64_t step, double spread) {
+    if (spread < 0) return Change::None;
+    if (spread > 2 * kCollapseSpread) wasHealthy = true;
+    if (!collapsed && spread < kCollapseSpread && (wasHealthy || step >= kCollapseGraceSteps)) {
+      collapsed = true;
+      return Change::Collapsed;
+    }
+    if (collapsed && spread > 2 * kCollapseSpread) {
+      collapsed = false;
+      return Change::Recovered;
+    }
+    return Change::None;
+  }
+};
 
 struct EpochEvent {
   int64_t epoch = 0;  // the epoch that just ended (0-based)

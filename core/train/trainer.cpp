@@ -236,21 +236,19 @@ std::string Trainer::run() {
       return se;
     };
     // Collapse monitoring: say it once when the embeddings shrink to a point, and when they recover.
-    bool collapsed = false;
+    CollapseWatch collapse;
     auto watchCollapse = [&](const StepEvent& se) {
       const double spread = embeddingSpread(se);
-      if (spread < 0) return;
+      const auto change = collapse.update(se.step, spread);
       std::ostringstream line;
       line.precision(3);
-      if (!collapsed && spread < kCollapseSpread) {
-        collapsed = true;
+      if (change == CollapseWatch::Change::Collapsed) {
         line << "warning: step " << se.step << ": the embeddings are collapsing (std of the "
              << "normalised embeddings " << spread / std::sqrt(double(se.embeddingDim))
              << ", healthy about " << 1 / std::sqrt(double(se.embeddingDim)) << " = 1/sqrt("
              << se.embeddingDim << ")); the features will carry little information";
         log(line.str());
-      } else if (collapsed && spread > 2 * kCollapseSpread) {
-        collapsed = false;
+      } else if (change == CollapseWatch::Change::Recovered) {
         line << "step " << se.step << ": the embeddings spread out again (std x sqrt(D) = " << spread << ")";
         log(line.str());
       }
