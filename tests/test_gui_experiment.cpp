@@ -301,6 +301,9 @@ class TestGuiExperiment : public QObject {
     for (auto* l : panel.augmentEditor()->findChildren<QLabel*>())
       noted = noted || (l->text().contains("switched") && l->isVisibleTo(&panel));
     QVERIFY(noted);
+    // A method that needs a particular backbone gets it (MAE: the vit).
+    if (!info.requiredBackbone.empty())
+      QCOMPARE(panel.form("backbone")->values()["name"].get<std::string>(), info.requiredBackbone);
   }
 
   void methodsGroupedByFamily() {

@@ -231,9 +231,17 @@ void ExperimentPanel::applyMethod(const QString& name, bool fromUser) {
   methodForm_->setVisible(!info.params.empty());
   if (!fromUser) return;
   augment_->setPreset(info.defaultAugment);
-  augment_->setNote(
-      QString("Augmentations switched to \"%1\", the default for %2.")
-          .arg(QString::fromStdString(info.defaultAugment), QString::fromStdString(info.title)));
+  QString note = QString("Augmentations switched to \"%1\", the default for %2.")
+                     .arg(QString::fromStdString(info.defaultAugment), QString::fromStdString(info.title));
+  // A method that cannot do without a backbone (MAE: the vit) gets it.
+  json backbone = backboneForm_->values();
+  if (!info.requiredBackbone.empty() && backbone.value("name", "") != info.requiredBackbone) {
+    backbone["name"] = info.requiredBackbone;
+    backboneForm_->setValues(backbone);
+    note += QString(" Backbone switched to %1, which %2 needs.")
+                .arg(QString::fromStdString(info.requiredBackbone), QString::fromStdString(info.title));
+  }
+  augment_->setNote(note);
   onEdited();
   emit methodChanged(name);
 }
