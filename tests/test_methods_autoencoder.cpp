@@ -337,15 +337,18 @@ class TestMethodsAutoencoder : public QObject {
     auto gen = at::detail::createCPUGenerator(2);
     auto p = m->previews(blobs(8, 7), gen, {});
     QCOMPARE(p.size(), size_t(3));
-    QCOMPARE(p[0].images.size(0), int64_t(32));  // 8 rows of image | mu | two samples
-    QCOMPARE(p[0].labels.size(), size_t(4));
+    QCOMPARE(p[0].images.size(0), int64_t(32));  // 8 groups of image | mu | two samples
+    QCOMPARE(p[0].columns, int64_t(8));          // two groups a row
+    QCOMPARE(p[0].labels.size(), size_t(8));
     QCOMPARE(p[1].images.size(0), int64_t(32));  // samples from the prior
     QCOMPARE(p[2].images.size(0), int64_t(64));  // 8 x 8 latent grid
     QVERIFY(p[2].caption.find("latent dimension") != std::string::npos);
     for (const auto& pv : p)
       QVERIFY(pv.images.min().item<float>() >= 0 && pv.images.max().item<float>() <= 1);
     // A single opened image works too.
-    QCOMPARE(m->previews(blobs(1, 7), gen, {})[0].images.size(0), int64_t(4));
+    auto one = m->previews(blobs(1, 7), gen, {});
+    QCOMPARE(one[0].images.size(0), int64_t(4));
+    QCOMPARE(one[0].columns, int64_t(4));
   }
 
   void badSettingsNameTheSetting() {

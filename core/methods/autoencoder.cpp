@@ -155,7 +155,7 @@ class Autoencoder : public Method {
         triples.reshape({n / perRow, perRow * 3, x.size(1), x.size(2), x.size(3)}).flatten(0, 1);
     std::vector<std::string> headers;
     for (int64_t i = 0; i < perRow; ++i)
-      for (const char* h : {"image", "encoder's input", "reconstruction"}) headers.push_back(h);
+      for (const char* h : {"image", "input", "rebuilt"}) headers.push_back(h);
     char noise[80];
     if (lvl <= 0)
       std::snprintf(noise, sizeof noise, "the image itself (no noise)");
@@ -164,12 +164,13 @@ class Autoencoder : public Method {
     else
       std::snprintf(noise, sizeof noise, "the image with %.0f%% of its pixels zeroed", lvl * 100);
     char buf[500];
-    std::snprintf(buf, sizeof buf,
-                  "each triple: an image; what the encoder sees (%s); the decoder's rebuild "
-                  "from the %lld features. Pixel MSE to the clean image %.4f (encoder's input: "
-                  "%.4f). Encoder Jacobian ||J||_F^2 ~ %.3g per image (Hutchinson, 16 probes) "
-                  "for a feature variance of %.3g over these images",
-                  noise, static_cast<long long>(encoder_->featureDim()), mse, mseSeen, jac, spread);
+    std::snprintf(
+        buf, sizeof buf,
+        "each triple: an image; the input, what the encoder sees (%s); the decoder's rebuild "
+        "from the %lld features. Pixel MSE to the clean image %.4f (encoder's input: "
+        "%.4f). Encoder Jacobian ||J||_F^2 ~ %.3g per image (Hutchinson, 16 probes) "
+        "for a feature variance of %.3g over these images",
+        noise, static_cast<long long>(encoder_->featureDim()), mse, mseSeen, jac, spread);
     return {{title() + " reconstructions", buf, grid.cpu(), headers, perRow * 3}};
   }
 

@@ -75,7 +75,9 @@ class Vae : public Method {
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
                                 const PreviewSettings&) override {
     torch::NoGradGuard ng;
-    const int64_t n = std::min<int64_t>(images.size(0), 8);
+    int64_t n = std::min<int64_t>(images.size(0), 8);
+    const int64_t perRow = n >= 4 ? 2 : 1;  // two image | mu | sample | sample groups a row
+    n -= n % perRow;
     auto x = images.slice(0, 0, n).to(torch::kFloat);
     auto h = encoder_->forward(x);
     auto mu = mu_->forward(h), logvar = logvar_->forward(h);
@@ -88,17 +90,17 @@ class Vae : public Method {
     auto klDim = gaussianKlPerDim(mu, logvar).cpu();
     char buf[400];
     std::snprintf(buf, sizeof buf,
-                  "each row: an image; the decoding of its posterior mean mu; two decodings of "
+                  "each group: an image; the decoding of its posterior mean mu; two decodings of "
                   "samples z ~ q(z|x) (they differ where the model is unsure). Pixel MSE from mu "
                   "%.4f; KL %.2f nats per image over %lld latent dimensions",
                   (fromMu - x).pow(2).mean().item<double>(), klDim.sum().item<double>(),
                   static_cast<long long>(latent_));
     std::vector<Preview> out;
-    out.push_back({"vae reconstructions",
-                   buf,
-                   torch::stack(cols, 1).flatten(0, 1).cpu(),
-                   {"image", "from mu", "z ~ q(z|x)", "z ~ q(z|x)"},
-                   4});
+    std::vector<std::string> headers;
+    for (int64_t i = 0; i < perRow; ++i)
+      for (const char* h : {"image", "from mu", "z ~ q(z|x)", "z ~ q(z|x)"}) headers.push_back(h);
+    out.push_back({"vae reconstructions", buf, torch::stack(cols, 1).flatten(0, 1).cpu(), headers,
+                   4 * perRow});
 
     auto prior = torch::randn({32, latent_}, gen, torch::kFloat).to(mu.options());
     out.push_back({"vae samples",
