@@ -19,6 +19,10 @@ MethodInfo barlowMethodInfo();
 MethodInfo byolMethodInfo();
 MethodInfo simsiamMethodInfo();
 MethodInfo maeMethodInfo();
+MethodInfo autoencoderMethodInfo();
+MethodInfo denoisingAeMethodInfo();
+MethodInfo contractiveAeMethodInfo();
+MethodInfo vaeMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -31,6 +35,10 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(simsiamMethodInfo());
     r.add(barlowMethodInfo());
     r.add(maeMethodInfo());
+    r.add(autoencoderMethodInfo());
+    r.add(denoisingAeMethodInfo());
+    r.add(contractiveAeMethodInfo());
+    r.add(vaeMethodInfo());
     return r;
   }();
   return registry;
