@@ -125,22 +125,24 @@ class RelPatch : public Method {
     const int64_t sep = grid_.gap + grid_.jitter, p = grid_.patch, step = p + sep;
     auto fitted = asRgb(fitToGrid(x, grid_).cpu());
     auto truth = asRgb(assemblePatches(pairOnly(tiles, labels), sep));
-    // The guess: each neighbour cell tinted by its probability (white 0 .. orange 1), the centre,
-    // and the neighbour at the most likely cell.
+    // The guess: each neighbour cell shaded by its probability (dark grey 0 .. orange 1, on a
+    // square-root scale so that small ones show), the centre, and the neighbour at the most
+    // likely cell.
     auto tint = torch::zeros({n, 9, 3, p, p});
+    const float orange[3] = {1.0f, 0.55f, 0.1f};
     for (int64_t k = 0; k < 8; ++k) {
-      auto pk = prob.select(1, k).view({n, 1, 1});
+      auto q = prob.select(1, k).sqrt().view({n, 1, 1});
       auto cell = tint.select(1, kNeighbourCell[k]);
-      cell.select(1, 0).fill_(1.0);
-      cell.select(1, 1).copy_((1 - 0.55 * pk).expand({n, p, p}));
-      cell.select(1, 2).copy_((1 - pk).expand({n, p, p}));
+      for (int64_t ch = 0; ch < 3; ++ch)
+        cell.select(1, ch).copy_((0.2 + (orange[ch] - 0.2) * q).expand({n, p, p}));
     }
     auto rgbTiles = tiles.size(2) == 3 ? tiles : tiles.expand({-1, -1, 3, -1, -1});
     tint.select(1, 4).copy_(rgbTiles.select(1, 4));
     Preview out{"relative position guesses",
                 "each: the image (centre framed blue, neighbour green), the question (the two "
-                "patches in place) and the guess: the neighbour where the network puts it, cells "
-                "shaded by probability, the true cell framed green; a cross marks a wrong guess",
+                "patches in place) and the guess: the neighbour where the network puts it, the "
+                "cells shaded by probability (dark 0 .. orange 1), the true cell framed green; a "
+                "cross marks a wrong guess",
                 {},
                 {},
                 6};
@@ -148,7 +150,7 @@ class RelPatch : public Method {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t l = labels[i].item<int64_t>(), g = pred[i].item<int64_t>();
       tint[i][kNeighbourCell[g]].copy_(rgbTiles[i][kNeighbourCell[l]]);
-      auto guess = assemblePatches(tint[i].unsqueeze(0), sep, 1.0)[0];
+      auto guess = assemblePatches(tint[i].unsqueeze(0), sep)[0];
       const int64_t tc = kNeighbourCell[l], gc = kNeighbourCell[g];
       drawFrame(guess, (tc / 3) * step, (tc % 3) * step, p, p, 0.1f, 0.65f, 0.2f);
       if (g != l) drawFrame(guess, (gc / 3) * step, (gc % 3) * step, p, p, 0.85f, 0.15f, 0.15f);
