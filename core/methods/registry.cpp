@@ -23,6 +23,8 @@ MethodInfo autoencoderMethodInfo();
 MethodInfo denoisingAeMethodInfo();
 MethodInfo contractiveAeMethodInfo();
 MethodInfo vaeMethodInfo();
+MethodInfo relpatchMethodInfo();
+MethodInfo jigsawMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -39,6 +41,8 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(denoisingAeMethodInfo());
     r.add(contractiveAeMethodInfo());
     r.add(vaeMethodInfo());
+    r.add(relpatchMethodInfo());
+    r.add(jigsawMethodInfo());
     return r;
   }();
   return registry;
