@@ -19,6 +19,8 @@ MethodInfo barlowMethodInfo();
 MethodInfo byolMethodInfo();
 MethodInfo simsiamMethodInfo();
 MethodInfo maeMethodInfo();
+MethodInfo inpaintingMethodInfo();
+MethodInfo dcganMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -31,6 +33,8 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(simsiamMethodInfo());
     r.add(barlowMethodInfo());
     r.add(maeMethodInfo());
+    r.add(inpaintingMethodInfo());
+    r.add(dcganMethodInfo());
     return r;
   }();
   return registry;
