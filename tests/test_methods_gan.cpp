@@ -312,7 +312,10 @@ class TestMethodsGan : public QObject {
     auto p = m->previews(batch.images, gen, {{"block_size", 4}});
     QCOMPARE(p.size(), size_t(1));
     QCOMPARE(p[0].images.size(0), int64_t(8 * 3));
-    QCOMPARE(p[0].labels.size(), size_t(3));
+    QCOMPARE(p[0].labels.size(), size_t(6));  // column headers, two images a row
+    QCOMPARE(p[0].columns, int64_t(6));
+    auto one = m->previews(batch.images.slice(0, 0, 1), gen, {});
+    QCOMPARE(one[0].columns, int64_t(3));
     QVERIFY(p[0].caption.find("4 px block") != std::string::npos);
     // Column 2 (filled) equals the original outside the hole.
     auto filled = p[0].images.index({torch::indexing::Slice(1, torch::indexing::None, 3)});

@@ -196,11 +196,15 @@ class Inpainting : public Method {
     auto grid = torch::stack({paint(toRgb(x), m.hole), toRgb(filled), toRgb(x)}, 1).flatten(0, 1);
     char buf[400];
     std::snprintf(buf, sizeof buf,
-                  "each row: the image with a %lld px block hidden (blue; the encoder sees grey), "
+                  "each image: with a %lld px block hidden (blue; the encoder sees grey), "
                   "the hole filled by the decoder, the original. Hidden-pixel MSE %.4f vs %.4f "
                   "for filling with the mean",
                   static_cast<long long>(block), err, base);
-    return {{"inpainting", buf, grid.cpu(), {"masked", "filled", "original"}, 3}};
+    // Two images a row when there are several: the grid then fits the panel without scrolling.
+    std::vector<std::string> headers{"masked", "filled", "original"};
+    if (n >= 2) headers.insert(headers.end(), {"masked", "filled", "original"});
+    const auto columns = static_cast<int64_t>(headers.size());
+    return {{"inpainting", buf, grid.cpu(), headers, columns}};
   }
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
