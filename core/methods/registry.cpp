@@ -25,6 +25,8 @@ MethodInfo contractiveAeMethodInfo();
 MethodInfo vaeMethodInfo();
 MethodInfo relpatchMethodInfo();
 MethodInfo jigsawMethodInfo();
+MethodInfo inpaintingMethodInfo();
+MethodInfo dcganMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -43,6 +45,8 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(vaeMethodInfo());
     r.add(relpatchMethodInfo());
     r.add(jigsawMethodInfo());
+    r.add(inpaintingMethodInfo());
+    r.add(dcganMethodInfo());
     return r;
   }();
   return registry;
