@@ -231,9 +231,14 @@ void ExperimentPanel::applyMethod(const QString& name, bool fromUser) {
   methodForm_->setVisible(!info.params.empty());
   if (!fromUser) return;
   augment_->setPreset(info.defaultAugment);
-  augment_->setNote(
-      QString("Augmentations switched to \"%1\", the default for %2.")
-          .arg(QString::fromStdString(info.defaultAugment), QString::fromStdString(info.title)));
+  QString note = QString("Augmentations switched to \"%1\", the default for %2.")
+                     .arg(QString::fromStdString(info.defaultAugment), QString::fromStdString(info.title));
+  const QString spec = data_->spec();
+  if (info.needsColour && (spec == "fashion-mnist" || spec.startsWith("mnist:"))) {
+    data_->setSpec("photos:/usr/share/backgrounds");  // the built-in colour source
+    note += " It needs colour images: data switched to the colour photos.";
+  }
+  augment_->setNote(note);
   onEdited();
   emit methodChanged(name);
 }
