@@ -340,6 +340,11 @@ class TestMethodsColor : public QObject {
     m->eval();
     auto pv = m->previews(x, gen, {});
     QCOMPARE(pv[0].images.size(0), int64_t(3 * 5));
+    auto views = m->inputViews(x, augmentPreset("none"), gen);
+    QCOMPARE(views.images.size(0), int64_t(3 * 4));
+    // Without augmentation the "L half sees" column is the image's gray version: equal channels.
+    auto grayCol = views.images.view({3, 4, 3, 16, 16}).select(1, 2);
+    QVERIFY(close(grayCol.select(1, 0), grayCol.select(1, 2), 1e-3));
   }
 };
 

@@ -207,9 +207,11 @@ class Colorization : public Method {
         abErrorAuc(torch::zeros_like(trueAb), trueAb).item<double>(), chroma(ab), chroma(mean),
         chroma(trueAb));
     auto grid = torch::stack({gray, withL(lab, ab), withL(lab, mean), rgb}, 1).flatten(0, 1);
-    char head[40];
-    std::snprintf(head, sizeof head, "prediction T=%.2f", T);
-    return {{"colorizations", buf, grid.cpu(), {"gray input (L)", head, "mean (T=1)", "truth"}, 4}};
+    return {{"colorizations",
+             buf,
+             grid.cpu(),
+             {"gray input (L)", "prediction", "mean (T=1)", "truth"},
+             4}};
   }
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
@@ -248,7 +250,8 @@ MethodInfo colorizationMethodInfo() {
   m.family = "pretext task";
   m.summary =
       "The network sees only the lightness (L) of a colour photo and must predict its colours "
-      "(the ab channels of Lab) as a distribution over 313-odd colour bins per pixel. To know "
+      "(the ab channels of Lab) as a distribution over the ~260 colour bins of the sRGB gamut per "
+      "pixel. To know "
       "that grass is green and sky blue it has to recognise grass and sky. Rare, saturated "
       "colours are weighted up so the answer is not always brownish-gray.";
   m.formula =

@@ -166,6 +166,27 @@ class SplitBrain : public Method {
              5}};
   }
 
+  Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
+                     torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto view = augmentBatch(images, augment, gen).to(torch::kFloat);
+    auto rgb = view.size(1) == 1 ? view.expand({-1, 3, -1, -1}) : view;
+    auto lab = rgbToLab(rgb);
+    auto l = lab.slice(1, 0, 1), ab = lab.slice(1, 1, 3);
+    auto in = images.size(1) == 1 ? images.expand({-1, 3, -1, -1}) : images;
+    auto grid = torch::stack(
+                    {in.to(torch::kFloat), rgb, labToRgb(torch::cat({l, torch::zeros_like(ab)}, 1)),
+                     labToRgb(torch::cat({torch::full_like(l, 60), ab}, 1))},
+                    1)
+                    .flatten(0, 1);
+    return {"split-brain inputs",
+            "each row: an image, its augmented view, what the L half sees (and the ab half must "
+            "predict), what the ab half sees (shown at L = 60; the L half must predict it)",
+            grid.cpu(),
+            {"image", "view", "L half sees", "ab half sees"},
+            4};
+  }
+
  private:
   std::shared_ptr<SplitBrainEncoder> split_;
   DenseHead toAb_{nullptr}, toL_{nullptr};
