@@ -5,14 +5,18 @@
 
 #include <array>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <set>
 #include <utility>
 
+#include "core/config/experiment.h"
+#include "core/eval/evaluate.h"
 #include "core/methods/colorization.h"
 #include "core/methods/lab.h"
 #include "core/methods/registry.h"
 #include "core/methods/splitbrain.h"
+#include "core/train/trainer.h"
 #include "core/util/error.h"
 #include "test_support.h"
 
@@ -40,6 +44,34 @@ torch::Tensor solid(const std::vector<std::array<float, 3>>& colours, int64_t si
   for (const auto& c : colours)
     out.push_back(torch::tensor({c[0], c[1], c[2]}).view({3, 1, 1}).expand({3, size, size}));
   return torch::stack(out);
+}
+
+// A tiny CIFAR-10 folder whose two classes differ only in colour: every image has a random
+// lightness pattern, class 0 tints it with ab = (+25, +25), class 1 with (-25, -25).
+void writeHueCifar(const std::string& dir) {
+  auto make = [](int64_t n, int64_t seed) {
+    torch::manual_seed(seed);
+    auto l = 45 + 20 * torch::rand({n, 1, 8, 8});
+    l = torch::nn::functional::interpolate(l, torch::nn::functional::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{32, 32})
+                                                  .mode(torch::kNearest));
+    auto labels = torch::arange(n) % 2;
+    auto sign = (1 - 2 * labels.to(torch::kFloat)).view({n, 1, 1, 1});
+    auto ab = (25 * sign).expand({n, 2, 32, 32});
+    auto rgb = labToRgb(torch::cat({l, ab}, 1));
+    return std::make_pair((rgb * 255).round().to(torch::kUInt8).contiguous(), labels);
+  };
+  auto write = [&](const std::string& file, int64_t n, int64_t seed) {
+    auto [images, labels] = make(n, seed);
+    std::ofstream out(dir + "/" + file, std::ios::binary);
+    for (int64_t i = 0; i < n; ++i) {
+      const char label = char(labels[i].item<int64_t>());
+      out.write(&label, 1);
+      out.write(reinterpret_cast<const char*>(images[i].data_ptr<uint8_t>()), 3072);
+    }
+  };
+  for (int i = 1; i <= 5; ++i) write("data_batch_" + std::to_string(i) + ".bin", 20, i);
+  write("test_batch.bin", 40, 9);
 }
 
 }  // namespace
@@ -301,6 +333,31 @@ class TestMethodsColor : public QObject {
     auto l2 = makeMethod("colorization", tinySetup("l2"));
     QVERIFY(l2->previewControls().empty());
     QCOMPARE(l2->previews(photo, gen, {})[0].labels.size(), size_t(3));
+  }
+
+  // The random-init baseline of `pretext-cli eval --random-init` builds the method's own encoder,
+  // so it sees L only: on classes that differ only in colour it is at chance, while a plain RGB
+  // encoder (rotation's) separates them.
+  void randomInitSeesL() {
+    QTemporaryDir tmp;
+    writeHueCifar(tmp.path().toStdString());
+    auto accuracy = [&](const std::string& method) {
+      nlohmann::json j = {{"name", "hue"},
+                          {"data", {{"source", "cifar10:" + tmp.path().toStdString()}}},
+                          {"method", {{"name", method}}},
+                          {"backbone", {{"width", 8}}},
+                          {"schedule", {{"epochs", 1}, {"batch_size", 16}}},
+                          {"run", {{"seed", 3}, {"threads", 2}}}};
+      Session s = makeSession(experimentFromJson(j));
+      EvalRequest req;
+      req.knn.k(5);
+      req.randomInit = true;
+      return evaluateSession(s, req).top1;
+    };
+    const double lab = accuracy("colorization"), rgb = accuracy("rotation");
+    qInfo("random-init kNN on colour-only classes: colorization %.1f%%, rotation %.1f%%", lab, rgb);
+    QVERIFY(rgb > 90);
+    QVERIFY(lab < 75);
   }
 
   // Split-brain: features are the two halves' side by side; a step trains both halves.
