@@ -199,16 +199,16 @@ class TestMethods : public QObject {
   }
   void everyMethodSteps() {
     QFETCH(QString, name);
+    const auto& info = MethodRegistry::instance().get(name.toStdString());
     MethodSetup s;
     s.numClasses = 10;
-    s.channels = 1;
+    s.channels = info.needsColour ? 3 : 1;  // colorization and split-brain refuse gray images
     s.imageSize = 16;
     s.backbone.width(4);
-    const auto& info = MethodRegistry::instance().get(name.toStdString());
     if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
-    b.images = torch::rand({8, 1, 16, 16});
+    b.images = torch::rand({8, s.channels, 16, 16});
     b.labels = torch::randint(0, 10, {8}, torch::kLong);
     auto gen = at::detail::createCPUGenerator(1);
     AugmentOptions aug = augmentPreset("weak");

@@ -241,6 +241,11 @@ void ExperimentPanel::applyMethod(const QString& name, bool fromUser) {
     note += QString(" Backbone switched to %1, which %2 needs.")
                 .arg(QString::fromStdString(info.requiredBackbone), QString::fromStdString(info.title));
   }
+  const QString spec = data_->spec();
+  if (info.needsColour && (spec == "fashion-mnist" || spec.startsWith("mnist:"))) {
+    data_->setSpec("photos:/usr/share/backgrounds");  // the built-in colour source
+    note += " It needs colour images: data switched to the colour photos.";
+  }
   augment_->setNote(note);
   onEdited();
   emit methodChanged(name);

@@ -44,7 +44,10 @@ struct ModeGuard {
 std::shared_ptr<Encoder> makeEncoder(const Session& s, bool copyWeights) {
   const auto& e = s.experiment;
   torch::manual_seed(e.seed);
-  auto enc = makeBackbone(backboneOptionsOf(e, s.data.train.channels(), s.data.train.height()));
+  // The method's own encoder, built fresh: some methods wrap the backbone (colorization converts
+  // RGB to the L channel itself), and the random-init baseline must see what the method sees.
+  // For a plain backbone this draws the same weights as makeBackbone (the encoder is built first).
+  auto enc = makeExperimentMethod(e, s.data.train)->encoder();
   enc->to(s.device);
   if (copyWeights) {
     torch::NoGradGuard noGrad;

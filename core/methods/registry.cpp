@@ -27,6 +27,8 @@ MethodInfo relpatchMethodInfo();
 MethodInfo jigsawMethodInfo();
 MethodInfo inpaintingMethodInfo();
 MethodInfo dcganMethodInfo();
+MethodInfo colorizationMethodInfo();
+MethodInfo splitbrainMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -47,6 +49,8 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(jigsawMethodInfo());
     r.add(inpaintingMethodInfo());
     r.add(dcganMethodInfo());
+    r.add(colorizationMethodInfo());
+    r.add(splitbrainMethodInfo());
     return r;
   }();
   return registry;
@@ -149,6 +153,11 @@ std::shared_ptr<Method> makeMethod(const std::string& name, MethodSetup setup) {
   const MethodInfo& info = MethodRegistry::instance().get(name);
   if (info.needsLabels && setup.numClasses < 2)
     throw Error("method \"" + name + "\" needs labelled training data, but the data set has no labels");
+  if (info.needsColour && setup.channels != 3)
+    throw Error("method \"" + name + "\" needs colour (3-channel RGB) images, but the data has " +
+                std::to_string(setup.channels) +
+                " channel(s): set data.source to a colour source, e.g. photos:/usr/share/backgrounds "
+                "(the built-in colour default), cifar10:DIR or folder:DIR");
   setup.params = resolveParams(info, setup.params);
   return info.make(setup);
 }

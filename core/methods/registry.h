@@ -30,6 +30,7 @@ struct MethodInfo {
   std::string formula;       // the loss, in plain text
   std::string paper;         // reference
   bool needsLabels = false;
+  bool needsColour = false;  // needs 3-channel (RGB) training images (colorization, split-brain)
   std::string requiredBackbone;         // a backbone the method cannot do without ("" = any)
   std::string defaultAugment = "none";  // augmentation preset that suits it
   std::vector<ParamSpec> params;
