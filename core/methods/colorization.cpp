@@ -76,21 +76,6 @@ torch::Tensor DenseHeadImpl::forward(const std::vector<torch::Tensor>& stages, i
 
 namespace {
 
-// [N,C,h,w] -> [N*h*w, C] and back.
-torch::Tensor pixels(const torch::Tensor& x) {
-  return x.permute({0, 2, 3, 1}).reshape({-1, x.size(1)});
-}
-torch::Tensor maps(const torch::Tensor& p, int64_t n, int64_t h, int64_t w) {
-  return p.reshape({n, h, w, p.size(1)}).permute({0, 3, 1, 2});
-}
-torch::Tensor resizeTo(const torch::Tensor& x, int64_t size) {
-  if (x.size(2) == size) return x;
-  if (x.size(2) > size) return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(size));
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{size, size})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
-}
 // Mean chroma sqrt(a^2 + b^2) of ab maps [N,2,H,W]: how saturated a picture is.
 double chroma(const torch::Tensor& ab) { return ab.pow(2).sum(1).sqrt().mean().item<double>(); }
 torch::Tensor withL(const torch::Tensor& lab, const torch::Tensor& ab) {
@@ -124,11 +109,11 @@ class Colorization : public Method {
     const int64_t n = x.size(0), g = predictionSize(x.size(2));
     auto out = head_->forward(lab_->stagesFromLab(lab), g);  // [N,Q|2,g,g]
     auto trueAb = lab.slice(1, 1, 3);
-    auto targetAb = pixels(resizeTo(trueAb, g));  // [N*g*g, 2]
+    auto targetAb = pixelRows(resizeMaps(trueAb, g));  // [N*g*g, 2]
     StepResult r;
     torch::Tensor predAb;
     if (l2_) {
-      auto pred = pixels(out);  // ab / 100
+      auto pred = pixelRows(out);  // ab / 100
       r.loss = 0.5 * (pred - targetAb / 100).pow(2).sum(1).mean();
       predAb = out.detach() * 100;
     } else {
@@ -139,14 +124,14 @@ class Colorization : public Method {
         counts_ += torch::bincount(z.argmax(1), {}, bins_.size(0)).to(counts_.dtype());
         w = rebalanceWeights(smoothBinDistribution(counts_ / counts_.sum(), bins_), lambda_);
       }
-      auto logits = pixels(out);
+      auto logits = pixelRows(out);
       r.loss = rebalancedCrossEntropy(logits, z, w);
       torch::NoGradGuard ng;
       r.metrics.push_back({"bin_acc", logits.argmax(1).eq(z.argmax(1)).to(torch::kFloat).mean()});
-      predAb = maps(annealedMean(torch::softmax(logits, 1), bins_, temperature_), n, g, g);
+      predAb = pixelMaps(annealedMean(torch::softmax(logits, 1), bins_, temperature_), n, g, g);
     }
     torch::NoGradGuard ng;
-    auto full = resizeTo(predAb, x.size(2));
+    auto full = resizeMaps(predAb, x.size(2));
     r.metrics.push_back({"ab_auc", abErrorAuc(full, trueAb)});
     r.metrics.push_back({"gray_auc", abErrorAuc(torch::zeros_like(trueAb), trueAb)});
     return r;
@@ -155,10 +140,10 @@ class Colorization : public Method {
   // The ab prediction at full resolution for images [N,3|1,H,W], at temperature T.
   torch::Tensor predictAb(const torch::Tensor& lab, double T) {
     auto out = head_->forward(lab_->stagesFromLab(lab), predictionSize(lab.size(2)));
-    if (l2_) return resizeTo(out * 100, lab.size(2));
+    if (l2_) return resizeMaps(out * 100, lab.size(2));
     const int64_t n = out.size(0), g = out.size(2);
-    auto probs = torch::softmax(pixels(out), 1);
-    return resizeTo(maps(annealedMean(probs, bins_, T), n, g, g), lab.size(2));
+    auto probs = torch::softmax(pixelRows(out), 1);
+    return resizeMaps(pixelMaps(annealedMean(probs, bins_, T), n, g, g), lab.size(2));
   }
 
   std::vector<PreviewControl> previewControls() const override {

@@ -106,14 +106,7 @@ torch::Tensor cachedPermutations(int64_t n, uint64_t seed) {
 class Jigsaw : public Method {
  public:
   explicit Jigsaw(const MethodSetup& s) : Method(s) {
-    if (s.backbone.name() == "vit")
-      throw Error(
-          "backbone.name = \"vit\": jigsaw feeds the encoder small tiles, which a vit "
-          "built for whole images cannot take; choose convnet or a resnet");
-    grid_.patch = s.params["patch_size"].get<int64_t>();
-    grid_.gap = s.params["gap"].get<int64_t>();
-    grid_.jitter = s.params["jitter"].get<int64_t>();
-    grid_.validate("jigsaw");
+    grid_ = patchGridFromParams(s.params, s.backbone.name(), "jigsaw");
     colour_ = s.params["colour"].get<std::string>();
     const int64_t n = s.params["permutations"].get<int64_t>();
     perms_ = register_buffer("permutations",

@@ -138,4 +138,19 @@ torch::Tensor abErrorAuc(const torch::Tensor& predAb, const torch::Tensor& trueA
   return ((151 - err.ceil()).clamp(0, 151) / 151).mean();
 }
 
+torch::Tensor pixelRows(const torch::Tensor& x) {
+  return x.permute({0, 2, 3, 1}).reshape({-1, x.size(1)});
+}
+torch::Tensor pixelMaps(const torch::Tensor& p, int64_t n, int64_t h, int64_t w) {
+  return p.reshape({n, h, w, p.size(1)}).permute({0, 3, 1, 2});
+}
+torch::Tensor resizeMaps(const torch::Tensor& x, int64_t size) {
+  if (x.size(2) == size) return x;
+  if (x.size(2) > size) return torch::nn::functional::adaptive_avg_pool2d(x, torch::nn::functional::AdaptiveAvgPool2dFuncOptions(size));
+  return torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{size, size})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
 }  // namespace pretext

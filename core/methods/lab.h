@@ -50,4 +50,11 @@ torch::Tensor annealedMean(const torch::Tensor& probs, const torch::Tensor& bins
 // averaged over the 151 thresholds: the area under the curve, in [0,1].
 torch::Tensor abErrorAuc(const torch::Tensor& predAb, const torch::Tensor& trueAb);
 
+// Dense-prediction plumbing shared by colorization and split-brain: [N,C,h,w] -> [N*h*w, C]
+// (one row per pixel) and back, and square maps resized to `size` (area-averaged down,
+// bilinear up).
+torch::Tensor pixelRows(const torch::Tensor& x);
+torch::Tensor pixelMaps(const torch::Tensor& rows, int64_t n, int64_t h, int64_t w);
+torch::Tensor resizeMaps(const torch::Tensor& x, int64_t size);
+
 }  // namespace pretext

@@ -10,6 +10,19 @@ namespace pretext {
 const int64_t kNeighbourCell[8] = {0, 1, 2, 3, 5, 6, 7, 8};
 const char* const kNeighbourName[8] = {"NW", "N", "NE", "W", "E", "SW", "S", "SE"};
 
+PatchGrid patchGridFromParams(const nlohmann::json& params, const std::string& backbone,
+                              const std::string& method) {
+  if (backbone == "vit")
+    throw Error("backbone.name = \"vit\": " + method + " feeds the encoder small patches, which "
+                "a vit built for whole images cannot take; choose convnet or a resnet");
+  PatchGrid g;
+  g.patch = params["patch_size"].get<int64_t>();
+  g.gap = params["gap"].get<int64_t>();
+  g.jitter = params["jitter"].get<int64_t>();
+  g.validate(method);
+  return g;
+}
+
 void PatchGrid::validate(const std::string& method) const {
   const std::string p = "method.params.";
   if (patch < 8)

@@ -2,6 +2,7 @@
 // The 3x3 patch grid that relative patch location (Doersch et al. 2015) and jigsaw puzzles
 // (Noroozi & Favaro 2016) share: fitting the image to the grid, jittered patch extraction, the
 // colour defence against chromatic aberration, and laying patches out again for the viewers.
+#include <nlohmann/json.hpp>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -20,6 +21,10 @@ struct PatchGrid {
   // 0 <= 2 jitter <= gap so patches never overlap).
   void validate(const std::string& method) const;
 };
+// The grid from a patch method's resolved parameters (patch_size, gap, jitter), validated; refuses
+// the vit backbone (built for whole images, it cannot take small patches).
+PatchGrid patchGridFromParams(const nlohmann::json& params, const std::string& backbone,
+                              const std::string& method);
 
 // The 8 neighbours of the centre cell (4), in row-major order: label k <-> cell kNeighbourCell[k].
 extern const int64_t kNeighbourCell[8];

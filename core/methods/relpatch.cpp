@@ -35,14 +35,7 @@ namespace {
 class RelPatch : public Method {
  public:
   explicit RelPatch(const MethodSetup& s) : Method(s) {
-    if (s.backbone.name() == "vit")
-      throw Error(
-          "backbone.name = \"vit\": relpatch feeds the encoder small patches, which a vit "
-          "built for whole images cannot take; choose convnet or a resnet");
-    grid_.patch = s.params["patch_size"].get<int64_t>();
-    grid_.gap = s.params["gap"].get<int64_t>();
-    grid_.jitter = s.params["jitter"].get<int64_t>();
-    grid_.validate("relpatch");
+    grid_ = patchGridFromParams(s.params, s.backbone.name(), "relpatch");
     colour_ = s.params["colour"].get<std::string>();
     allEight_ = s.params["all_neighbours"].get<bool>();
     const int64_t d = encoder_->featureDim();

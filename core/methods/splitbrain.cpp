@@ -50,20 +50,6 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor pixels(const torch::Tensor& x) {
-  return x.permute({0, 2, 3, 1}).reshape({-1, x.size(1)});
-}
-torch::Tensor maps(const torch::Tensor& p, int64_t n, int64_t h, int64_t w) {
-  return p.reshape({n, h, w, p.size(1)}).permute({0, 3, 1, 2});
-}
-torch::Tensor resizeTo(const torch::Tensor& x, int64_t size) {
-  if (x.size(2) == size) return x;
-  if (x.size(2) > size) return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(size));
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{size, size})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
-}
 
 class SplitBrain : public Method {
  public:
@@ -105,14 +91,14 @@ class SplitBrain : public Method {
     }
     const int64_t n = x.size(0), g = predictionSize(x.size(2));
     auto out = pass(lab);
-    auto small = resizeTo(lab, g);
+    auto small = resizeMaps(lab, g);
     torch::Tensor z, lTarget;
     {
       torch::NoGradGuard ng;
-      z = softEncode(pixels(small.slice(1, 1, 3)), bins_);
-      lTarget = lBin(pixels(small.slice(1, 0, 1)).squeeze(1));
+      z = softEncode(pixelRows(small.slice(1, 1, 3)), bins_);
+      lTarget = lBin(pixelRows(small.slice(1, 0, 1)).squeeze(1));
     }
-    auto abLogits = pixels(out.abLogits), lLogits = pixels(out.lLogits);
+    auto abLogits = pixelRows(out.abLogits), lLogits = pixelRows(out.lLogits);
     auto abLoss = rebalancedCrossEntropy(abLogits, z, {});
     auto lLoss = F::cross_entropy(lLogits, lTarget);
     StepResult r{abLoss + lLoss, {}};
@@ -122,7 +108,7 @@ class SplitBrain : public Method {
     r.metrics.push_back({"l_acc", lLogits.argmax(1).eq(lTarget).to(torch::kFloat).mean()});
     auto trueAb = lab.slice(1, 1, 3);
     auto ab =
-        resizeTo(maps(annealedMean(torch::softmax(abLogits, 1), bins_, 0.38), n, g, g), x.size(2));
+        resizeMaps(pixelMaps(annealedMean(torch::softmax(abLogits, 1), bins_, 0.38), n, g, g), x.size(2));
     r.metrics.push_back({"ab_auc", abErrorAuc(ab, trueAb)});
     r.metrics.push_back({"gray_auc", abErrorAuc(torch::zeros_like(trueAb), trueAb)});
     return r;
@@ -138,10 +124,10 @@ class SplitBrain : public Method {
     const int64_t size = x.size(2);
     auto out = pass(lab);
     const int64_t g = out.abLogits.size(2);
-    auto ab = resizeTo(
-        maps(annealedMean(torch::softmax(pixels(out.abLogits), 1), bins_, 0.38), n, g, g), size);
+    auto ab = resizeMaps(
+        pixelMaps(annealedMean(torch::softmax(pixelRows(out.abLogits), 1), bins_, 0.38), n, g, g), size);
     auto lProb = torch::softmax(out.lLogits, 1);  // [n,B,g,g]
-    auto l = resizeTo((lProb * lCentres(lProb).view({1, -1, 1, 1})).sum(1, true), size);  // mean L
+    auto l = resizeMaps((lProb * lCentres(lProb).view({1, -1, 1, 1})).sum(1, true), size);  // mean L
     auto zeroAb = torch::zeros_like(ab);
     auto trueL = lab.slice(1, 0, 1), trueAb = lab.slice(1, 1, 3);
     auto grid = torch::stack(
