@@ -130,13 +130,17 @@ EvalRecord evaluateSession(Session& s, const EvalRequest& req, const EvalProgres
       say(buf, double(epoch + 1) / double(std::max<int64_t>(1, epochs)));
     });
   } else {
-    std::shared_ptr<Encoder> fresh;
+    // The random-init baseline: the same method built fresh (seeded), its features() the same
+    // function of the image as the trained one's (an input conversion, a rescale), untrained.
+    std::shared_ptr<Method> fresh;
     if (req.randomInit) {
-      fresh = makeEncoder(s, false);
+      torch::manual_seed(s.experiment.seed);
+      fresh = makeExperimentMethod(s.experiment, s.data.train);
+      fresh->to(s.device);
       fresh->eval();
     }
     EncodeFn encode = [&](const torch::Tensor& x) {
-      return fresh ? fresh->forward(x) : s.method->features(x);
+      return fresh ? fresh->features(x) : s.method->features(x);
     };
     const double total = double(train.size() + test.size());
     auto trainF = extractFeatures(encode, train, s.device, 512, [&](int64_t done, int64_t) {

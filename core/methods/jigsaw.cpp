@@ -132,6 +132,11 @@ class Jigsaw : public Method {
     return head_->forward(f.view({shuffled.size(0), -1}));
   }
 
+  // The probes' view: the whole image at the scale the patches were cut from (the resize that
+  // fits the grid), so the encoder meets its parts at the size it learned them.
+  torch::Tensor features(const torch::Tensor& images) override {
+    return encoder_->forward(fitToGrid(images, grid_));
+  }
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto x = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     auto [shuffled, labels] = puzzles(x, *ctx.gen);

@@ -55,6 +55,11 @@ class RelPatch : public Method {
     return head_->forward(torch::cat(f.chunk(2, 0), 1));
   }
 
+  // The probes' view: the whole image at the scale the patches were cut from (the resize that
+  // fits the grid), so the encoder meets its parts at the size it learned them.
+  torch::Tensor features(const torch::Tensor& images) override {
+    return encoder_->forward(fitToGrid(images, grid_));
+  }
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto x = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     auto tiles = patches(x, *ctx.gen);
