@@ -10,26 +10,15 @@
 #include "core/methods/vae.h"
 #include "core/models/backbone.h"
 #include "core/util/error.h"
+#include "method_test_support.h"
 #include "test_support.h"
 
 using namespace pretext;
+using pretext::test::metric;
+using pretext::test::tinySetup;
 
 namespace {
 
-MethodSetup tinySetup(nlohmann::json params = nlohmann::json::object()) {
-  MethodSetup s;
-  s.channels = 1;
-  s.imageSize = 16;
-  s.backbone.width(4);
-  s.params = std::move(params);
-  return s;
-}
-
-double metric(const StepResult& r, const std::string& name) {
-  for (const auto& [n, v] : r.metrics)
-    if (n == name) return v.item<double>();
-  return std::nan("");
-}
 
 // Smooth blobs: images an autoencoder can learn something about in a few steps.
 torch::Tensor blobs(int64_t n, int64_t seed) {

@@ -7,9 +7,11 @@
 #include "core/methods/barlow.h"
 #include "core/methods/registry.h"
 #include "core/util/error.h"
+#include "method_test_support.h"
 #include "test_support.h"
 
 using namespace pretext;
+using pretext::test::metric;
 
 namespace {
 
@@ -18,20 +20,7 @@ double lossOf(const torch::Tensor& z1, const torch::Tensor& z2, double lambda,
   return barlowTwinsLoss(z1, z2, lambda, c, eps).item<double>();
 }
 
-MethodSetup tinySetup() {
-  MethodSetup s;
-  s.channels = 1;
-  s.imageSize = 16;
-  s.backbone.width(4);
-  s.params = {{"proj_hidden", 16}, {"proj_dim", 8}};
-  return s;
-}
-
-double metric(const StepResult& r, const std::string& name) {
-  for (const auto& [n, v] : r.metrics)
-    if (n == name) return v.item<double>();
-  return std::nan("");
-}
+MethodSetup tinySetup() { return test::tinySetup({{"proj_hidden", 16}, {"proj_dim", 8}}); }
 
 }  // namespace
 

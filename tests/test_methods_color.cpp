@@ -18,6 +18,7 @@
 #include "core/methods/splitbrain.h"
 #include "core/train/trainer.h"
 #include "core/util/error.h"
+#include "method_test_support.h"
 #include "test_support.h"
 
 using namespace pretext;
@@ -29,13 +30,9 @@ bool close(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-5) {
 }
 
 MethodSetup tinySetup(const std::string& loss = "classification", int64_t channels = 3) {
-  MethodSetup s;
-  s.channels = channels;
-  s.imageSize = 16;
-  s.backbone.width(4);
-  s.params = {{"head_width", 8}};
-  if (!loss.empty()) s.params["loss"] = loss;
-  return s;
+  nlohmann::json params = {{"head_width", 8}};
+  if (!loss.empty()) params["loss"] = loss;
+  return test::tinySetup(params, channels);
 }
 
 // A colour [N,3,H,W] image of one colour per image.

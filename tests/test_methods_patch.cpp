@@ -15,9 +15,12 @@
 #include "core/methods/registry.h"
 #include "core/methods/relpatch.h"
 #include "core/util/error.h"
+#include "method_test_support.h"
 #include "test_support.h"
 
 using namespace pretext;
+using pretext::test::metric;
+using pretext::test::tinySetup;
 
 namespace {
 
@@ -37,20 +40,6 @@ std::vector<std::vector<int>> rows(const torch::Tensor& t) {
   return out;
 }
 
-MethodSetup tinySetup(nlohmann::json params) {
-  MethodSetup s;
-  s.channels = 1;
-  s.imageSize = 16;
-  s.backbone.width(4);
-  s.params = std::move(params);
-  return s;
-}
-
-double metric(const StepResult& r, const std::string& name) {
-  for (const auto& [n, v] : r.metrics)
-    if (n == name) return v.item<double>();
-  return std::nan("");
-}
 
 // Zeroes the last layer of the method's classifier head: every logit 0, p = 1/K for K classes.
 void zeroLastLayer(Method& m) {
