@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "core/config/experiment.h"
+#include "core/data/conform.h"
 #include "core/data/dataset.h"
 #include "core/eval/finetune.h"
 #include "core/eval/probes.h"
@@ -122,6 +124,7 @@ struct EvalArgs {
   double t = 0.1;
   double finetune = 0;  // fraction of labels (0 = no fine-tuning)
   int64_t freeze = 0, finetuneEpochs = 20;
+  std::string probeData;  // probe on this labelled source instead of the run's own data
 };
 
 int cmdEval(const std::string& dir, EvalArgs a) {
@@ -132,8 +135,18 @@ int cmdEval(const std::string& dir, EvalArgs a) {
   if (!knn && !linear && a.finetune <= 0) knn = linear = true;
   // --random-init: the same architecture, seeded, untrained: the baseline a method must beat.
   Session s = a.randomInit ? makeSession(RunDirectory::open(dir).experiment()) : loadRunSession(dir);
+  if (!a.probeData.empty()) {
+    // A transfer probe: another labelled source, its images converted to what the method was
+    // trained on (channels, size), e.g. a colour method trained on photos, probed on Fashion-MNIST.
+    const Dataset& like = s.data.train;
+    auto probe = loadData(a.probeData, DataOptions().imageSize(like.height()).seed(s.experiment.seed));
+    s.data.trainLabelled = conformImages(probe.trainLabelled, like.channels(), like.height());
+    s.data.test = conformImages(probe.test, like.channels(), like.height());
+  }
   if (!s.data.trainLabelled.labelled() || !s.data.test.labelled())
-    throw Error(dir + ": the run's data (" + s.experiment.data + ") has no labels to evaluate with");
+    throw Error(dir + ": the run's data (" + (a.probeData.empty() ? s.experiment.data : a.probeData) +
+                ") has no labels to evaluate with; probe on a labelled source instead, e.g. "
+                "--data fashion-mnist or --data cifar10:DIR");
   auto say = [&](const std::string& line) {
     if (!asJson) std::cout << line << std::endl;
   };
@@ -143,7 +156,8 @@ int cmdEval(const std::string& dir, EvalArgs a) {
       std::to_string(s.data.test.size()) + " test images on " + describeDevice(s.device));
   auto trainF = extractFeatures(encode, s.data.trainLabelled, s.device);
   auto testF = extractFeatures(encode, s.data.test, s.device);
-  json result{{"run", dir}, {"method", s.experiment.method}, {"random_init", a.randomInit}, {"feature_dim", trainF.size(1)},
+  json result{{"run", dir}, {"method", s.experiment.method}, {"random_init", a.randomInit},
+              {"probe_data", a.probeData.empty() ? s.experiment.data : a.probeData}, {"feature_dim", trainF.size(1)},
               {"train_images", trainF.size(0)}, {"test_images", testF.size(0)}};
   const int64_t classes = s.data.test.numClasses();
   if (knn) {
@@ -181,7 +195,12 @@ int cmdEval(const std::string& dir, EvalArgs a) {
     say(l.str());
   }
   const RunDirectory run = RunDirectory::open(dir);
-  writeFileAtomically(run.file(a.randomInit ? "eval-random-init.json" : "eval.json"), [&](const std::string& tmp) {
+  std::string name = a.randomInit ? "eval-random-init" : "eval";
+  if (!a.probeData.empty()) {  // e.g. eval-on-fashion-mnist.json: never overwrites the own-data record
+    name += "-on-";
+    for (char c : a.probeData) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+  }
+  writeFileAtomically(run.file(name + ".json"), [&](const std::string& tmp) {
     std::ofstream out(tmp);
     out << result.dump(2) << "\n";
   });
@@ -252,6 +271,9 @@ int main(int argc, char** argv) {
   eval->add_flag("--json", ea.asJson, "print one JSON object (knn_top1, linear_top1 in percent)");
   eval->add_option("--k", ea.k, "neighbours for kNN")->capture_default_str();
   eval->add_option("--temperature", ea.t, "kNN temperature")->capture_default_str();
+  eval->add_option("--data", ea.probeData,
+                   "probe on this labelled source instead of the run's data (a transfer probe; "
+                   "images converted to the run's channels and size), e.g. fashion-mnist, cifar10:DIR");
   eval->add_flag("--random-init", ea.randomInit,
                  "evaluate the run's architecture untrained (seeded): the baseline to beat");
   eval->add_option("--finetune", ea.finetune, "fine-tune on this fraction of the labels, e.g. 0.01")

@@ -100,6 +100,21 @@ class TestCli : public QObject {
     r = cli({"eval", run, "--random-init", "--knn", "--json", "--k", "5"});
     QCOMPARE(r.code, 0);
     QVERIFY(nlohmann::json::parse(r.out.toStdString())["random_init"].get<bool>());
+    // A transfer probe on another labelled source: its own record, the run's eval.json untouched.
+    const auto before = fs::last_write_time((run + "/eval.json").toStdString());
+    r = cli({"eval", run, "--data", "mnist:" + dir_.filePath("mnist"), "--knn", "--json", "--k", "5"});
+    QCOMPARE(r.code, 0);
+    j = nlohmann::json::parse(r.out.toStdString());
+    QCOMPARE(QString::fromStdString(j["probe_data"].get<std::string>()), "mnist:" + dir_.filePath("mnist"));
+    QVERIFY(j.contains("knn_top1") && !j.contains("linear_top1"));
+    QCOMPARE(fs::last_write_time((run + "/eval.json").toStdString()), before);
+    bool wrote = false;
+    for (const auto& f : fs::directory_iterator(run.toStdString()))
+      wrote |= f.path().filename().string().rfind("eval-on-mnist-", 0) == 0;
+    QVERIFY(wrote);
+    r = cli({"eval", run, "--data", "cifar10:/nonexistent"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("/nonexistent"), qPrintable(r.err));
     r = cli({"eval", run, "--finetune", "0.5", "--freeze", "1", "--finetune-epochs", "1", "--json"});
     QCOMPARE(r.code, 0);
     QVERIFY(nlohmann::json::parse(r.out.toStdString()).contains("finetune_top1"));

@@ -93,7 +93,8 @@ EvalRecord evaluateSession(Session& s, const EvalRequest& req, const EvalProgres
   const Dataset test = headOf(s.data.test, req.testLimit);
   if (!train.labelled() || !test.labelled())
     throw Error("the data (" + s.experiment.data +
-                ") has no labels: kNN, linear probe and fine-tuning need a labelled data set");
+                ") has no labels: kNN, linear probe and fine-tuning need a labelled data set (a transfer "
+                "probe on another source: pretext-cli eval RUN --data fashion-mnist)");
   const auto started = std::chrono::steady_clock::now();
   auto say = [&](const std::string& stage, double f) {
     if (progress) progress(stage, f);
