@@ -394,9 +394,37 @@ class TestMethodsPatch : public QObject {
     QFETCH(QString, name);
     QFETCH(double, chance);
     nlohmann::json p = {{"patch_size", 8}, {"gap", 0}, {"jitter", 0}, {"hidden", 64}};
-    if (name == "jigsaw") p["permutations"] = 10;
+    if (name == "jigsaw") {
+      p["permutations"] = 10;
+      p["tile_norm"] = false;  // the cells differ only in brightness: see the next test
+    }
     const double acc = trainAccuracy(name.toStdString(), p, 120);
     QVERIFY2(acc > 0.8 && acc > 4 * chance, qPrintable(QString::number(acc)));
+  }
+
+  // The per-tile standardisation removes exactly that cue: tiles that differ only in brightness
+  // become identical, and the puzzle cannot be solved (the paper's defence against low-level
+  // shortcuts). The probes' features ignore an image's brightness and contrast alike.
+  void tileNormRemovesTheBrightnessShortcut() {
+    // Each tile is one cell, of one flat brightness.
+    nlohmann::json p = {{"patch_size", 8}, {"gap", 0},          {"jitter", 0},
+                        {"hidden", 64},    {"permutations", 10}, {"tile_norm", false}};
+    const double withShortcut = trainAccuracy("jigsaw", p, 120);
+    p["tile_norm"] = true;
+    const double without = trainAccuracy("jigsaw", p, 120);
+    QVERIFY2(withShortcut > 0.8 && without < 0.25,
+             qPrintable(QString("%1 -> %2").arg(withShortcut).arg(without)));
+
+    torch::manual_seed(0);
+    auto m = makeMethod("jigsaw", tinySetup({}));
+    m->eval();
+    torch::NoGradGuard noGrad;
+    auto x = torch::rand({3, 1, 16, 16}) * 0.5;
+    auto f = m->features(x), g = m->features(0.2 + 1.5 * x);
+    QVERIFY2(torch::allclose(f, g, 1e-3, 1e-4), qPrintable(QString::number((f - g).abs().max().item<double>())));
+    auto off = makeMethod("jigsaw", tinySetup({{"tile_norm", false}}));
+    off->eval();
+    QVERIFY(!torch::allclose(off->features(x), off->features(0.2 + 1.5 * x), 1e-3, 1e-4));
   }
 
   // --- viewers ------------------------------------------------------------------------------

@@ -103,11 +103,27 @@ torch::Tensor cachedPermutations(int64_t n, uint64_t seed) {
   return t.clone();
 }
 
+// Each [C,P,P] block (the last `dims` dimensions) to zero mean and unit deviation, mapped back
+// to the [0,1] convention the encoders expect (they see (x - 0.5) / 0.5, i.e. the z-score). The
+// paper normalises every tile on its own so that the puzzle cannot be solved from tiles' mean
+// brightness and contrast (a low-level shortcut).
+torch::Tensor standardise(const torch::Tensor& x, int64_t dims) {
+  std::vector<int64_t> axes;
+  for (int64_t d = x.dim() - dims; d < x.dim(); ++d) axes.push_back(d);
+  auto mean = x.mean(axes, true);
+  auto std = (x - mean).pow(2).mean(axes, true).sqrt();
+  // A flat block (within a grey level) is exactly 0.5: dividing its rounding residue by a tiny
+  // deviation would leak the block's brightness into the input, and batch norm amplifies it.
+  auto flat = std.lt(1.0 / 512);
+  return (x - mean).div(std.clamp_min(1.0 / 512)).mul(0.5).add(0.5).masked_fill(flat, 0.5);
+}
+
 class Jigsaw : public Method {
  public:
   explicit Jigsaw(const MethodSetup& s) : Method(s) {
     grid_ = patchGridFromParams(s.params, s.backbone.name(), "jigsaw");
     colour_ = s.params["colour"].get<std::string>();
+    tileNorm_ = s.params["tile_norm"].get<bool>();
     const int64_t n = s.params["permutations"].get<int64_t>();
     perms_ = register_buffer("permutations",
                              cachedPermutations(n, s.params["perm_seed"].get<uint64_t>()));
@@ -122,6 +138,7 @@ class Jigsaw : public Method {
     auto fitted = fitToGrid(x, grid_);
     auto tiles = extractPatches(fitted, grid_, randomShifts(x.size(0), grid_, gen));
     tiles = colourDefence(tiles, colour_, gen);
+    if (tileNorm_) tiles = standardise(tiles, 3);
     auto labels = torch::randint(0, perms_.size(0), {x.size(0)}, gen, torch::kLong);
     if (tilesOut) *tilesOut = tiles;
     return {shuffleTiles(tiles, perms_.index_select(0, labels).to(x.device())),
@@ -134,8 +151,10 @@ class Jigsaw : public Method {
 
   // The probes' view: the whole image at the scale the patches were cut from (the resize that
   // fits the grid), so the encoder meets its parts at the size it learned them.
+  // With tile_norm the whole image is standardised the same way.
   torch::Tensor features(const torch::Tensor& images) override {
-    return encoder_->forward(fitToGrid(images, grid_));
+    auto x = fitToGrid(images, grid_);
+    return encoder_->forward(tileNorm_ ? standardise(x, 3) : x);
   }
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto x = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
@@ -153,12 +172,14 @@ class Jigsaw : public Method {
     torch::Tensor tiles;
     auto [shuffled, labels] = puzzles(x, gen, &tiles);
     const int64_t sep = grid_.gap + grid_.jitter;
-    auto grid = torch::stack({fitToGrid(images, grid_), assemblePatches(tiles, sep),
-                              assemblePatches(shuffled, sep)},
+    // Standardised tiles (tile_norm) are shown as the network sees them, clipped to [0,1].
+    auto grid = torch::stack({fitToGrid(images, grid_), assemblePatches(tiles.clamp(0, 1), sep),
+                              assemblePatches(shuffled.clamp(0, 1), sep)},
                              1)
                     .flatten(0, 1);
     return {"jigsaw inputs",
-            "each row: an image, its 9 tiles (cut with gap and jitter after the augmentation), "
+            "each row: an image, its 9 tiles (cut with gap and jitter after the augmentation, each "
+            "standardised on its own when tile_norm is on), "
             "and the puzzle: the tiles in the order of one of the " +
                 std::to_string(perms_.size(0)) + " permutations, which the network must name",
             grid.cpu(),
@@ -178,8 +199,9 @@ class Jigsaw : public Method {
     auto truePerm = perms_.index_select(0, labels.to(perms_.device())).cpu();
     const int64_t sep = grid_.gap + grid_.jitter, p = grid_.patch;
     auto fitted = asRgb(fitToGrid(x, grid_).cpu());
-    auto puzzle = asRgb(assemblePatches(shuffled.cpu(), sep));
-    auto solved = asRgb(assemblePatches(unshuffleTiles(shuffled.cpu(), predPerm), sep));
+    auto shown = shuffled.cpu().clamp(0, 1);
+    auto puzzle = asRgb(assemblePatches(shown, sep));
+    auto solved = asRgb(assemblePatches(unshuffleTiles(shown, predPerm), sep));
     Preview out{"jigsaw solutions",
                 "each: the image, the puzzle (number of its permutation), and the network's "
                 "reassembly by its most likely permutation: tiles in place of how many, "
@@ -217,6 +239,7 @@ class Jigsaw : public Method {
   PatchGrid grid_;
   std::string colour_;
   torch::Tensor perms_;
+  bool tileNorm_ = false;
   torch::nn::Sequential head_{nullptr};
 };
 
@@ -285,6 +308,14 @@ MethodInfo jigsawMethodInfo() {
        "defence against colour shortcuts on colour data: keep one random channel per tile, "
        "or gray"},
       {"hidden", T::Int, 512, 16, 4096, {}, "width of the classifier's hidden layer"},
+      {"tile_norm",
+       T::Bool,
+       true,
+       0,
+       0,
+       {},
+       "standardise every tile on its own (the paper's defence against solving the puzzle from "
+       "tiles' brightness and contrast); the probes see the image standardised alike"},
   };
   m.make = [](const MethodSetup& s) { return std::make_shared<Jigsaw>(s); };
   return m;
