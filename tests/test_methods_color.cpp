@@ -306,6 +306,36 @@ class TestMethodsColor : public QObject {
     QCOMPARE(counts.sum().item<double>(), loss == "l2" ? 0.0 : 8.0 * 4 * 4);
   }
 
+  // The side-by-side L2 head learns from the same features without shaping them: the encoder's
+  // gradient is the same with and without it, and the head itself gets one.
+  void comparisonHeadDoesNotTrainTheEncoder() {
+    std::vector<torch::Tensor> grads[2];
+    for (int with = 0; with < 2; ++with) {
+      torch::manual_seed(4);
+      auto m = makeMethod("colorization",
+                          test::tinySetup({{"head_width", 8}, {"compare_l2", with == 1}}, 3));
+      Batch b;
+      b.images = torch::rand({6, 3, 16, 16}, at::detail::createCPUGenerator(5));
+      auto gen = at::detail::createCPUGenerator(1);
+      AugmentOptions aug = augmentPreset("none");
+      StepContext ctx{0, 0, 0.0, &gen, &aug};
+      auto r = m->step(b, ctx);
+      r.loss.backward();
+      for (auto& p : m->encoder()->parameters()) grads[with].push_back(p.grad().clone());
+      const bool hasMetric = std::any_of(r.metrics.begin(), r.metrics.end(),
+                                         [](const auto& kv) { return kv.first == "l2_ab_auc"; });
+      QCOMPARE(hasMetric, with == 1);
+      if (with == 1) {
+        double g = 0;
+        for (auto& kv : m->named_parameters())
+          if (kv.key().rfind("l2_head.", 0) == 0) g += kv.value().grad().abs().sum().item<double>();
+        QVERIFY(g > 0);
+      }
+    }
+    QCOMPARE(grads[0].size(), grads[1].size());
+    for (size_t i = 0; i < grads[0].size(); ++i) QVERIFY(close(grads[0][i], grads[1][i], 1e-6));
+  }
+
   // Previews: a colour image and an old black-and-white photo (ab = 0); the temperature slider
   // changes the colours of the classification model (T -> 0 more saturated than T = 1).
   void previews() {
@@ -315,8 +345,10 @@ class TestMethodsColor : public QObject {
     auto photo = torch::rand({2, 3, 16, 16});
     auto pv = m->previews(photo, gen, {});
     QCOMPARE(pv.size(), size_t(1));
-    QCOMPARE(pv[0].images.size(0), int64_t(2 * 4));
-    QCOMPARE(pv[0].labels.size(), size_t(4));
+    QCOMPARE(pv[0].images.size(0), int64_t(2 * 5));
+    QCOMPARE(pv[0].labels.size(), size_t(5));
+    QCOMPARE(QString::fromStdString(pv[0].labels[3]), QString("L2 head"));
+    QVERIFY(pv[0].caption.find("L2 head") != std::string::npos);
     QVERIFY(pv[0].caption.find("T = 0.38") != std::string::npos);
     auto bw = torch::rand({1, 1, 16, 16}).expand({1, 3, 16, 16});
     auto p2 = m->previews(bw, gen, {{"temperature", 0.05}});
@@ -329,6 +361,8 @@ class TestMethodsColor : public QObject {
     QCOMPARE(m->previewControls().size(), size_t(1));
     auto l2 = makeMethod("colorization", tinySetup("l2"));
     QVERIFY(l2->previewControls().empty());
+    auto plain = makeMethod("colorization", test::tinySetup({{"head_width", 8}, {"compare_l2", false}}, 3));
+    QCOMPARE(plain->previews(photo, gen, {})[0].labels.size(), size_t(4));
     QCOMPARE(l2->previews(photo, gen, {})[0].labels.size(), size_t(3));
   }
 

@@ -97,6 +97,16 @@ class Colorization : public Method {
     head_ =
         register_module("head", DenseHead(*lab_, s.imageSize, s.params["head_width"].get<int64_t>(),
                                           l2_ ? 2 : bins_.size(0)));
+    // The side-by-side L2 head: regresses ab from the same (detached) features, so the two
+    // losses are compared on one representation and the L2 head never shapes it.
+    if (!l2_ && s.params["compare_l2"].get<bool>())
+      l2Head_ = register_module(
+          "l2_head", DenseHead(*lab_, s.imageSize, s.params["head_width"].get<int64_t>(), 2));
+  }
+
+  static std::vector<torch::Tensor> detached(std::vector<torch::Tensor> stages) {
+    for (auto& t : stages) t = t.detach();
+    return stages;
   }
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
@@ -107,7 +117,8 @@ class Colorization : public Method {
       lab = rgbToLab(x);
     }
     const int64_t n = x.size(0), g = predictionSize(x.size(2));
-    auto out = head_->forward(lab_->stagesFromLab(lab), g);  // [N,Q|2,g,g]
+    auto stages = lab_->stagesFromLab(lab);
+    auto out = head_->forward(stages, g);  // [N,Q|2,g,g]
     auto trueAb = lab.slice(1, 1, 3);
     auto targetAb = pixelRows(resizeMaps(trueAb, g));  // [N*g*g, 2]
     StepResult r;
@@ -126,6 +137,15 @@ class Colorization : public Method {
       }
       auto logits = pixelRows(out);
       r.loss = rebalancedCrossEntropy(logits, z, w);
+      if (l2Head_) {
+        auto l2Out = l2Head_->forward(detached(stages), g);
+        auto l2Loss = 0.5 * (pixelRows(l2Out) - targetAb / 100).pow(2).sum(1).mean();
+        r.loss = r.loss + l2Loss;  // its gradient reaches only the L2 head
+        torch::NoGradGuard ng;
+        r.metrics.push_back({"l2_head_loss", l2Loss.detach()});
+        r.metrics.push_back(
+            {"l2_ab_auc", abErrorAuc(resizeMaps(l2Out.detach() * 100, x.size(2)), trueAb)});
+      }
       torch::NoGradGuard ng;
       r.metrics.push_back({"bin_acc", logits.argmax(1).eq(z.argmax(1)).to(torch::kFloat).mean()});
       predAb = pixelMaps(annealedMean(torch::softmax(logits, 1), bins_, temperature_), n, g, g);
@@ -144,6 +164,13 @@ class Colorization : public Method {
     const int64_t n = out.size(0), g = out.size(2);
     auto probs = torch::softmax(pixelRows(out), 1);
     return resizeMaps(pixelMaps(annealedMean(probs, bins_, T), n, g, g), lab.size(2));
+  }
+
+  // The side-by-side L2 head's prediction (undefined without it).
+  torch::Tensor predictAbL2(const torch::Tensor& lab) {
+    if (!l2Head_) return {};
+    auto out = l2Head_->forward(lab_->stagesFromLab(lab), predictionSize(lab.size(2)));
+    return resizeMaps(out * 100, lab.size(2));
   }
 
   std::vector<PreviewControl> previewControls() const override {
@@ -191,12 +218,23 @@ class Colorization : public Method {
         abErrorAuc(ab, trueAb).item<double>(), abErrorAuc(mean, trueAb).item<double>(),
         abErrorAuc(torch::zeros_like(trueAb), trueAb).item<double>(), chroma(ab), chroma(mean),
         chroma(trueAb));
-    auto grid = torch::stack({gray, withL(lab, ab), withL(lab, mean), rgb}, 1).flatten(0, 1);
-    return {{"colorizations",
-             buf,
-             grid.cpu(),
-             {"gray input (L)", "prediction", "mean (T=1)", "truth"},
-             4}};
+    std::vector<torch::Tensor> cols{gray, withL(lab, ab), withL(lab, mean)};
+    std::vector<std::string> names{"gray input (L)", "prediction", "mean (T=1)"};
+    std::string caption = buf;
+    if (auto l2 = predictAbL2(lab); l2.defined()) {
+      cols.push_back(withL(lab, l2));
+      names.push_back("L2 head");
+      std::snprintf(buf, sizeof buf,
+                    ". L2 head (the same features, trained to regress ab): AuC %.3f, chroma %.1f: "
+                    "averaging the plausible colours washes them out",
+                    abErrorAuc(l2, trueAb).item<double>(), chroma(l2));
+      caption += buf;
+    }
+    cols.push_back(rgb);
+    names.push_back("truth");
+    const int64_t columns = static_cast<int64_t>(cols.size());
+    auto grid = torch::stack(cols, 1).flatten(0, 1);
+    return {{"colorizations", caption, grid.cpu(), names, columns}};
   }
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
@@ -220,7 +258,7 @@ class Colorization : public Method {
 
  private:
   std::shared_ptr<LabEncoder> lab_;
-  DenseHead head_{nullptr};
+  DenseHead head_{nullptr}, l2Head_{nullptr};
   torch::Tensor bins_, counts_;
   bool l2_ = false;
   double lambda_ = 0.5, temperature_ = 0.38;
@@ -273,6 +311,14 @@ MethodInfo colorizationMethodInfo() {
        {},
        "annealed-mean decoding for the metrics and previews: lower = more vivid but patchier"},
       {"head_width", T::Int, 64, 4, 1024, {}, "channels of the dense colour head"},
+      {"compare_l2",
+       T::Bool,
+       true,
+       0,
+       0,
+       {},
+       "with the classification loss, also train an L2 regression head on the same (detached) "
+       "features and show its colours side by side: why classification is less desaturated"},
   };
   m.make = [](const MethodSetup& s) { return std::make_shared<Colorization>(s); };
   return m;
