@@ -12,11 +12,46 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "core/augment/augment.h"
 
+#ifndef PRETEXT_SOURCE_DIR
+#define PRETEXT_SOURCE_DIR "."
+#endif
+
 namespace {
+
+// Runs bench/peer_augment.py; its "RESULT preset=NAME img_per_s=X ..." lines as NAME -> X.
+std::map<std::string, double> runPeer() {
+  const std::string cmd = "/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_augment.py' 2>&1";
+  std::printf("peer: %s\n", cmd.c_str());
+  std::fflush(stdout);
+  std::map<std::string, double> result;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return result;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe)) {
+    const std::string s(line);
+    if (s.rfind("RESULT ", 0) != 0) {
+      std::printf("  | %s", s.c_str());
+      continue;
+    }
+    std::istringstream in(s.substr(7));
+    std::string kv, preset;
+    double rate = 0;
+    while (in >> kv) {
+      if (kv.rfind("preset=", 0) == 0) preset = kv.substr(7);
+      if (kv.rfind("img_per_s=", 0) == 0) rate = std::atof(kv.c_str() + 10);
+    }
+    result[preset] = rate;
+  }
+  if (const int rc = pclose(pipe); rc != 0) std::printf("  (the peer exited with status %d)\n", rc);
+  return result;
+}
 
 double cpuMs() {
   timespec t{};
@@ -114,6 +149,22 @@ int main() {
   const double grayMs = bench("simclr-gray", pretext::augmentPreset("simclr-gray", 28), 512, 1, 28);
   const double colourMs = bench("simclr", pretext::augmentPreset("simclr", 32), 512, 3, 32);
   if (!std::getenv("BENCH_NO_PEER")) {
+    const auto peer = runPeer();
+    std::printf("\n== augmentation, batches of 512, %d threads: Pretext augmentBatch vs torchvision "
+                "per image (PIL in, tensor out) ==\n",
+                at::get_num_threads());
+    const std::pair<const char*, double> rows[] = {{"simclr-gray", grayMs}, {"simclr", colourMs}};
+    for (const auto& [name, ms] : rows) {
+      const double ours = 512 / ms * 1000.0;
+      const auto it = peer.find(name);
+      if (it == peer.end() || it->second <= 0) {
+        std::printf("%-12s pretext %9.0f images/s   peer: no result\n", name, ours);
+        continue;
+      }
+      std::printf("%-12s pretext %9.0f images/s   torchvision %7.0f images/s   ratio %6.1fx\n",
+                  name, ours, it->second, ours / it->second);
+    }
+    std::printf("\n");
     ratio("simclr-gray", grayMs, 512, 1, 28);
     ratio("simclr", colourMs, 512, 3, 32);
   }
