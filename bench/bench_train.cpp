@@ -5,16 +5,24 @@
 // the PyTorch peer (bench/peer_train.py: torchvision transforms per image in a Dataset, a
 // DataLoader, the same model, loss, optimiser and batch size) as a child process in the same
 // run, and prints both figures, the ratio and the parameter counts of both sides.
+// Also prints CPU time per step (process CPU time, all threads: steadier than wall time on a
+// loaded machine; the peer's DataLoader workers, when asked for, are not counted in it).
 // Both count SOURCE images per second (rotation: each image gives 4 rotated copies; simclr,
 // moco, byol: 2 views; mae: 1 masked view).
 //   bench_train [PRESET] [STEPS] [WORKERS]    (default simclr-fashion 20 0)
 // WORKERS: the peer's DataLoader worker counts, comma-separated ("0,2" runs the peer twice).
+// BENCH_TRACE=PREFIX: op-level profiles of the timed steps, PREFIX-pretext.json (LibTorch's
+// legacy profiler) and PREFIX-peer.json (torch.autograd.profiler), chrome-trace format: compare
+// them with bench/trace_ops.py. Profiling slows both sides; their img/s are then not figures.
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,6 +47,12 @@ namespace {
 
 double msSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double cpuMs() {  // CPU time of the process, all threads
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
 int64_t countParameters(const std::vector<torch::Tensor>& params) {
@@ -110,9 +124,15 @@ int main(int argc, char** argv) {
   // The trainer's step (core/train/trainer.cpp), phase by phase.
   const int warm = 3;
   double parts[4] = {0, 0, 0, 0};  // data, forward (+ augmentation, loss), backward, optimiser
-  double total = 0;
+  double total = 0, cpu = 0;
+  const char* trace = std::getenv("BENCH_TRACE");
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   for (int i = 0; i < steps + warm; ++i) {
+    if (trace && i == warm)
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace) +
+                                                                           "-pretext.json");
     const auto t0 = Clock::now();
+    const double c0 = cpuMs();
     Batch batch =
         gatherBatch(s.data.train, sampler.indices(0, i % sampler.batchesPerEpoch()), s.device);
     const double tData = msSince(t0);
@@ -129,15 +149,18 @@ int main(int argc, char** argv) {
     opt.step();
     method.afterStep(ctx);
     const double tAll = msSince(t0);
+    const double cAll = cpuMs() - c0;
     if (i >= warm) {
       parts[0] += tData;
       parts[1] += tForward - tData;
       parts[2] += tBackward - tForward;
       parts[3] += tAll - tBackward;
       total += tAll;
+      cpu += cAll;
     }
     if (i + 1 == steps + warm) std::printf("last loss %.3f\n", loss);
   }
+  profile.reset();
   // The augmentation inside the forward phase, measured alone (the views one step makes).
   double augMs = 0;
   for (int i = 0; i < steps; ++i) {
@@ -150,9 +173,9 @@ int main(int argc, char** argv) {
   const double ms = total / steps;
   const double imgPerSec = e.batchSize * steps * 1000.0 / total;
   std::printf(
-      "pretext: %.1f source img/s (%.1f ms/step: data %.1f, forward %.1f [augmentation %.1f of "
-      "it], backward %.1f, optimiser %.1f)\n",
-      imgPerSec, ms, parts[0] / steps, parts[1] / steps, augMs / steps, parts[2] / steps,
+      "pretext: %.1f source img/s (%.1f ms/step, cpu %.1f ms/step: data %.1f, forward %.1f "
+      "[augmentation %.1f of it], backward %.1f, optimiser %.1f)\n",
+      imgPerSec, ms, cpu / steps, parts[0] / steps, parts[1] / steps, augMs / steps, parts[2] / steps,
       parts[3] / steps);
   std::fflush(stdout);
 
@@ -162,23 +185,26 @@ int main(int argc, char** argv) {
 
   std::printf("\n== %s, %d threads, %lld source images a step ==\n", preset.c_str(), threads,
               (long long)e.batchSize);
-  std::printf("%-34s %10s %10s %8s  %s\n", "", "img/s", "ms/step", "ratio", "parameters trained / all");
-  std::printf("%-34s %10.1f %10.1f %8s  %lld / %lld\n", "pretext", imgPerSec, ms, "",
-              (long long)trained, (long long)all);
+  std::printf("%-31s %8s %8s %7s %8s %9s  %s\n", "", "img/s", "ms/step", "ratio", "cpu ms",
+              "cpu ratio", "parameters trained / all");
+  std::printf("%-31s %8.1f %8.1f %7s %8.1f %9s  %lld / %lld\n", "pretext", imgPerSec, ms, "",
+              cpu / steps, "", (long long)trained, (long long)all);
   for (const auto& [w, m] : peers) {
     const double peerImg = number(m, "img_per_s");
     char label[64];
     std::snprintf(label, sizeof label, "peer (DataLoader, %d workers)", w);
     if (peerImg <= 0) {
-      std::printf("%-34s (no result)\n", label);
+      std::printf("%-31s (no result)\n", label);
       continue;
     }
     const long long pt = (long long)number(m, "params_trainable"),
                     pa = (long long)number(m, "params_total");
-    std::printf("%-34s %10.1f %10.1f %7.2fx  %lld / %lld%s\n", label, peerImg,
-                number(m, "ms_per_step"), imgPerSec / peerImg, pt, pa,
+    const double peerCpu = number(m, "cpu_ms_per_step");
+    std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  %lld / %lld%s\n", label, peerImg,
+                number(m, "ms_per_step"), imgPerSec / peerImg, peerCpu,
+                peerCpu / (cpu / steps), pt, pa,
                 pt == trained && pa == all ? " (same)" : " (DIFFERENT: not the same model)");
-    std::printf("%-34s data %.1f, forward %.1f, backward %.1f, optimiser %.1f ms/step\n", "",
+    std::printf("%-31s data %.1f, forward %.1f, backward %.1f, optimiser %.1f ms/step\n", "",
                 number(m, "data_ms"), number(m, "forward_ms"), number(m, "backward_ms"),
                 number(m, "optim_ms"));
   }

@@ -9,11 +9,13 @@ method makes two views of each (simclr, moco, byol), four rotated copies (rotati
 view (mae); Pretext's trainer and bench_train count the same way.
 
 Prints, after STEPS steps following 3 warm-up steps, a human line and a machine line:
-  RESULT method=... img_per_s=... ms_per_step=... data_ms=... forward_ms=... backward_ms=...
+  RESULT method=... img_per_s=... ms_per_step=... cpu_ms_per_step=... data_ms=... forward_ms=... backward_ms=...
          optim_ms=... params_trainable=... params_total=...
 data_ms: time per step spent waiting for the DataLoader (decode + per-image transforms + collate);
 forward: the method's forward and loss; optim: the optimiser step plus, for moco and byol, the
-momentum (EMA) update of the key/target network and the queue.
+momentum (EMA) update of the key/target network and the queue. cpu_ms_per_step: CPU time of this
+process (all its threads; not the DataLoader's worker processes), steadier than wall time on a
+loaded machine.
 Needs Debian's python3-torch python3-torchvision (scripts/setup.sh --bench).
   /usr/bin/python3 bench/peer_train.py METHOD [STEPS] [WORKERS]     (default 20 steps, 0 workers)"""
 import gzip, math, sys, time
@@ -218,9 +220,14 @@ def after_step(progress):  # momentum / EMA update of the key or target network,
 loader = torch.utils.data.DataLoader(Views(), batch_size=batch, shuffle=True, drop_last=True,
                                      num_workers=workers, persistent_workers=workers > 0)
 it = iter(loader)
+import os
+trace = os.environ.get('BENCH_TRACE')  # see bench_train.cpp: an op-level profile of the timed steps
+profiler = torch.autograd.profiler.profile(use_kineto=False) if trace else None
 warm, parts = 3, np.zeros(4)  # data, forward, backward, optimiser (+ momentum/EMA update)
 for i in range(steps + warm):
-    if i == warm: t0 = time.time()
+    if i == warm:
+        if profiler: profiler.__enter__()
+        t0, c0 = time.time(), time.process_time()
     t = [time.time()]
     data = next(it); t.append(time.time())
     opt.zero_grad()
@@ -228,11 +235,14 @@ for i in range(steps + warm):
     loss.backward(); t.append(time.time())
     opt.step(); after_step(i / 1000); t.append(time.time())
     if i >= warm: parts += np.diff(t)
-dt = time.time() - t0
+dt, cpu = time.time() - t0, time.process_time() - c0
+if profiler:
+    profiler.__exit__(None, None, None)
+    profiler.export_chrome_trace(trace + '-peer.json')
 ms = parts / steps * 1000
 views = {'rotation': '4 rotations of each', 'mae': '1 masked view each'}.get(method, '2 views each')
 print(f"peer {method} (torchvision + DataLoader, {workers} workers, batch {batch}, {views}): "
       f"{steps*batch/dt:.0f} source img/s ({dt/steps*1000:.1f} ms/step: data {ms[0]:.1f}, forward {ms[1]:.1f}, backward {ms[2]:.1f}, "
       f"optimiser {ms[3]:.1f}), loss {loss.item():.3f}; parameters {n_trainable} trained, {n_total} in all")
 print(f"RESULT method={method} workers={workers} img_per_s={steps*batch/dt:.1f} ms_per_step={dt/steps*1000:.2f} "
-      f"data_ms={ms[0]:.2f} forward_ms={ms[1]:.2f} backward_ms={ms[2]:.2f} optim_ms={ms[3]:.2f} params_trainable={n_trainable} params_total={n_total}")
+      f"cpu_ms_per_step={cpu/steps*1000:.2f} data_ms={ms[0]:.2f} forward_ms={ms[1]:.2f} backward_ms={ms[2]:.2f} optim_ms={ms[3]:.2f} params_trainable={n_trainable} params_total={n_total}")
