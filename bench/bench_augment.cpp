@@ -150,9 +150,10 @@ int main() {
   const double colourMs = bench("simclr", pretext::augmentPreset("simclr", 32), 512, 3, 32);
   if (!std::getenv("BENCH_NO_PEER")) {
     const auto peer = runPeer();
-    std::printf("\n== augmentation, batches of 512, %d threads: Pretext augmentBatch vs torchvision "
-                "per image (PIL in, tensor out) ==\n",
-                at::get_num_threads());
+    std::printf(
+        "\n== augmentation, batches of 512, %d threads: Pretext augmentBatch vs torchvision "
+        "per image (PIL in, tensor out) ==\n",
+        at::get_num_threads());
     const std::pair<const char*, double> rows[] = {{"simclr-gray", grayMs}, {"simclr", colourMs}};
     for (const auto& [name, ms] : rows) {
       const double ours = 512 / ms * 1000.0;

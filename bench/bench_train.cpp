@@ -18,9 +18,9 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -175,8 +175,8 @@ int main(int argc, char** argv) {
   std::printf(
       "pretext: %.1f source img/s (%.1f ms/step, cpu %.1f ms/step: data %.1f, forward %.1f "
       "[augmentation %.1f of it], backward %.1f, optimiser %.1f)\n",
-      imgPerSec, ms, cpu / steps, parts[0] / steps, parts[1] / steps, augMs / steps, parts[2] / steps,
-      parts[3] / steps);
+      imgPerSec, ms, cpu / steps, parts[0] / steps, parts[1] / steps, augMs / steps,
+      parts[2] / steps, parts[3] / steps);
   std::fflush(stdout);
 
   // The peer, right after, under the same load.
@@ -201,9 +201,8 @@ int main(int argc, char** argv) {
                     pa = (long long)number(m, "params_total");
     const double peerCpu = number(m, "cpu_ms_per_step");
     std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  %lld / %lld%s\n", label, peerImg,
-                number(m, "ms_per_step"), imgPerSec / peerImg, peerCpu,
-                peerCpu / (cpu / steps), pt, pa,
-                pt == trained && pa == all ? " (same)" : " (DIFFERENT: not the same model)");
+                number(m, "ms_per_step"), imgPerSec / peerImg, peerCpu, peerCpu / (cpu / steps), pt,
+                pa, pt == trained && pa == all ? " (same)" : " (DIFFERENT: not the same model)");
     std::printf("%-31s data %.1f, forward %.1f, backward %.1f, optimiser %.1f ms/step\n", "",
                 number(m, "data_ms"), number(m, "forward_ms"), number(m, "backward_ms"),
                 number(m, "optim_ms"));

@@ -280,7 +280,8 @@ class TestMethodsmae : public QObject {
       return (t - mean) / (var + 1e-6).sqrt() * p[name + ".weight"] + p[name + ".bias"];
     };
     auto qkv = lin("qkv", ln("norm1", xr)).reshape({b, l, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-    auto attn = torch::softmax(torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(double(hd)), -1);
+    auto attn =
+        torch::softmax(torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(double(hd)), -1);
     auto h = xr + lin("proj", torch::matmul(attn, qkv[2]).transpose(1, 2).reshape({b, l, d}));
     auto expected = h + lin("fc2", torch::gelu(lin("fc1", ln("norm2", h))));
     auto y = block->forward(x);
@@ -294,7 +295,8 @@ class TestMethodsmae : public QObject {
       return g;
     };
     auto got = gradsOf(y, x), want = gradsOf(expected, xr);
-    for (size_t i = 0; i < got.size(); ++i) QVERIFY2(close(got[i], want[i], 1e-4), qPrintable(QString::number(i)));
+    for (size_t i = 0; i < got.size(); ++i)
+      QVERIFY2(close(got[i], want[i], 1e-4), qPrintable(QString::number(i)));
   }
 
   void vitRefusesBadShapes_data() {
