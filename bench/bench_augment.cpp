@@ -12,11 +12,48 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "core/augment/augment.h"
 
+#ifndef PRETEXT_SOURCE_DIR
+#define PRETEXT_SOURCE_DIR "."
+#endif
+
 namespace {
+
+// Runs bench/peer_augment.py; its "RESULT preset=NAME img_per_s=X ... cpu_ms_per_batch=C" lines
+// as NAME -> {X, C}.
+std::map<std::string, std::pair<double, double>> runPeer() {
+  const std::string cmd = "/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_augment.py' 2>&1";
+  std::printf("peer: %s\n", cmd.c_str());
+  std::fflush(stdout);
+  std::map<std::string, std::pair<double, double>> result;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return result;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe)) {
+    const std::string s(line);
+    if (s.rfind("RESULT ", 0) != 0) {
+      std::printf("  | %s", s.c_str());
+      continue;
+    }
+    std::istringstream in(s.substr(7));
+    std::string kv, preset;
+    double rate = 0, cpu = 0;
+    while (in >> kv) {
+      if (kv.rfind("preset=", 0) == 0) preset = kv.substr(7);
+      if (kv.rfind("img_per_s=", 0) == 0) rate = std::atof(kv.c_str() + 10);
+      if (kv.rfind("cpu_ms_per_batch=", 0) == 0) cpu = std::atof(kv.c_str() + 17);
+    }
+    result[preset] = {rate, cpu};
+  }
+  if (const int rc = pclose(pipe); rc != 0) std::printf("  (the peer exited with status %d)\n", rc);
+  return result;
+}
 
 double cpuMs() {
   timespec t{};
@@ -86,7 +123,7 @@ double simclrStepMs(int64_t b, int64_t c, int64_t side) {
   return t.wallMs;
 }
 
-double bench(const char* label, const pretext::AugmentOptions& options, int64_t b, int64_t c,
+Timing bench(const char* label, const pretext::AugmentOptions& options, int64_t b, int64_t c,
              int64_t side) {
   auto gen = at::detail::createCPUGenerator(1);
   auto x = torch::rand({b, c, side, side}, gen);
@@ -95,7 +132,7 @@ double bench(const char* label, const pretext::AugmentOptions& options, int64_t 
   std::printf("%-30s [%lld,%lld,%lld,%lld] %8.2f ms/batch %8.0f images/s  (cpu %7.2f ms)\n", label,
               (long long)b, (long long)c, (long long)side, (long long)side, t.wallMs,
               b / t.wallMs * 1000.0, t.cpuMs);
-  return t.wallMs;
+  return t;
 }
 
 void ratio(const char* label, double augmentMs, int64_t b, int64_t c, int64_t side) {
@@ -111,11 +148,31 @@ int main() {
   at::set_num_threads(threads ? std::atoi(threads) : 2);
   std::printf("augmentBatch on CPU, %d threads, median of 20 runs after 3 warm-up runs\n",
               at::get_num_threads());
-  const double grayMs = bench("simclr-gray", pretext::augmentPreset("simclr-gray", 28), 512, 1, 28);
-  const double colourMs = bench("simclr", pretext::augmentPreset("simclr", 32), 512, 3, 32);
+  const Timing gray = bench("simclr-gray", pretext::augmentPreset("simclr-gray", 28), 512, 1, 28);
+  const Timing colour = bench("simclr", pretext::augmentPreset("simclr", 32), 512, 3, 32);
   if (!std::getenv("BENCH_NO_PEER")) {
-    ratio("simclr-gray", grayMs, 512, 1, 28);
-    ratio("simclr", colourMs, 512, 3, 32);
+    const auto peer = runPeer();
+    std::printf(
+        "\n== augmentation, batches of 512, %d threads: Pretext augmentBatch vs torchvision "
+        "per image (PIL in, tensor out); cpu = CPU time per batch, all threads ==\n",
+        at::get_num_threads());
+    const std::pair<const char*, Timing> rows[] = {{"simclr-gray", gray}, {"simclr", colour}};
+    for (const auto& [name, t] : rows) {
+      const double ours = 512 / t.wallMs * 1000.0;
+      const auto it = peer.find(name);
+      if (it == peer.end() || it->second.first <= 0) {
+        std::printf("%-12s pretext %9.0f images/s   peer: no result\n", name, ours);
+        continue;
+      }
+      const auto [theirs, theirCpu] = it->second;
+      std::printf(
+          "%-12s pretext %8.0f images/s (cpu %6.1f ms)   torchvision %6.0f images/s (cpu %6.1f "
+          "ms)   ratio %5.1fx   cpu ratio %5.1fx\n",
+          name, ours, t.cpuMs, theirs, theirCpu, ours / theirs, theirCpu / t.cpuMs);
+    }
+    std::printf("\n");
+    ratio("simclr-gray", gray.wallMs, 512, 1, 28);
+    ratio("simclr", colour.wallMs, 512, 3, 32);
   }
   // Stage by stage for the colour batch (each alone at probability 1).
   using pretext::AugmentOptions;

@@ -1,0 +1,211 @@
+// Training throughput against the PyTorch peer (issue 6, benchmark 1).
+// Times Pretext's training step for a preset the way the trainer runs it (gather the batch from
+// the uint8 data set, set the learning rate, method.step: augmentation + forward + loss, the loss
+// read back, backward, optimiser step, afterStep: momentum/EMA updates), at 2 threads, then runs
+// the PyTorch peer (bench/peer_train.py: torchvision transforms per image in a Dataset, a
+// DataLoader, the same model, loss, optimiser and batch size) as a child process in the same
+// run, and prints both figures, the ratio and the parameter counts of both sides.
+// Also prints CPU time per step (process CPU time, all threads: steadier than wall time on a
+// loaded machine; the peer's DataLoader workers, when asked for, are not counted in it).
+// Both count SOURCE images per second (rotation: each image gives 4 rotated copies; simclr,
+// moco, byol: 2 views; mae: 1 masked view).
+//   bench_train [PRESET] [STEPS] [WORKERS]    (default simclr-fashion 20 0)
+// WORKERS: the peer's DataLoader worker counts, comma-separated ("0,2" runs the peer twice).
+// BENCH_TRACE=PREFIX: op-level profiles of the timed steps, PREFIX-pretext.json (LibTorch's
+// legacy profiler) and PREFIX-peer.json (torch.autograd.profiler), chrome-trace format: compare
+// them with bench/trace_ops.py. Profiling slows both sides; their img/s are then not figures.
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/augment/augment.h"
+#include "core/config/experiment.h"
+#include "core/data/prefetcher.h"
+#include "core/data/sampler.h"
+#include "core/train/optim.h"
+#include "core/train/trainer.h"
+#include "core/util/seed.h"
+#include "core/util/threads.h"
+
+#ifndef PRETEXT_SOURCE_DIR
+#define PRETEXT_SOURCE_DIR "."
+#endif
+
+using namespace pretext;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double msSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double cpuMs() {  // CPU time of the process, all threads
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+int64_t countParameters(const std::vector<torch::Tensor>& params) {
+  int64_t n = 0;
+  for (const auto& p : params) n += p.numel();
+  return n;
+}
+
+// The peer's "RESULT key=value ..." line as a map; empty when the peer printed none.
+std::map<std::string, std::string> runPeer(const std::string& method, int steps, int workers) {
+  const std::string cmd = "/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_train.py' " +
+                          method + " " + std::to_string(steps) + " " + std::to_string(workers) +
+                          " 2>&1";
+  std::printf("peer: %s\n", cmd.c_str());
+  std::fflush(stdout);
+  std::map<std::string, std::string> result;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return result;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe)) {
+    std::string s(line);
+    if (s.rfind("RESULT ", 0) == 0) {
+      std::istringstream in(s.substr(7));
+      std::string kv;
+      while (in >> kv) {
+        const auto eq = kv.find('=');
+        if (eq != std::string::npos) result[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    } else {
+      std::printf("  | %s", s.c_str());
+    }
+  }
+  const int rc = pclose(pipe);
+  if (rc != 0) std::printf("  (the peer exited with status %d)\n", rc);
+  return result;
+}
+
+double number(const std::map<std::string, std::string>& m, const char* key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0.0 : std::atof(it->second.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string preset = argc > 1 ? argv[1] : "simclr-fashion";
+  const int steps = argc > 2 ? std::atoi(argv[2]) : 20;
+  std::vector<int> workers;
+  {
+    std::istringstream in(argc > 3 ? argv[3] : "0");
+    std::string w;
+    while (std::getline(in, w, ',')) workers.push_back(std::atoi(w.c_str()));
+  }
+  const int threads = configureThreads(2);
+  Experiment e = experimentFromJson(loadPresetJson(preset));
+  Session s = makeSession(e);
+  Method& method = *s.method;
+  const AugmentOptions aug = augmentFromJson(e.augment);
+  Optimizer opt(method.trainableParameters(), e);
+  BatchSampler sampler(s.data.train.size(), e.batchSize, e.seed);
+  const int views = e.method == "simclr" || e.method == "moco" || e.method == "byol" ? 2 : 1;
+  const int64_t trained = countParameters(method.trainableParameters());
+  const int64_t all = countParameters(method.parameters());
+  std::printf("%s: method %s, batch %lld, %d threads, %d warm-up + %d timed steps\n",
+              preset.c_str(), e.method.c_str(), (long long)e.batchSize, threads, 3, steps);
+  std::printf("pretext parameters: %lld trained, %lld in all\n", (long long)trained,
+              (long long)all);
+
+  // The trainer's step (core/train/trainer.cpp), phase by phase.
+  const int warm = 3;
+  double parts[4] = {0, 0, 0, 0};  // data, forward (+ augmentation, loss), backward, optimiser
+  double total = 0, cpu = 0;
+  const char* trace = std::getenv("BENCH_TRACE");
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+  for (int i = 0; i < steps + warm; ++i) {
+    if (trace && i == warm)
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace) +
+                                                                           "-pretext.json");
+    const auto t0 = Clock::now();
+    const double c0 = cpuMs();
+    Batch batch =
+        gatherBatch(s.data.train, sampler.indices(0, i % sampler.batchesPerEpoch()), s.device);
+    const double tData = msSince(t0);
+    opt.setLr(scheduledLr(e.lr, i, 1000, 0, true));
+    auto gen = at::detail::createCPUGenerator(mixSeed(e.seed, static_cast<uint64_t>(i)));
+    StepContext ctx{i, 0, i / 1000.0, &gen, &aug};
+    method.train();
+    opt.zeroGrad();
+    auto r = method.step(batch, ctx);
+    const double loss = r.loss.item<double>();
+    const double tForward = msSince(t0);
+    r.loss.backward();
+    const double tBackward = msSince(t0);
+    opt.step();
+    method.afterStep(ctx);
+    const double tAll = msSince(t0);
+    const double cAll = cpuMs() - c0;
+    if (i >= warm) {
+      parts[0] += tData;
+      parts[1] += tForward - tData;
+      parts[2] += tBackward - tForward;
+      parts[3] += tAll - tBackward;
+      total += tAll;
+      cpu += cAll;
+    }
+    if (i + 1 == steps + warm) std::printf("last loss %.3f\n", loss);
+  }
+  profile.reset();
+  // The augmentation inside the forward phase, measured alone (the views one step makes).
+  double augMs = 0;
+  for (int i = 0; i < steps; ++i) {
+    Batch batch = gatherBatch(s.data.train, sampler.indices(0, i), s.device);
+    auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(i));
+    const auto t0 = Clock::now();
+    for (int v = 0; v < views; ++v) (void)augmentBatch(batch.images, aug, gen);
+    augMs += msSince(t0);
+  }
+  const double ms = total / steps;
+  const double imgPerSec = e.batchSize * steps * 1000.0 / total;
+  std::printf(
+      "pretext: %.1f source img/s (%.1f ms/step, cpu %.1f ms/step: data %.1f, forward %.1f "
+      "[augmentation %.1f of it], backward %.1f, optimiser %.1f)\n",
+      imgPerSec, ms, cpu / steps, parts[0] / steps, parts[1] / steps, augMs / steps,
+      parts[2] / steps, parts[3] / steps);
+  std::fflush(stdout);
+
+  // The peer, right after, under the same load.
+  std::vector<std::pair<int, std::map<std::string, std::string>>> peers;
+  for (int w : workers) peers.emplace_back(w, runPeer(e.method, steps, w));
+
+  std::printf("\n== %s, %d threads, %lld source images a step ==\n", preset.c_str(), threads,
+              (long long)e.batchSize);
+  std::printf("%-31s %8s %8s %7s %8s %9s  %s\n", "", "img/s", "ms/step", "ratio", "cpu ms",
+              "cpu ratio", "parameters trained / all");
+  std::printf("%-31s %8.1f %8.1f %7s %8.1f %9s  %lld / %lld\n", "pretext", imgPerSec, ms, "",
+              cpu / steps, "", (long long)trained, (long long)all);
+  for (const auto& [w, m] : peers) {
+    const double peerImg = number(m, "img_per_s");
+    char label[64];
+    std::snprintf(label, sizeof label, "peer (DataLoader, %d workers)", w);
+    if (peerImg <= 0) {
+      std::printf("%-31s (no result)\n", label);
+      continue;
+    }
+    const long long pt = (long long)number(m, "params_trainable"),
+                    pa = (long long)number(m, "params_total");
+    const double peerCpu = number(m, "cpu_ms_per_step");
+    std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  %lld / %lld%s\n", label, peerImg,
+                number(m, "ms_per_step"), imgPerSec / peerImg, peerCpu, peerCpu / (cpu / steps), pt,
+                pa, pt == trained && pa == all ? " (same)" : " (DIFFERENT: not the same model)");
+    std::printf("%-31s data %.1f, forward %.1f, backward %.1f, optimiser %.1f ms/step\n", "",
+                number(m, "data_ms"), number(m, "forward_ms"), number(m, "backward_ms"),
+                number(m, "optim_ms"));
+  }
+  return 0;
+}
