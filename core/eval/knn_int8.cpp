@@ -30,15 +30,20 @@ struct RowQuant {
   int32_t sum = 0;
 };
 
-RowQuant quantiseRow(const float* x, int64_t d, int8_t* q) {
-  float m = 0;
-  for (int64_t j = 0; j < d; ++j) m = std::max(m, std::fabs(x[j]));
+// Quantises x = row - m (m: the centre, see knnSearchInt8); x receives it (d floats).
+RowQuant quantiseRow(const float* row, const float* m, int64_t d, float* x, int8_t* q) {
+  for (int64_t j = 0; j < d; ++j) x[j] = row[j] - m[j];
+  float top = 0;
+  for (int64_t j = 0; j < d; ++j) top = std::max(top, std::fabs(x[j]));
   RowQuant r;
-  r.scale = m > 0 ? m / 127.0f : 1.0f;
+  r.scale = top > 0 ? top / 127.0f : 1.0f;
   const float inv = 1.0f / r.scale;
+  // Any rounding is valid (the bound uses the actual error): round half away from zero,
+  // without a libm call.
   double e2 = 0, n2 = 0;
   for (int64_t j = 0; j < d; ++j) {
-    const int v = std::clamp(static_cast<int>(std::lrint(x[j] * inv)), -127, 127);
+    const float t = x[j] * inv;
+    const int v = std::clamp(static_cast<int>(t + (t >= 0 ? 0.5f : -0.5f)), -127, 127);
     q[j] = static_cast<int8_t>(v);
     const double xq = static_cast<double>(r.scale) * v;
     e2 += (x[j] - xq) * (x[j] - xq);
@@ -117,6 +122,10 @@ __attribute__((target("avx512f,fma"))) float dotF32(const float* x, const float*
   return s;
 }
 
+void prefetchRow(const float* row, int64_t d) {
+  for (int64_t j = 0; j < d; j += 16) __builtin_prefetch(row + j);
+}
+
 struct Candidate {
   float sim;  // s~
   int32_t col;
@@ -160,12 +169,8 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
   // the middle one is a per-column bias computed in float32, and only the first is quantised:
   // features in a narrow cone (post-ReLU encoders: every similarity ~0.9) then keep the
   // quantisation error small next to the differences between similarities.
-  const auto mean = train.mean(0);
-  const auto trainCentred = (train - mean).contiguous();
-  const auto testCentred = (test - mean).contiguous();
-  const auto bias = trainCentred.mv(mean).contiguous();
-  const float* trainQ = trainCentred.data_ptr<float>();
-  const float* testQ = testCentred.data_ptr<float>();
+  const auto mean = train.mean(0).contiguous();
+  const float* meanPtr = mean.data_ptr<float>();
 
   // Training rows: packed panels (see microKernel), per-column scale and error norm; padding
   // columns get error -inf so that they never pass a threshold.
@@ -174,14 +179,17 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
   std::vector<float> colScale(nTrainPad, 0.0f);
   std::vector<float> colErr(nTrainPad, -std::numeric_limits<float>::infinity());
   std::vector<float> colBias(nTrainPad, 0.0f);
-  std::copy(bias.data_ptr<float>(), bias.data_ptr<float>() + nTrain, colBias.begin());
   std::vector<float> colNorm(nTrain, 0.0f);
   at::parallel_for(0, nTrainPad / kPanel, 64, [&](int64_t p0, int64_t p1) {
     std::vector<int8_t> q(dPad, 0);
+    std::vector<float> centred(d);
     for (int64_t p = p0; p < p1; ++p) {
       for (int64_t c = 0; c < kPanel && p * kPanel + c < nTrain; ++c) {
         const int64_t row = p * kPanel + c;
-        const RowQuant rq = quantiseRow(trainQ + row * d, d, q.data());
+        const RowQuant rq = quantiseRow(trainPtr + row * d, meanPtr, d, centred.data(), q.data());
+        double bias = 0;
+        for (int64_t j = 0; j < d; ++j) bias += static_cast<double>(centred[j]) * meanPtr[j];
+        colBias[row] = static_cast<float>(bias);
         colScale[row] = rq.scale;
         colErr[row] = gamma * rq.err;
         colNorm[row] = rq.norm + rq.err;  // >= |y| (triangle inequality)
@@ -201,8 +209,9 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
   std::vector<int32_t> rowOffset(nTestPad, 0);
   at::parallel_for(0, nTest, 256, [&](int64_t r0, int64_t r1) {
     std::vector<int8_t> q(dPad, 0);
+    std::vector<float> centred(d);
     for (int64_t row = r0; row < r1; ++row) {
-      const RowQuant rq = quantiseRow(testQ + row * d, d, q.data());
+      const RowQuant rq = quantiseRow(testPtr + row * d, meanPtr, d, centred.data(), q.data());
       int8_t* dst = qTest.data() + (row / kMR) * kMR * dPad + (row % kMR) * 4;
       for (int64_t kq = 0; kq < quads; ++kq) std::memcpy(dst + kq * 4 * kMR, q.data() + kq * 4, 4);
       rowScale[row] = rq.scale;
@@ -223,7 +232,11 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
   const int64_t seedRank =
       std::min<int64_t>(samplePairs * kNR, 2 * (k * samplePairs * kNR + nTrain - 1) / nTrain + 4);
 
-  at::parallel_for(0, nTiles, kGroupTiles, [&](int64_t t0, int64_t t1) {
+  // Threads take groups of test rows from a shared counter: on a busy machine a static split
+  // leaves one thread waiting for the other.
+  const int64_t nGroups = (nTiles + kGroupTiles - 1) / kGroupTiles;
+  std::atomic<int64_t> nextGroup{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
     std::vector<std::vector<Candidate>> cands(kGroupTiles * kMR);
     std::vector<size_t> caps(kGroupTiles * kMR);
     std::vector<float> thresholds(kGroupTiles * kMR);
@@ -234,8 +247,8 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
     int64_t candidatesHere = 0, fallbacksHere = 0;
     std::vector<float> seeds(kGroupTiles * kMR);
     std::vector<std::vector<float>> seedLows(samplePairs > 0 ? kGroupTiles * kMR : 0);
-    for (int64_t g0 = t0; g0 < t1; g0 += kGroupTiles) {
-      const int64_t g1 = std::min(t1, g0 + kGroupTiles);
+    for (int64_t group = nextGroup++; group < nGroups; group = nextGroup++) {
+      const int64_t g0 = group * kGroupTiles, g1 = std::min(nTiles, g0 + kGroupTiles);
       const int64_t rowBase = g0 * kMR, rows = (g1 - g0) * kMR;
       for (int64_t i = 0; i < rows; ++i) {
         cands[i].clear();
@@ -336,7 +349,12 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
         }
         exact.resize(list.size());
         const float* x = testPtr + row * d;
+        // The rows are scattered over the training matrix: fetch a few ahead.
+        constexpr size_t kAhead = 4;
+        for (size_t c = 0; c < std::min(kAhead, list.size()); ++c)
+          prefetchRow(trainPtr + list[c].col * d, d);
         for (size_t c = 0; c < list.size(); ++c) {
+          if (c + kAhead < list.size()) prefetchRow(trainPtr + list[c + kAhead].col * d, d);
           exact[c] = KnnEntry(dotF32(x, trainPtr + list[c].col * d, d), list[c].col);
         }
         candidatesHere += static_cast<int64_t>(list.size());
