@@ -92,14 +92,15 @@ void compareKnn(const char* what, const torch::Tensor& xTrain, const torch::Tens
       "  int8 + re-rank (default): wall median %.3f s, cpu median %.3f s; top1 %.2f%%\n"
       "  exact/int8 wall ratio %.2fx (cpu ratio %.2fx); neighbour recall %.4f%%, predictions "
       "agreeing %.3f%%, max |sim gap| of the sorted top-k %.2g; %.0f candidates re-ranked "
-      "per row\n"
+      "per row (%lld rows re-searched after a failed seed)\n"
       "  rigorous bound (exact by construction, knnNeighbours): wall %.3f s, %.0f candidates "
       "per row, max |sim gap| %.2g\n",
       what, static_cast<long long>(xTrain.size(0)), static_cast<long long>(xTest.size(0)),
       static_cast<long long>(xTrain.size(1)), static_cast<long long>(k), T, median(wall[0]),
       median(cpu[0]), result[0].top1, median(wall[1]), median(cpu[1]), result[1].top1,
       median(wall[0]) / median(wall[1]), median(cpu[0]) / median(cpu[1]), recall, agree, simGap,
-      stats.meanCandidates, rigorousWall, rigorousStats.meanCandidates, rigorousGap);
+      stats.meanCandidates, static_cast<long long>(stats.reSearchedRows), rigorousWall,
+      rigorousStats.meanCandidates, rigorousGap);
   std::fflush(stdout);
 }
 

@@ -28,8 +28,11 @@ struct KnnOptions {
   PRETEXT_ARG(int64_t, trainBlock) = 4096;  // training rows per block (cache blocking; 0 = all)
   // true: always the float32 search (chunk and trainBlock apply to it). false (default): on
   // CPUs with AVX-512 VNNI and problems of >= 1e8 multiply-adds with k <= N/8, an int8
-  // search whose candidates are chosen with a rigorous bound on the quantisation error and
-  // re-ranked in float32: the same neighbours up to float32 rounding at near-ties.
+  // search (core/eval/knn_search.h): candidates within a bound on the quantisation error,
+  // re-ranked in float32. It is the default because it matches the float32 search where
+  // measured (bench_knn, 60k x 10k, d=256, k=200): neighbour recall 99.9999% (blobs) and
+  // 99.98% (Fashion-MNIST random-ConvNet features; the misses are equal similarities of
+  // duplicate images), top-1 equal (99.43/99.43) and within 0.01 points (75.82/75.81).
   PRETEXT_ARG(bool, exact) = false;
 };
 
