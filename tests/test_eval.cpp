@@ -5,6 +5,7 @@
 #include <QtTest>
 #include <cmath>
 
+#include "core/eval/knn_search.h"
 #include "core/eval/probes.h"
 #include "core/util/error.h"
 #include "test_support.h"
@@ -71,6 +72,9 @@ class TestEval : public QObject {
   void knnMatchesBruteForce();
   void knnErrors_data();
   void knnErrors();
+  void knnInt8NearDuplicates();
+  void knnInt8MatchesExactNeighbours();
+  void knnInt8Errors();
 
   // ---- linear probe ------------------------------------------------------------------
   void linearProbeSeparable();
@@ -307,6 +311,103 @@ void TestEval::knnErrors() {
   }
   PRETEXT_VERIFY_THROWS_WITH(pretext::knnClassify(train, trainLabels, test, testLabels, 2, options),
                              needle.toStdString());
+}
+
+// The int8 search where it matters: training rows come in near-duplicate pairs (u of class
+// 0, v of class 1, 0.004 apart) and each query lies 0.002 from u, so its similarities to u
+// and v differ by ~1e-5, far below the int8 error (~1e-3) but far above float32 rounding.
+// Only a correct re-ranking finds u for every query (k = 1: all predictions class 0).
+void TestEval::knnInt8NearDuplicates() {
+  if (!pretext::detail::knnInt8Supported()) QSKIP("no AVX-512 VNNI on this CPU");
+  torch::manual_seed(11);
+  const int64_t pairs = 4096, dim = 64, queries = 384;
+  auto base = torch::randn({pairs, dim});
+  base = base / base.norm(2, 1, true);
+  auto u = base + 0.004 * torch::randn({pairs, dim}) / std::sqrt(double(dim));
+  auto v = base + 0.004 * torch::randn({pairs, dim}) / std::sqrt(double(dim));
+  auto train = torch::cat({u, v});
+  auto trainLabels =
+      torch::cat({torch::zeros({pairs}, torch::kLong), torch::ones({pairs}, torch::kLong)});
+  auto test = u.slice(0, 0, queries) * 0.5 + base.slice(0, 0, queries) * 0.5;
+  auto testLabels = torch::zeros({queries}, torch::kLong);
+  QVERIFY(pretext::detail::knnInt8Worthwhile(train.size(0), queries, dim, 1));
+  auto fast = pretext::knnClassify(train, trainLabels, test, testLabels, 2, KnnOptions().k(1));
+  auto exact =
+      pretext::knnClassify(train, trainLabels, test, testLabels, 2, KnnOptions().k(1).exact(true));
+  QCOMPARE(exact.top1, 100.0);
+  QCOMPARE(fast.top1, 100.0);
+  QVERIFY(torch::equal(fast.predictions, exact.predictions));
+  // k = 2 keeps both u and v: the weights exp(s/T) then decide, and must agree too.
+  auto [iFast, sFast] = pretext::detail::knnNeighbours(train, test, 2, false);
+  auto [iExact, sExact] = pretext::detail::knnNeighbours(train, test, 2, true);
+  QVERIFY(torch::equal(iFast, iExact));
+  QVERIFY((sFast - sExact).abs().max().item<float>() < 1e-6f);
+}
+
+// On clustered data the int8 search returns the exact search's neighbours: the same sorted
+// similarities (up to float32 rounding) and, where no two are within rounding, the same rows;
+// the weighted votes give the same predictions.
+void TestEval::knnInt8MatchesExactNeighbours() {
+  if (!pretext::detail::knnInt8Supported()) QSKIP("no AVX-512 VNNI on this CPU");
+  torch::manual_seed(12);
+  const int64_t classes = 10, n = 6000, m = 500, dim = 96, k = 50;
+  auto centres = torch::randn({classes, dim}) * 0.4;
+  auto trainLabels = torch::randint(classes, {n}, torch::kLong);
+  auto testLabels = torch::randint(classes, {m}, torch::kLong);
+  // Non-negative features with a few large coordinates, like post-ReLU encoder outputs.
+  auto train = torch::relu(centres.index({trainLabels}) + torch::randn({n, dim})).pow(2);
+  auto test = torch::relu(centres.index({testLabels}) + torch::randn({m, dim})).pow(2);
+  auto [iFast, sFast] = pretext::detail::knnNeighbours(train, test, k, false);
+  auto [iExact, sExact] = pretext::detail::knnNeighbours(train, test, k, true);
+  QCOMPARE(iFast.sizes(), (torch::IntArrayRef{m, k}));
+  QVERIFY((sFast - sExact).abs().max().item<float>() < 1e-5f);
+  // Rows whose exact similarities have no near-tie must have identical neighbour sets.
+  auto gaps = (sExact.slice(1, 0, k - 1) - sExact.slice(1, 1, k)).abs().min(1);
+  auto clear = std::get<0>(gaps) > 1e-5;
+  auto same = std::get<0>(iFast.sort(1)).eq(std::get<0>(iExact.sort(1))).all(1);
+  QVERIFY(clear.sum().item<int64_t>() > m / 2);
+  QVERIFY(same.index({clear}).all().item<bool>());
+  auto fast = pretext::knnClassify(train, trainLabels, test, testLabels, classes,
+                                   KnnOptions().k(k).temperature(0.07));
+  auto exact = pretext::knnClassify(train, trainLabels, test, testLabels, classes,
+                                    KnnOptions().k(k).temperature(0.07).exact(true));
+  QVERIFY(torch::equal(fast.predictions, exact.predictions));
+  QVERIFY(exact.top1 > 100.0 / classes);
+}
+
+// The int8 search refuses what it cannot do; all-zero feature rows (cosine 0 to everything)
+// go through it without NaNs; input errors are reported as for the exact path.
+void TestEval::knnInt8Errors() {
+  if (!pretext::detail::knnInt8Supported()) {
+    PRETEXT_VERIFY_THROWS_WITH(
+        pretext::detail::knnNeighbours(torch::randn({64, 4}), torch::randn({3, 4}), 2, false),
+        "AVX-512 VNNI");
+    return;
+  }
+  const auto noop = [](int64_t, const pretext::detail::KnnEntry*, int64_t) {};
+  auto train = torch::randn({64, 4}), test = torch::randn({3, 4});
+  PRETEXT_VERIFY_THROWS_WITH(pretext::detail::knnSearchInt8(train, test, 65, noop), "1 <= k <= N");
+  PRETEXT_VERIFY_THROWS_WITH(pretext::detail::knnSearchInt8(train, torch::randn({3, 5}), 2, noop),
+                             "one dimension");
+  PRETEXT_VERIFY_THROWS_WITH(
+      pretext::detail::knnSearchInt8(train.to(torch::kDouble), test.to(torch::kDouble), 2, noop),
+      "float32");
+  QVERIFY(!pretext::detail::knnInt8Worthwhile(4, 2, 2, 3));  // tiny problems stay exact
+  torch::manual_seed(13);
+  auto big = torch::randn({4096, 128}), bigTest = torch::randn({300, 128});
+  big[5].zero_();
+  bigTest[7].zero_();
+  auto labels = torch::randint(3, {4096}, torch::kLong),
+       testLabels = torch::randint(3, {300}, torch::kLong);
+  QVERIFY(pretext::detail::knnInt8Worthwhile(4096, 300, 128, 20));
+  auto r = pretext::knnClassify(big, labels, bigTest, testLabels, 3, KnnOptions().k(20));
+  QCOMPARE(r.confusion.sum().item<int64_t>(), int64_t(300));
+  auto [idx, sims] = pretext::detail::knnNeighbours(big, bigTest, 20, false);
+  QVERIFY(torch::isfinite(sims).all().item<bool>());
+  QCOMPARE(sims[7].abs().max().item<float>(), 0.0f);  // the zero query: every similarity is 0
+  big[100][3] = std::nan("");
+  PRETEXT_VERIFY_THROWS_WITH(
+      pretext::knnClassify(big, labels, bigTest, testLabels, 3, KnnOptions().k(20)), "NaN");
 }
 
 // ---------------------------------------------------------------------------------------

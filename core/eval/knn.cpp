@@ -6,59 +6,31 @@
 #include <vector>
 
 #include "core/eval/checks.h"
+#include "core/eval/knn_search.h"
 #include "core/eval/probes.h"
 #include "core/util/error.h"
 
 namespace pretext {
 
-ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
-                        const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
-                        int64_t numClasses, const KnnOptions& options) {
-  detail::checkProbeInputs("knn", trainFeatures, trainLabels, testFeatures, testLabels, numClasses);
-  if (options.k() < 1) throw Error("knn: k must be at least 1, got " + std::to_string(options.k()));
-  if (!(options.temperature() > 0)) {
-    throw Error("knn: temperature must be positive, got " + std::to_string(options.temperature()));
-  }
-  if (options.trainBlock() < 0) {
-    throw Error("knn: trainBlock must be >= 0 (0 = all), got " +
-                std::to_string(options.trainBlock()));
-  }
-  if (options.chunk() < 1) {
-    throw Error("knn: chunk must be at least 1, got " + std::to_string(options.chunk()));
-  }
+namespace detail {
 
-  torch::NoGradGuard noGrad;
-  const auto fopts = torch::nn::functional::NormalizeFuncOptions().dim(1);
-  // Train [Ntrain,D] row-major: mm(test, train.t()) is one sgemm with a transposed operand.
-  const auto train =
-      torch::nn::functional::normalize(trainFeatures.to(torch::kCPU, torch::kFloat), fopts)
-          .contiguous();
-  const auto test =
-      torch::nn::functional::normalize(testFeatures.to(torch::kCPU, torch::kFloat), fopts)
-          .contiguous();
-  const auto yTrain = trainLabels.to(torch::kCPU, torch::kLong).contiguous();
+void knnSearchExact(const torch::Tensor& train, const torch::Tensor& test, int64_t k,
+                    int64_t chunkRows, int64_t trainBlock, const KnnRowFn& onRow) {
   const int64_t nTrain = train.size(0);
   const int64_t nTest = test.size(0);
-  const int64_t k = std::min(options.k(), nTrain);
-  const double invT = 1.0 / options.temperature();
-
   // Per test row: select the k most similar training rows with a size-k min-heap (one
   // compare per candidate once the heap is full; cheaper than Tensor::topk, which copies and
-  // sorts (value,index) pairs), then add the weights exp(sim/T) to the neighbours' classes.
-  // Weights are shifted by the row's best similarity, exp((sim - max)/T), so a small T cannot
-  // overflow; a per-row factor does not change the vote.
+  // sorts (value,index) pairs).
   // Cache blocking: the similarities of a chunk of test rows are computed against
   // `trainBlock` training rows at a time, so each block is consumed by the heaps while it is
   // still in cache instead of streaming a chunk x Ntrain matrix through memory.
-  using Entry = std::pair<float, int64_t>;
+  // Train [Ntrain,D] row-major: mm(test, train.t()) is one sgemm with a transposed operand.
+  using Entry = KnnEntry;
   const auto greater = [](const Entry& a, const Entry& b) { return a.first > b.first; };
-  const int64_t block = options.trainBlock() > 0 ? options.trainBlock() : nTrain;
-  auto scores = torch::zeros({nTest, numClasses}, torch::kDouble);
-  const int64_t* labelPtr = yTrain.data_ptr<int64_t>();
+  const int64_t block = trainBlock > 0 ? trainBlock : nTrain;
   // Heaps take chunk x k entries; keep them under ~256 MB when k is huge.
   constexpr int64_t kMaxHeapEntries = int64_t(16) << 20;
-  const int64_t chunk =
-      std::max<int64_t>(1, std::min({options.chunk(), nTest, kMaxHeapEntries / k}));
+  const int64_t chunk = std::max<int64_t>(1, std::min({chunkRows, nTest, kMaxHeapEntries / k}));
   std::vector<Entry> heaps(static_cast<size_t>(chunk * k));  // row r: [r*k, r*k + k)
   std::vector<int64_t> heapSizes(static_cast<size_t>(chunk));
   for (int64_t start = 0; start < nTest; start += chunk) {
@@ -95,17 +67,96 @@ ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor&
         }
       });
     }
-    double* scorePtr = scores.data_ptr<double>() + start * numClasses;
-    for (int64_t row = 0; row < end - start; ++row) {
-      const Entry* heap = heaps.data() + row * k;
-      float best = heap[0].first;
-      for (int64_t i = 0; i < k; ++i) best = std::max(best, heap[i].first);
-      double* out = scorePtr + row * numClasses;
-      for (int64_t i = 0; i < k; ++i) {
-        out[labelPtr[heap[i].second]] +=
-            std::exp((static_cast<double>(heap[i].first) - best) * invT);
-      }
+    for (int64_t row = start; row < end; ++row) onRow(row, heaps.data() + (row - start) * k, k);
+  }
+}
+
+namespace {
+
+torch::Tensor normalisedRows(const torch::Tensor& features) {
+  return torch::nn::functional::normalize(features.to(torch::kCPU, torch::kFloat),
+                                          torch::nn::functional::NormalizeFuncOptions().dim(1))
+      .contiguous();
+}
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> knnNeighbours(const torch::Tensor& trainFeatures,
+                                                      const torch::Tensor& testFeatures, int64_t k,
+                                                      bool exact, bool rigorous,
+                                                      KnnInt8Stats* stats) {
+  torch::NoGradGuard noGrad;
+  const auto train = normalisedRows(trainFeatures);
+  const auto test = normalisedRows(testFeatures);
+  k = std::min(k, train.size(0));
+  auto indices = torch::empty({test.size(0), k}, torch::kLong);
+  auto sims = torch::empty({test.size(0), k}, torch::kFloat);
+  int64_t* indexPtr = indices.data_ptr<int64_t>();
+  float* simPtr = sims.data_ptr<float>();
+  const KnnRowFn record = [&](int64_t row, const KnnEntry* nb, int64_t count) {
+    std::vector<KnnEntry> sorted(nb, nb + count);
+    std::sort(sorted.begin(), sorted.end(), [](const KnnEntry& a, const KnnEntry& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    for (int64_t i = 0; i < count; ++i) {
+      simPtr[row * k + i] = sorted[i].first;
+      indexPtr[row * k + i] = sorted[i].second;
     }
+  };
+  if (exact) {
+    knnSearchExact(train, test, k, 1024, 4096, record);
+  } else {
+    const KnnInt8Stats s = knnSearchInt8(train, test, k, record, rigorous);
+    if (stats) *stats = s;
+  }
+  return {indices, sims};
+}
+
+}  // namespace detail
+
+ProbeResult knnClassify(const torch::Tensor& trainFeatures, const torch::Tensor& trainLabels,
+                        const torch::Tensor& testFeatures, const torch::Tensor& testLabels,
+                        int64_t numClasses, const KnnOptions& options) {
+  detail::checkProbeInputs("knn", trainFeatures, trainLabels, testFeatures, testLabels, numClasses);
+  if (options.k() < 1) throw Error("knn: k must be at least 1, got " + std::to_string(options.k()));
+  if (!(options.temperature() > 0)) {
+    throw Error("knn: temperature must be positive, got " + std::to_string(options.temperature()));
+  }
+  if (options.trainBlock() < 0) {
+    throw Error("knn: trainBlock must be >= 0 (0 = all), got " +
+                std::to_string(options.trainBlock()));
+  }
+  if (options.chunk() < 1) {
+    throw Error("knn: chunk must be at least 1, got " + std::to_string(options.chunk()));
+  }
+
+  torch::NoGradGuard noGrad;
+  const auto train = detail::normalisedRows(trainFeatures);
+  const auto test = detail::normalisedRows(testFeatures);
+  const auto yTrain = trainLabels.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t nTrain = train.size(0);
+  const int64_t nTest = test.size(0);
+  const int64_t k = std::min(options.k(), nTrain);
+  const double invT = 1.0 / options.temperature();
+
+  // The neighbours vote with weights exp(sim/T), shifted by the row's best similarity,
+  // exp((sim - max)/T), so a small T cannot overflow; a per-row factor does not change the
+  // vote. Each row writes only its own scores, so rows may vote concurrently.
+  auto scores = torch::zeros({nTest, numClasses}, torch::kDouble);
+  double* scorePtr = scores.data_ptr<double>();
+  const int64_t* labelPtr = yTrain.data_ptr<int64_t>();
+  const detail::KnnRowFn vote = [&](int64_t row, const detail::KnnEntry* nb, int64_t count) {
+    float best = nb[0].first;
+    for (int64_t i = 0; i < count; ++i) best = std::max(best, nb[i].first);
+    double* out = scorePtr + row * numClasses;
+    for (int64_t i = 0; i < count; ++i) {
+      out[labelPtr[nb[i].second]] += std::exp((static_cast<double>(nb[i].first) - best) * invT);
+    }
+  };
+  if (!options.exact() && detail::knnInt8Worthwhile(nTrain, nTest, train.size(1), k)) {
+    detail::knnSearchInt8(train, test, k, vote);
+  } else {
+    detail::knnSearchExact(train, test, k, options.chunk(), options.trainBlock(), vote);
   }
   return summariseScores(scores, testLabels, numClasses);
 }
