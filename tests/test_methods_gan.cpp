@@ -354,7 +354,18 @@ class TestMethodsGan : public QObject {
     std::set<std::string> names;
     for (auto& [n, v] : r.metrics) names.insert(n);
     for (const char* k : {"g_loss", "d_real", "d_fake"}) QVERIFY(names.count(k));
-    QCOMPARE(m->features(batch.images).size(1), m->encoder()->featureDim());
+    // The probes' features: every stage max-pooled to 1x1 and concatenated (width 4: 4+8+16+32
+    // = 60, the first stage first); "last" is the encoder's own output.
+    auto f = m->features(batch.images);
+    auto maps = m->encoder()->stages(batch.images);
+    QCOMPARE(f.size(1), int64_t(4 + 8 + 16 + 32));
+    QVERIFY(close(f.slice(1, 60 - 32, 60), maps.back().amax({2, 3}), 1e-6));
+    QVERIFY(close(f.slice(1, 0, 4), maps.front().amax({2, 3}), 1e-6));
+    auto params = tinyGan();
+    params["probe_features"] = "last";
+    auto last = tinyMethod("dcgan", params);
+    last->eval();
+    QVERIFY(close(last->features(batch.images), last->encoder()->forward(batch.images), 1e-6));
   }
 };
 

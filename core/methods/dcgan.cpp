@@ -84,6 +84,7 @@ class Dcgan : public Method {
   explicit Dcgan(const MethodSetup& s) : Method(s) {
     const auto& p = s.params;
     latent_ = p["latent_dim"].get<int64_t>();
+    probeFeatures_ = p["probe_features"].get<std::string>();
     head_ = register_module("head", nn::Linear(encoder_->featureDim(), 1));
     generator_ = register_module("generator", ConvDecoder(DecoderOptions()
                                                               .inDim(latent_)
@@ -105,6 +106,18 @@ class Dcgan : public Method {
     auto ps = encoder_->parameters();
     for (auto& t : head_->parameters()) ps.push_back(t);
     return ps;
+  }
+
+  // The representation the probes evaluate. Radford et al. use every layer of the discriminator,
+  // each max-pooled to a 4x4 grid: here each stage's map is pooled to 1x1 (max or mean) and the
+  // stages concatenated (32+64+128+256 = 480 features for the ConvNet w32), or only the last
+  // stage's global average (the encoder's own features).
+  torch::Tensor features(const torch::Tensor& images) override {
+    auto maps = probeFeatures_ == "last" ? std::vector<torch::Tensor>{} : encoder_->stages(images);
+    if (maps.empty() || maps.front().dim() != 4) return encoder_->forward(images);  // e.g. a ViT
+    std::vector<torch::Tensor> pooled;
+    for (const auto& m : maps) pooled.push_back(probeFeatures_ == "all-max" ? m.amax({2, 3}) : m.mean({2, 3}));
+    return torch::cat(pooled, 1);
   }
 
   torch::Tensor logits(const torch::Tensor& images) {
@@ -218,6 +231,7 @@ class Dcgan : public Method {
 
  private:
   int64_t latent_ = 100;
+  std::string probeFeatures_ = "all-max";
   nn::Linear head_{nullptr};
   ConvDecoder generator_{nullptr};
   torch::Tensor fixedNoise_;
@@ -245,6 +259,14 @@ MethodInfo dcganMethodInfo() {
   m.defaultAugment = "none";
   using T = ParamSpec::Type;
   m.params = {
+      {"probe_features",
+       T::Choice,
+       "all-max",
+       0,
+       0,
+       {"all-max", "all-mean", "last"},
+       "what the probes evaluate: every discriminator stage pooled to 1x1 by max or mean and "
+       "concatenated (the paper uses all layers), or the last stage's average only"},
       {"latent_dim",
        T::Int,
        100,
