@@ -422,6 +422,12 @@ class TestMethodsPatch : public QObject {
     auto x = torch::rand({3, 1, 16, 16}) * 0.5;
     auto f = m->features(x), g = m->features(0.2 + 1.5 * x);
     QVERIFY2(torch::allclose(f, g, 1e-3, 1e-4), qPrintable(QString::number((f - g).abs().max().item<double>())));
+    // probe_features "tiles": the nine in-place tiles' features, concatenated in cell order.
+    auto tiled = makeMethod("jigsaw", tinySetup({{"probe_features", "tiles"}}));
+    tiled->eval();
+    auto ft = tiled->features(x);
+    QCOMPARE(ft.size(1), 9 * tiled->encoder()->featureDim());
+    QVERIFY(torch::allclose(ft, tiled->features(0.2 + 1.5 * x), 1e-3, 1e-4));
     auto off = makeMethod("jigsaw", tinySetup({{"tile_norm", false}}));
     off->eval();
     QVERIFY(!torch::allclose(off->features(x), off->features(0.2 + 1.5 * x), 1e-3, 1e-4));

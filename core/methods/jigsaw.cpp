@@ -124,6 +124,7 @@ class Jigsaw : public Method {
     grid_ = patchGridFromParams(s.params, s.backbone.name(), "jigsaw");
     colour_ = s.params["colour"].get<std::string>();
     tileNorm_ = s.params["tile_norm"].get<bool>();
+    probeTiles_ = s.params["probe_features"].get<std::string>() == "tiles";
     const int64_t n = s.params["permutations"].get<int64_t>();
     perms_ = register_buffer("permutations",
                              cachedPermutations(n, s.params["perm_seed"].get<uint64_t>()));
@@ -151,10 +152,15 @@ class Jigsaw : public Method {
 
   // The probes' view: the whole image at the scale the patches were cut from (the resize that
   // fits the grid), so the encoder meets its parts at the size it learned them.
-  // With tile_norm the whole image is standardised the same way.
+  // With tile_norm the whole image is standardised the same way. probe_features "tiles": the
+  // encoder's features of the nine tiles in place (no jitter), concatenated in cell order: the
+  // scale and the input statistics the encoder learned on, and the layout the puzzle is about.
   torch::Tensor features(const torch::Tensor& images) override {
     auto x = fitToGrid(images, grid_);
-    return encoder_->forward(tileNorm_ ? standardise(x, 3) : x);
+    if (!probeTiles_) return encoder_->forward(tileNorm_ ? standardise(x, 3) : x);
+    auto tiles = extractPatches(x, grid_, torch::zeros({x.size(0), 9, 2}, torch::kLong));
+    if (tileNorm_) tiles = standardise(tiles, 3);
+    return encoder_->forward(tiles.flatten(0, 1)).view({x.size(0), -1});
   }
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto x = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
@@ -239,7 +245,7 @@ class Jigsaw : public Method {
   PatchGrid grid_;
   std::string colour_;
   torch::Tensor perms_;
-  bool tileNorm_ = false;
+  bool tileNorm_ = false, probeTiles_ = false;
   torch::nn::Sequential head_{nullptr};
 };
 
@@ -308,6 +314,14 @@ MethodInfo jigsawMethodInfo() {
        "defence against colour shortcuts on colour data: keep one random channel per tile, "
        "or gray"},
       {"hidden", T::Int, 512, 16, 4096, {}, "width of the classifier's hidden layer"},
+      {"probe_features",
+       T::Choice,
+       "image",
+       0,
+       0,
+       {"image", "tiles"},
+       "what the probes evaluate: the encoder on the whole image (at the grid's scale), or its "
+       "features of the nine tiles in place, concatenated (9 x the feature size)"},
       {"tile_norm",
        T::Bool,
        true,
