@@ -220,7 +220,12 @@ class TestMethods : public QObject {
     for (auto& p : method->encoder()->parameters())
       if (p.grad().defined()) g += p.grad().abs().sum().item<double>();
     QVERIFY(g > 0);
-    QCOMPARE(method->features(b.images).size(1), method->encoder()->featureDim());
+    // The probes' representation: the encoder's features, or more (dcgan concatenates every
+    // stage, jigsaw may concatenate the nine tiles').
+    auto f = method->features(b.images);
+    QCOMPARE(f.size(0), int64_t(8));
+    QVERIFY2(f.size(1) >= method->encoder()->featureDim(), qPrintable(QString::number(f.size(1))));
+    QVERIFY(f.isfinite().all().item<bool>());
   }
 };
 
