@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/augment/augment.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -11,12 +12,11 @@ namespace pretext {
 Dataset conformImages(const Dataset& d, int64_t channels, int64_t size) {
   if (!d.images.defined() || d.size() == 0) return d;
   const int64_t from = d.channels();
-  auto badChannels = [&](int64_t c) {
+  auto badChannels = [&] {
     return Error(d.name + ": cannot convert images of " + std::to_string(from) + " channel(s) to " +
                  std::to_string(channels) + ": only gray (1) and RGB (3) convert into each other");
   };
-  if (channels != 1 && channels != 3) throw badChannels(channels);
-  if (from != 1 && from != 3) throw badChannels(from);
+  if ((channels != 1 && channels != 3) || (from != 1 && from != 3)) throw badChannels();
   if (size < 1) throw Error(d.name + ": image size must be at least 1, got " + std::to_string(size));
   if (from == channels && d.height() == size && d.width() == size) return d;
 
@@ -28,9 +28,7 @@ Dataset conformImages(const Dataset& d, int64_t channels, int64_t size) {
   for (int64_t start = 0; start < d.size(); start += kChunk) {
     const int64_t end = std::min(d.size(), start + kChunk);
     auto x = d.images.slice(0, start, end).to(torch::kFloat);
-    if (from == 3 && channels == 1) {
-      x = x.select(1, 0).mul(0.299).add_(x.select(1, 1), 0.587).add_(x.select(1, 2), 0.114).unsqueeze(1);
-    }
+    if (from == 3 && channels == 1) x = toGrayscale(x).slice(1, 0, 1);  // ITU-R 601 luma
     if (x.size(2) != size || x.size(3) != size) {
       const bool shrink = x.size(2) > size || x.size(3) > size;
       x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()

@@ -104,6 +104,12 @@ class Colorization : public Method {
           "l2_head", DenseHead(*lab_, s.imageSize, s.params["head_width"].get<int64_t>(), 2));
   }
 
+  // L = 1/|P| sum_p 1/2 ||ab_hat_p - ab_p / 100||^2 of a regression output [N,2,g,g] (ab / 100)
+  // against target rows [N*g*g, 2].
+  static torch::Tensor l2Loss(const torch::Tensor& out, const torch::Tensor& targetAb) {
+    return 0.5 * (pixelRows(out) - targetAb / 100).pow(2).sum(1).mean();
+  }
+
   static std::vector<torch::Tensor> detached(std::vector<torch::Tensor> stages) {
     for (auto& t : stages) t = t.detach();
     return stages;
@@ -124,8 +130,7 @@ class Colorization : public Method {
     StepResult r;
     torch::Tensor predAb;
     if (l2_) {
-      auto pred = pixelRows(out);  // ab / 100
-      r.loss = 0.5 * (pred - targetAb / 100).pow(2).sum(1).mean();
+      r.loss = l2Loss(out, targetAb);
       predAb = out.detach() * 100;
     } else {
       torch::Tensor z, w;
@@ -139,10 +144,10 @@ class Colorization : public Method {
       r.loss = rebalancedCrossEntropy(logits, z, w);
       if (l2Head_) {
         auto l2Out = l2Head_->forward(detached(stages), g);
-        auto l2Loss = 0.5 * (pixelRows(l2Out) - targetAb / 100).pow(2).sum(1).mean();
-        r.loss = r.loss + l2Loss;  // its gradient reaches only the L2 head
+        auto headLoss = l2Loss(l2Out, targetAb);
+        r.loss = r.loss + headLoss;  // its gradient reaches only the L2 head
         torch::NoGradGuard ng;
-        r.metrics.push_back({"l2_head_loss", l2Loss.detach()});
+        r.metrics.push_back({"l2_head_loss", headLoss.detach()});
         r.metrics.push_back(
             {"l2_ab_auc", abErrorAuc(resizeMaps(l2Out.detach() * 100, x.size(2)), trueAb)});
       }

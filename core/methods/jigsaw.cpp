@@ -150,11 +150,10 @@ class Jigsaw : public Method {
     return head_->forward(f.view({shuffled.size(0), -1}));
   }
 
-  // The probes' view: the whole image at the scale the patches were cut from (the resize that
-  // fits the grid), so the encoder meets its parts at the size it learned them.
-  // With tile_norm the whole image is standardised the same way. probe_features "tiles": the
-  // encoder's features of the nine tiles in place (no jitter), concatenated in cell order: the
-  // scale and the input statistics the encoder learned on, and the layout the puzzle is about.
+  // The probes' view, at the scale the tiles were cut from (the resize that fits the grid):
+  // probe_features "image": the encoder on the whole image (standardised too with tile_norm);
+  // "tiles": its features of the nine tiles in place (no jitter), concatenated in cell order:
+  // the input statistics the encoder learned on, and the layout the puzzle is about.
   torch::Tensor features(const torch::Tensor& images) override {
     auto x = fitToGrid(images, grid_);
     if (!probeTiles_) return encoder_->forward(tileNorm_ ? standardise(x, 3) : x);
