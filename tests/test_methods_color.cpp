@@ -54,7 +54,7 @@ void writeHueCifar(const std::string& dir) {
                                                   .mode(torch::kNearest));
     auto labels = torch::arange(n) % 2;
     auto sign = (1 - 2 * labels.to(torch::kFloat)).view({n, 1, 1, 1});
-    auto ab = (25 * sign).expand({n, 2, 32, 32});
+    auto ab = (15 * sign).expand({n, 2, 32, 32});  // in gamut for L 45..65: L survives exactly
     auto rgb = labToRgb(torch::cat({l, ab}, 1));
     return std::make_pair((rgb * 255).round().to(torch::kUInt8).contiguous(), labels);
   };
@@ -262,9 +262,16 @@ class TestMethodsColor : public QObject {
     auto enc = std::dynamic_pointer_cast<LabEncoder>(m->encoder());
     QVERIFY(enc);
     auto x = torch::rand({3, 3, 16, 16});
-    auto direct = enc->inner().forward(rgbToLab(x).slice(1, 0, 1) / 100);
-    QVERIFY(close(m->features(x), direct));
-    QCOMPARE(m->features(torch::rand({2, 1, 16, 16})).size(1), enc->featureDim());
+    auto l = rgbToLab(x).slice(1, 0, 1) / 100;
+    QVERIFY(close(enc->forward(x), enc->inner().forward(l)));
+    // The probes' features (probe_features all-max, the default): every stage of the backbone on
+    // L, max-pooled and concatenated.
+    std::vector<torch::Tensor> pooled;
+    for (const auto& s : enc->inner().stages(l)) pooled.push_back(s.amax({2, 3}));
+    QVERIFY(close(m->features(x), torch::cat(pooled, 1)));
+    QCOMPARE(m->features(torch::rand({2, 1, 16, 16})).size(1), int64_t(4 + 8 + 16 + 32));
+    auto last = makeMethod("colorization", test::tinySetup({{"head_width", 8}, {"probe_features", "last"}}, 3));
+    QCOMPARE(last->features(torch::rand({2, 1, 16, 16})).size(1), last->encoder()->featureDim());
     // Colour does not matter, only lightness: near-gray images and their twins with the opposite
     // ab (same L) give the same features.
     auto base = (0.5 + 0.05 * torch::randn({2, 3, 16, 16})).clamp(0, 1);
@@ -398,10 +405,15 @@ class TestMethodsColor : public QObject {
     auto enc = std::dynamic_pointer_cast<SplitBrainEncoder>(m->encoder());
     QVERIFY(enc);
     auto x = torch::rand({3, 3, 16, 16});
-    auto f = m->features(x);
+    auto f = enc->forward(x);
     QCOMPARE(f.size(1), enc->lHalf().featureDim() + enc->abHalf().featureDim());
     QCOMPARE(f.size(1), int64_t(8 * 4));  // two halves of width 2 = one ConvNet of width 4
     QVERIFY(close(f, torch::cat({enc->lHalf().forward(x), enc->abHalf().forward(x)}, 1)));
+    // The probes see every stage of both halves, max-pooled: (2+4+8+16) * 2 features.
+    QCOMPARE(m->features(x).size(1), int64_t(60));
+    std::vector<torch::Tensor> pooled;
+    for (const auto& s : enc->stages(x)) pooled.push_back(s.amax({2, 3}));
+    QVERIFY(close(m->features(x), torch::cat(pooled, 1)));
     m->train();
     Batch b;
     b.images = torch::rand({8, 3, 16, 16});

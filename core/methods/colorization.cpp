@@ -90,6 +90,7 @@ class Colorization : public Method {
     lab_ = std::make_shared<LabEncoder>(b, LabInput::L);
     encoder_ = replace_module("encoder", std::shared_ptr<Encoder>(lab_));
     l2_ = s.params["loss"].get<std::string>() == "l2";
+    probeFeatures_ = s.params["probe_features"].get<std::string>();
     lambda_ = s.params["rebalance_lambda"].get<double>();
     temperature_ = s.params["temperature"].get<double>();
     bins_ = register_buffer("ab_bins", abGamutBins());
@@ -113,6 +114,10 @@ class Colorization : public Method {
   static std::vector<torch::Tensor> detached(std::vector<torch::Tensor> stages) {
     for (auto& t : stages) t = t.detach();
     return stages;
+  }
+
+  torch::Tensor features(const torch::Tensor& images) override {
+    return stageFeatures(images, probeFeatures_);
   }
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
@@ -266,6 +271,7 @@ class Colorization : public Method {
   DenseHead head_{nullptr}, l2Head_{nullptr};
   torch::Tensor bins_, counts_;
   bool l2_ = false;
+  std::string probeFeatures_ = "all-max";
   double lambda_ = 0.5, temperature_ = 0.38;
 };
 
@@ -292,6 +298,7 @@ MethodInfo colorizationMethodInfo() {
   m.defaultAugment = "weak";
   using T = ParamSpec::Type;
   m.params = {
+      probeFeaturesParam("all-max", "Zhang et al. find the middle layers transfer best"),
       {"loss",
        T::Choice,
        "classification",

@@ -113,11 +113,7 @@ class Dcgan : public Method {
   // stages concatenated (32+64+128+256 = 480 features for the ConvNet w32), or only the last
   // stage's global average (the encoder's own features).
   torch::Tensor features(const torch::Tensor& images) override {
-    auto maps = probeFeatures_ == "last" ? std::vector<torch::Tensor>{} : encoder_->stages(images);
-    if (maps.empty() || maps.front().dim() != 4) return encoder_->forward(images);  // e.g. a ViT
-    std::vector<torch::Tensor> pooled;
-    for (const auto& m : maps) pooled.push_back(probeFeatures_ == "all-max" ? m.amax({2, 3}) : m.mean({2, 3}));
-    return torch::cat(pooled, 1);
+    return stageFeatures(images, probeFeatures_);
   }
 
   torch::Tensor logits(const torch::Tensor& images) {
@@ -259,14 +255,7 @@ MethodInfo dcganMethodInfo() {
   m.defaultAugment = "none";
   using T = ParamSpec::Type;
   m.params = {
-      {"probe_features",
-       T::Choice,
-       "all-max",
-       0,
-       0,
-       {"all-max", "all-mean", "last"},
-       "what the probes evaluate: every discriminator stage pooled to 1x1 by max or mean and "
-       "concatenated (the paper uses all layers), or the last stage's average only"},
+      probeFeaturesParam("all-max", "Radford et al. use all layers of the discriminator"),
       {"latent_dim",
        T::Int,
        100,

@@ -71,6 +71,11 @@ class Method : public torch::nn::Module {
   virtual StepResult step(const Batch& batch, StepContext& ctx) = 0;
   // The representation the probes evaluate: the encoder's features (before any projector).
   virtual torch::Tensor features(const torch::Tensor& images) { return encoder_->forward(images); }
+  // The features of a method with a probe_features setting (see probeFeaturesParam):
+  // "last": the encoder's own features; "all-max" / "all-mean": every stage's map pooled to 1x1
+  // by max or mean and the stages concatenated (a backbone without spatial stages, e.g. a ViT,
+  // falls back to its own features).
+  torch::Tensor stageFeatures(const torch::Tensor& images, const std::string& mode);
   // Called after the optimiser step (momentum encoders, queues).
   virtual void afterStep(const StepContext& ctx) {}
   // Method-specific pictures on a few images (eval mode, no grad): test images, or one image the

@@ -211,6 +211,26 @@ AugmentOptions Method::previewAugment(const torch::Tensor& images) {
   return augmentPreset(images.size(1) == 1 ? "simclr-gray" : "simclr");
 }
 
+torch::Tensor Method::stageFeatures(const torch::Tensor& images, const std::string& mode) {
+  auto maps = mode == "last" ? std::vector<torch::Tensor>{} : encoder_->stages(images);
+  if (maps.empty() || maps.front().dim() != 4) return encoder_->forward(images);
+  std::vector<torch::Tensor> pooled;
+  for (const auto& m : maps) pooled.push_back(mode == "all-max" ? m.amax({2, 3}) : m.mean({2, 3}));
+  return torch::cat(pooled, 1);
+}
+
+ParamSpec probeFeaturesParam(const std::string& defaultValue, const std::string& why) {
+  return {"probe_features",
+          ParamSpec::Type::Choice,
+          defaultValue,
+          0,
+          0,
+          {"all-max", "all-mean", "last"},
+          "what the probes evaluate: every encoder stage pooled to 1x1 by max or mean and "
+          "concatenated, or the last stage's average only (the encoder's own features); " +
+              why};
+}
+
 Method::Method(const MethodSetup& setup) {
   BackboneOptions b = setup.backbone;
   b.inChannels(setup.channels).imageSize(setup.imageSize);

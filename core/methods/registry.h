@@ -21,6 +21,9 @@ struct ParamSpec {
   std::string help;                     // one line
 };
 std::string paramTypeName(ParamSpec::Type type);
+// The probe_features setting shared by methods whose best representation is not the last
+// stage alone (DCGAN's discriminator, colorization): choices all-max, all-mean, last.
+ParamSpec probeFeaturesParam(const std::string& defaultValue, const std::string& why);
 
 struct MethodInfo {
   std::string name;          // registry key, e.g. "simclr"

@@ -57,6 +57,7 @@ class SplitBrain : public Method {
     BackboneOptions b = s.backbone;
     b.imageSize(s.imageSize);
     split_ = std::make_shared<SplitBrainEncoder>(b);
+    probeFeatures_ = s.params["probe_features"].get<std::string>();
     encoder_ = replace_module("encoder", std::shared_ptr<Encoder>(split_));
     lBins_ = s.params["l_bins"].get<int64_t>();
     bins_ = register_buffer("ab_bins", abGamutBins());
@@ -80,6 +81,10 @@ class SplitBrain : public Method {
   }
   torch::Tensor lCentres(const torch::Tensor& like) const {
     return (torch::arange(lBins_, like.options()) + 0.5) * (100.0 / double(lBins_));
+  }
+
+  torch::Tensor features(const torch::Tensor& images) override {
+    return stageFeatures(images, probeFeatures_);
   }
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
@@ -175,6 +180,7 @@ class SplitBrain : public Method {
 
  private:
   std::shared_ptr<SplitBrainEncoder> split_;
+  std::string probeFeatures_ = "all-max";
   DenseHead toAb_{nullptr}, toL_{nullptr};
   torch::Tensor bins_;
   int64_t lBins_ = 50;
@@ -202,6 +208,7 @@ MethodInfo splitbrainMethodInfo() {
   m.defaultAugment = "weak";
   using T = ParamSpec::Type;
   m.params = {
+      probeFeaturesParam("all-max", "Zhang et al. probe every layer"),
       {"l_bins",
        T::Int,
        50,
