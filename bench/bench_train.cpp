@@ -4,7 +4,8 @@
 // read back, backward, optimiser step, afterStep: momentum/EMA updates), at 2 threads, then runs
 // the PyTorch peer (bench/peer_train.py: torchvision transforms per image in a Dataset, a
 // DataLoader, the same model, loss, optimiser and batch size) as a child process in the same
-// run, and prints both figures, the ratio and the parameter counts of both sides.
+// run, and prints both figures, the ratio and the parameter counts of both sides. Pretext is
+// timed twice: as it trains (run.channels_last true) and with NCHW convolution kernels.
 // Also prints CPU time per step (process CPU time, all threads: steadier than wall time on a
 // loaded machine; the peer's DataLoader workers, when asked for, are not counted in it).
 // Both count SOURCE images per second (rotation: each image gives 4 rotated copies; simclr,
@@ -108,76 +109,94 @@ int main(int argc, char** argv) {
   }
   const int threads = configureThreads(2);
   Experiment e = experimentFromJson(loadPresetJson(preset));
-  Session s = makeSession(e);
-  Method& method = *s.method;
-  const AugmentOptions aug = augmentFromJson(e.augment);
-  Optimizer opt(method.trainableParameters(), e);
-  BatchSampler sampler(s.data.train.size(), e.batchSize, e.seed);
   const int views = e.method == "simclr" || e.method == "moco" || e.method == "byol" ? 2 : 1;
-  const int64_t trained = countParameters(method.trainableParameters());
-  const int64_t all = countParameters(method.parameters());
   std::printf("%s: method %s, batch %lld, %d threads, %d warm-up + %d timed steps\n",
               preset.c_str(), e.method.c_str(), (long long)e.batchSize, threads, 3, steps);
+
+  struct Timing {
+    double imgPerSec = 0, ms = 0, cpu = 0;
+    int64_t trained = 0, all = 0;
+  };
+  // The trainer's step (core/train/trainer.cpp), phase by phase, with the weights in the given
+  // layout (run.channels_last).
+  auto timeSteps = [&](bool channelsLast, const char* label) {
+    Experiment x = e;
+    x.channelsLast = channelsLast;
+    Session s = makeSession(x);
+    Method& method = *s.method;
+    const AugmentOptions aug = augmentFromJson(x.augment);
+    Optimizer opt(method.trainableParameters(), x);
+    BatchSampler sampler(s.data.train.size(), x.batchSize, x.seed);
+    Timing t;
+    t.trained = countParameters(method.trainableParameters());
+    t.all = countParameters(method.parameters());
+    const int warm = 3;
+    double parts[4] = {0, 0, 0, 0};  // data, forward (+ augmentation, loss), backward, optimiser
+    double total = 0, cpu = 0;
+    const char* trace = channelsLast ? std::getenv("BENCH_TRACE") : nullptr;
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+    for (int i = 0; i < steps + warm; ++i) {
+      if (trace && i == warm)
+        profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace) +
+                                                                             "-pretext.json");
+      const auto t0 = Clock::now();
+      const double c0 = cpuMs();
+      Batch batch =
+          gatherBatch(s.data.train, sampler.indices(0, i % sampler.batchesPerEpoch()), s.device);
+      const double tData = msSince(t0);
+      opt.setLr(scheduledLr(x.lr, i, 1000, 0, true));
+      auto gen = at::detail::createCPUGenerator(mixSeed(x.seed, static_cast<uint64_t>(i)));
+      StepContext ctx{i, 0, i / 1000.0, &gen, &aug};
+      method.train();
+      opt.zeroGrad();
+      auto r = method.step(batch, ctx);
+      const double loss = r.loss.item<double>();
+      const double tForward = msSince(t0);
+      r.loss.backward();
+      const double tBackward = msSince(t0);
+      opt.step();
+      method.afterStep(ctx);
+      const double tAll = msSince(t0);
+      const double cAll = cpuMs() - c0;
+      if (i >= warm) {
+        parts[0] += tData;
+        parts[1] += tForward - tData;
+        parts[2] += tBackward - tForward;
+        parts[3] += tAll - tBackward;
+        total += tAll;
+        cpu += cAll;
+      }
+      if (i + 1 == steps + warm) std::printf("%s: last loss %.3f\n", label, loss);
+    }
+    profile.reset();
+    // The augmentation inside the forward phase, measured alone (the views one step makes).
+    double augMs = 0;
+    for (int i = 0; i < steps; ++i) {
+      Batch batch = gatherBatch(s.data.train, sampler.indices(0, i), s.device);
+      auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(i));
+      const auto t0 = Clock::now();
+      for (int v = 0; v < views; ++v) (void)augmentBatch(batch.images, aug, gen);
+      augMs += msSince(t0);
+    }
+    t.ms = total / steps;
+    t.cpu = cpu / steps;
+    t.imgPerSec = x.batchSize * steps * 1000.0 / total;
+    std::printf(
+        "%s: %.1f source img/s (%.1f ms/step, cpu %.1f ms/step: data %.1f, forward %.1f "
+        "[augmentation %.1f of it], backward %.1f, optimiser %.1f)\n",
+        label, t.imgPerSec, t.ms, t.cpu, parts[0] / steps, parts[1] / steps, augMs / steps,
+        parts[2] / steps, parts[3] / steps);
+    std::fflush(stdout);
+    return t;
+  };
+  // Pretext as it trains (channels-last convolution kernels, the default), then with
+  // run.channels_last = false: what the layout alone is worth.
+  const Timing mine = timeSteps(true, "pretext");
+  const Timing nchw = timeSteps(false, "pretext, NCHW");
+  const double imgPerSec = mine.imgPerSec, ms = mine.ms, cpu = mine.cpu * steps;
+  const int64_t trained = mine.trained, all = mine.all;
   std::printf("pretext parameters: %lld trained, %lld in all\n", (long long)trained,
               (long long)all);
-
-  // The trainer's step (core/train/trainer.cpp), phase by phase.
-  const int warm = 3;
-  double parts[4] = {0, 0, 0, 0};  // data, forward (+ augmentation, loss), backward, optimiser
-  double total = 0, cpu = 0;
-  const char* trace = std::getenv("BENCH_TRACE");
-  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
-  for (int i = 0; i < steps + warm; ++i) {
-    if (trace && i == warm)
-      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace) +
-                                                                           "-pretext.json");
-    const auto t0 = Clock::now();
-    const double c0 = cpuMs();
-    Batch batch =
-        gatherBatch(s.data.train, sampler.indices(0, i % sampler.batchesPerEpoch()), s.device);
-    const double tData = msSince(t0);
-    opt.setLr(scheduledLr(e.lr, i, 1000, 0, true));
-    auto gen = at::detail::createCPUGenerator(mixSeed(e.seed, static_cast<uint64_t>(i)));
-    StepContext ctx{i, 0, i / 1000.0, &gen, &aug};
-    method.train();
-    opt.zeroGrad();
-    auto r = method.step(batch, ctx);
-    const double loss = r.loss.item<double>();
-    const double tForward = msSince(t0);
-    r.loss.backward();
-    const double tBackward = msSince(t0);
-    opt.step();
-    method.afterStep(ctx);
-    const double tAll = msSince(t0);
-    const double cAll = cpuMs() - c0;
-    if (i >= warm) {
-      parts[0] += tData;
-      parts[1] += tForward - tData;
-      parts[2] += tBackward - tForward;
-      parts[3] += tAll - tBackward;
-      total += tAll;
-      cpu += cAll;
-    }
-    if (i + 1 == steps + warm) std::printf("last loss %.3f\n", loss);
-  }
-  profile.reset();
-  // The augmentation inside the forward phase, measured alone (the views one step makes).
-  double augMs = 0;
-  for (int i = 0; i < steps; ++i) {
-    Batch batch = gatherBatch(s.data.train, sampler.indices(0, i), s.device);
-    auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(i));
-    const auto t0 = Clock::now();
-    for (int v = 0; v < views; ++v) (void)augmentBatch(batch.images, aug, gen);
-    augMs += msSince(t0);
-  }
-  const double ms = total / steps;
-  const double imgPerSec = e.batchSize * steps * 1000.0 / total;
-  std::printf(
-      "pretext: %.1f source img/s (%.1f ms/step, cpu %.1f ms/step: data %.1f, forward %.1f "
-      "[augmentation %.1f of it], backward %.1f, optimiser %.1f)\n",
-      imgPerSec, ms, cpu / steps, parts[0] / steps, parts[1] / steps, augMs / steps,
-      parts[2] / steps, parts[3] / steps);
-  std::fflush(stdout);
 
   // The peer, right after, under the same load.
   std::vector<std::pair<int, std::map<std::string, std::string>>> peers;
@@ -189,6 +208,9 @@ int main(int argc, char** argv) {
               "cpu ratio", "parameters trained / all");
   std::printf("%-31s %8.1f %8.1f %7s %8.1f %9s  %lld / %lld\n", "pretext", imgPerSec, ms, "",
               cpu / steps, "", (long long)trained, (long long)all);
+  std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  (run.channels_last false)\n",
+              "pretext, NCHW kernels", nchw.imgPerSec, nchw.ms, imgPerSec / nchw.imgPerSec,
+              nchw.cpu, nchw.cpu / mine.cpu);
   for (const auto& [w, m] : peers) {
     const double peerImg = number(m, "img_per_s");
     char label[64];

@@ -195,10 +195,17 @@ class TestMethods : public QObject {
 
   void everyMethodSteps_data() {
     QTest::addColumn<QString>("name");
-    for (const auto& n : MethodRegistry::instance().names()) QTest::newRow(n.c_str()) << QString::fromStdString(n);
+    QTest::addColumn<bool>("channelsLast");
+    for (const auto& n : MethodRegistry::instance().names()) {
+      QTest::newRow(n.c_str()) << QString::fromStdString(n) << false;
+      QTest::newRow((n + " channels-last").c_str()) << QString::fromStdString(n) << true;
+    }
   }
+  // Every method steps and gives features; with its weights in channels-last layout (the
+  // trainer's default, run.channels_last) too, and then its features are the same function.
   void everyMethodSteps() {
     QFETCH(QString, name);
+    QFETCH(bool, channelsLast);
     const auto& info = MethodRegistry::instance().get(name.toStdString());
     MethodSetup s;
     s.numClasses = 10;
@@ -206,9 +213,29 @@ class TestMethods : public QObject {
     s.imageSize = 16;
     s.backbone.width(4);
     if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
+    torch::manual_seed(5);
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
     b.images = torch::rand({8, s.channels, 16, 16});
+    if (channelsLast) {
+      torch::manual_seed(5);
+      auto plain = makeMethod(name.toStdString(), s);
+      useChannelsLast(*method);
+      bool converted = false;
+      for (const auto& p : method->parameters())
+        if (p.dim() == 4) {
+          QVERIFY(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+          converted = true;
+        }
+      QVERIFY(converted);  // every method has convolutions (the ViT its patch embedding)
+      torch::NoGradGuard ng;
+      method->eval();
+      plain->eval();
+      auto a = method->features(b.images), e = plain->features(b.images);
+      QVERIFY2(torch::allclose(a, e, 1e-4, 1e-5),
+               qPrintable(QString::number((a - e).abs().max().item<double>())));
+      method->train();
+    }
     b.labels = torch::randint(0, 10, {8}, torch::kLong);
     auto gen = at::detail::createCPUGenerator(1);
     AugmentOptions aug = augmentPreset("weak");

@@ -299,6 +299,29 @@ class TestMethodsmae : public QObject {
       QVERIFY2(close(got[i], want[i], 1e-4), qPrintable(QString::number(i)));
   }
 
+  // The attention's batched product, split across two threads: the same numbers and gradients
+  // as LibTorch's bmm, above and below the batch size where it splits, on permuted inputs.
+  void splitBatchedMatmulIsBmm_data() {
+    QTest::addColumn<int>("batch");
+    QTest::newRow("split") << 100;
+    QTest::newRow("small") << 5;
+  }
+  void splitBatchedMatmulIsBmm() {
+    QFETCH(int, batch);
+    auto x = torch::randn({batch, 4, 7, 3}).permute({0, 1, 3, 2}).requires_grad_(true);  // [B,4,3,7]
+    auto y = torch::randn({batch, 4, 7, 5}, torch::requires_grad());
+    auto xr = x.detach().clone().requires_grad_(true), yr = y.detach().clone().requires_grad_(true);
+    auto got = splitBatchedMatmul(x, y), want = torch::matmul(xr, yr);
+    QCOMPARE(got.sizes(), want.sizes());
+    QVERIFY(torch::equal(got, want));
+    auto w = torch::randn(want.sizes());
+    (got * w).sum().backward();
+    (want * w).sum().backward();
+    QVERIFY(torch::allclose(x.grad(), xr.grad(), 1e-6, 1e-6));
+    QVERIFY(torch::allclose(y.grad(), yr.grad(), 1e-6, 1e-6));
+    QVERIFY(!torch::allclose(x.grad(), torch::zeros_like(x)));
+  }
+
   void vitRefusesBadShapes_data() {
     QTest::addColumn<int>("imageSize");
     QTest::addColumn<int>("width");

@@ -81,4 +81,13 @@ torch::nn::Sequential makeMlp(int64_t inDim, int64_t hiddenDim, int64_t outDim, 
   return mlp;
 }
 
+void useChannelsLast(torch::nn::Module& module) {
+  torch::NoGradGuard noGrad;
+  auto convert = [](torch::Tensor& t) {
+    if (t.defined() && t.dim() == 4) t.set_data(t.data().contiguous(at::MemoryFormat::ChannelsLast));
+  };
+  for (auto& p : module.parameters()) convert(p);
+  for (auto& b : module.buffers()) convert(b);
+}
+
 }  // namespace pretext

@@ -47,4 +47,11 @@ class Encoder : public torch::nn::Module {
 
 std::shared_ptr<Encoder> makeBackbone(const BackboneOptions& options);
 
+// Stores every 4-D parameter and buffer of `module` (convolution kernels) in channels-last
+// (NHWC) layout. Convolutions then run oneDNN's (CPU) or cuDNN's (GPU) NHWC kernels without
+// reordering their weights on every call, and their outputs follow in NHWC: on the 2-core CPU a
+// ConvNet step is ~1.5x faster. The values are unchanged (a copy in another memory order);
+// Module::to(device) keeps the layout.
+void useChannelsLast(torch::nn::Module& module);
+
 }  // namespace pretext

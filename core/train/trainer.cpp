@@ -112,7 +112,11 @@ std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset&
   setup.numClasses = train.labelled() ? train.numClasses() : 0;
   setup.channels = train.channels();
   setup.imageSize = train.height();
-  return makeMethod(e.method, setup);
+  auto method = makeMethod(e.method, setup);
+  // Not for a ViT: its one convolution, the patch embedding (1 or 3 input channels, stride =
+  // kernel), is slower in NHWC, and mae-fashion's step took 1.13x longer (BENCHMARKS.md).
+  if (e.channelsLast && setup.backbone.name() != "vit") useChannelsLast(*method);
+  return method;
 }
 
 Session loadRunSession(const std::string& runDir) {
