@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Pretext needs on Debian 12, idempotently: the toolchain, Qt 6, QCustomPlot for
-# Qt 6, LibTorch (CPU), OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
+# Qt 6, LibTorch (CPU), oneDNN, OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
 # (Fashion-MNIST, photographs for colour) and Xvfb for GUI tests.
 #   scripts/setup.sh            everything to build, run and test
 #   scripts/setup.sh --bench    also the PyTorch peer of the benchmarks (python3-torch, torchvision)
@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libdnnl-dev
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libopencv-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist ukui-wallpapers

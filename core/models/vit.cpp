@@ -2,13 +2,9 @@
 
 #include <torch/torch.h>
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
-#include <exception>
-#include <functional>
-#include <future>
 
+#include "core/models/batched_matmul.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -25,74 +21,7 @@ torch::Tensor linear(const nn::Linear& layer, const torch::Tensor& x) {
   return at::linear(x, layer->weight, layer->bias);
 }
 
-// Runs `first` on LibTorch's inter-op pool and `second` here, and returns when both are done
-// (the first's exception, if any, is rethrown; the pool never outlives what it references).
-void sideBySide(const std::function<void()>& first, const std::function<void()>& second) {
-  std::promise<void> done;
-  auto finished = done.get_future();
-  at::launch([&] {
-    try {
-      first();
-      done.set_value();
-    } catch (...) {
-      done.set_exception(std::current_exception());
-    }
-  });
-  try {
-    second();
-  } catch (...) {
-    finished.wait();
-    throw;
-  }
-  finished.get();
-}
-
-constexpr int64_t kMinSplitBatch = 64;  // below this, the second thread costs more than it saves
-
-// [N,m,k] @ [N,k,n] -> [N,m,n], the two halves of the batch side by side.
-torch::Tensor bmmSplit(const torch::Tensor& a, const torch::Tensor& b) {
-  const int64_t n = a.size(0);
-  if (n < kMinSplitBatch || at::get_num_threads() < 2) return at::bmm(a, b);
-  auto out = torch::empty({n, a.size(1), b.size(2)}, a.options());
-  const int64_t h = n / 2;
-  auto first = out.narrow(0, 0, h), second = out.narrow(0, h, n - h);
-  sideBySide([&] { at::bmm_out(first, a.narrow(0, 0, h), b.narrow(0, 0, h)); },
-             [&] { at::bmm_out(second, a.narrow(0, h, n - h), b.narrow(0, h, n - h)); });
-  return out;
-}
-
-struct SplitBmm : public torch::autograd::Function<SplitBmm> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a,
-                               const torch::Tensor& b) {
-    ctx->save_for_backward({a, b});
-    return bmmSplit(a, b);
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto &a = saved[0], &b = saved[1], &g = grads[0];
-    torch::Tensor ga, gb;  // dL/da = g b^T, dL/db = a^T g: one on each thread
-    auto left = [&] { ga = at::bmm(g, b.transpose(1, 2)); };
-    auto right = [&] { gb = at::bmm(a.transpose(1, 2), g); };
-    if (a.size(0) < kMinSplitBatch || at::get_num_threads() < 2) {
-      left();
-      right();
-    } else {
-      sideBySide(left, right);
-    }
-    return {ga, gb};
-  }
-};
 }  // namespace
-
-torch::Tensor splitBatchedMatmul(const torch::Tensor& x, const torch::Tensor& y) {
-  auto lead = x.sizes().slice(0, x.dim() - 2).vec();
-  auto a = x.reshape({-1, x.size(-2), x.size(-1)}), b = y.reshape({-1, y.size(-2), y.size(-1)});
-  auto out = SplitBmm::apply(a, b);
-  lead.push_back(out.size(1));
-  lead.push_back(out.size(2));
-  return out.view(lead);
-}
 
 torch::Tensor sincosPosEmbed2d(int64_t dim, int64_t gridH, int64_t gridW) {
   if (dim < 4 || dim % 4 != 0)
@@ -148,8 +77,8 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {
   // Multi-head self-attention: [B,L,3D] -> q, k, v [B,heads,L,hd].
   auto qkv = linear(qkv_, norm1_(x)).reshape({b, l, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
   auto q = qkv[0], k = qkv[1], v = qkv[2];
-  auto attn = torch::softmax(splitBatchedMatmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd)), -1);
-  auto y = splitBatchedMatmul(attn, v).transpose(1, 2).reshape({b, l, d});
+  auto attn = torch::softmax(batchedMatmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd)), -1);
+  auto y = batchedMatmul(attn, v).transpose(1, 2).reshape({b, l, d});
   auto h = x + linear(proj_, y);
   return h + linear(fc2_, torch::gelu(linear(fc1_, norm2_(h))));
 }

@@ -26,14 +26,6 @@ namespace pretext {
 // w_i = 1 / 10000^(i/k). `dim` must be a positive multiple of 4.
 torch::Tensor sincosPosEmbed2d(int64_t dim, int64_t gridH, int64_t gridW);
 
-// The batched matrix product x [..., m, k] @ y [..., k, n] (same leading dimensions) for
-// attention, differentiable. LibTorch 1.13's fp32 bmm multiplies the batch's small matrices one
-// after another on one thread (about 4 us each: 1024 of them a call in mae-fashion); this splits
-// the batch in two halves, one on LibTorch's inter-op pool, and in the backward pass computes the
-// two gradients side by side. Each matrix product is the same call as bmm's, so the result is
-// bit-identical. Small batches, or one thread (run.threads), run a plain bmm.
-torch::Tensor splitBatchedMatmul(const torch::Tensor& x, const torch::Tensor& y);
-
 // Xavier-uniform weights and zero biases for every Linear, unit/zero LayerNorms (MAE's init).
 void initTransformerWeights(torch::nn::Module& module);
 
