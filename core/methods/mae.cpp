@@ -224,15 +224,13 @@ class Mae : public Method {
     out.mask = pm.mask.to(x.device());
     auto visible = tokens.gather(1, keep.unsqueeze(-1).expand({-1, -1, d}));
     out.latent = vit_->encodeTokens(visible);  // [N,K,D]
-    // at::linear on tokens: one addmm (LibTorch 1.13's nn::Linear does matmul + add on 3-D input;
-    // see core/models/vit.cpp).
-    auto y = at::linear(out.latent, decoderEmbed_->weight, decoderEmbed_->bias);
+    auto y = tokenLinear(decoderEmbed_, out.latent);
     const int64_t dd = y.size(2), k = y.size(1);
     y = torch::cat({y, maskToken_.to(y.dtype()).expand({n, l - k, dd})}, 1);
     y = y.gather(1, restore.unsqueeze(-1).expand({-1, -1, dd}));  // unshuffle
     y = y + decoderPos_;
     for (const auto& block : *decoderBlocks_) y = block->as<TransformerBlock>()->forward(y);
-    out.pred = at::linear(decoderNorm_->forward(y), decoderPred_->weight, decoderPred_->bias);
+    out.pred = tokenLinear(decoderPred_, decoderNorm_->forward(y));
     return out;
   }
 

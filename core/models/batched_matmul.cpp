@@ -44,13 +44,9 @@ void sideBySide(const std::function<void()>& first, const std::function<void()>&
 
 constexpr int64_t kMinSplitBatch = 64;  // below this, the second thread costs more than it saves
 
-bool splitWorthIt(const torch::Tensor& a) {
-  return a.size(0) >= kMinSplitBatch && at::get_num_threads() >= 2;
-}
-
 // [N,m,k] @ [N,k,n] -> [N,m,n], the two halves of the batch side by side.
 torch::Tensor bmmSplit(const torch::Tensor& a, const torch::Tensor& b) {
-  if (!splitWorthIt(a)) return at::bmm(a, b);
+  if (a.size(0) < kMinSplitBatch || at::get_num_threads() < 2) return at::bmm(a, b);
   const int64_t n = a.size(0), h = n / 2;
   auto out = torch::empty({n, a.size(1), b.size(2)}, a.options());
   auto first = out.narrow(0, 0, h), second = out.narrow(0, h, n - h);
@@ -129,17 +125,8 @@ struct BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
     const auto saved = ctx->get_saved_variables();
     const auto &a = saved[0], &b = saved[1];
     const auto g = grads[0].contiguous();
-    torch::Tensor ga, gb;  // dL/da = g b^T, dL/db = a^T g
-    if (useOneDnn(a, b)) {
-      ga = bmmFast(g, b.transpose(1, 2));
-      gb = bmmFast(a.transpose(1, 2), g);
-    } else if (a.device().is_cpu() && splitWorthIt(a)) {  // one product on each thread
-      sideBySide([&] { ga = at::bmm(g, b.transpose(1, 2)); },
-                 [&] { gb = at::bmm(a.transpose(1, 2), g); });
-    } else {
-      ga = at::bmm(g, b.transpose(1, 2));
-      gb = at::bmm(a.transpose(1, 2), g);
-    }
+    // dL/da = g b^T, dL/db = a^T g, each through the same fast path as the forward product.
+    auto ga = bmmFast(g, b.transpose(1, 2)), gb = bmmFast(a.transpose(1, 2), g);
     return {ga, gb};
   }
 };

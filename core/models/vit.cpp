@@ -11,17 +11,9 @@ namespace pretext {
 
 namespace nn = torch::nn;
 
-namespace {
-// A Linear on tokens [B,L,D]: at::linear, not nn::Linear::forward. LibTorch 1.13's C++
-// functional linear runs matmul + a separate bias add for inputs of more than 2 dimensions, and
-// its backward went through bmm and copies: mae-fashion's step took 1.4x the CPU time of the
-// same model in Python (BENCHMARKS.md). at::linear folds [B,L,D] into one addmm, as Python's
-// F.linear does.
-torch::Tensor linear(const nn::Linear& layer, const torch::Tensor& x) {
+torch::Tensor tokenLinear(const nn::Linear& layer, const torch::Tensor& x) {
   return at::linear(x, layer->weight, layer->bias);
 }
-
-}  // namespace
 
 torch::Tensor sincosPosEmbed2d(int64_t dim, int64_t gridH, int64_t gridW) {
   if (dim < 4 || dim % 4 != 0)
@@ -75,12 +67,12 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t m
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), l = x.size(1), d = x.size(2), hd = d / heads_;
   // Multi-head self-attention: [B,L,3D] -> q, k, v [B,heads,L,hd].
-  auto qkv = linear(qkv_, norm1_(x)).reshape({b, l, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
+  auto qkv = tokenLinear(qkv_, norm1_(x)).reshape({b, l, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   auto attn = torch::softmax(batchedMatmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd)), -1);
   auto y = batchedMatmul(attn, v).transpose(1, 2).reshape({b, l, d});
-  auto h = x + linear(proj_, y);
-  return h + linear(fc2_, torch::gelu(linear(fc1_, norm2_(h))));
+  auto h = x + tokenLinear(proj_, y);
+  return h + tokenLinear(fc2_, torch::gelu(tokenLinear(fc1_, norm2_(h))));
 }
 
 VisionTransformer::VisionTransformer(const BackboneOptions& o)

@@ -113,8 +113,8 @@ std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset&
   setup.channels = train.channels();
   setup.imageSize = train.height();
   auto method = makeMethod(e.method, setup);
-  // Not for a ViT: its one convolution, the patch embedding (1 or 3 input channels, stride =
-  // kernel), is slower in NHWC, and mae-fashion's step took 1.13x longer (BENCHMARKS.md).
+  // Not for a ViT: its one convolution is the patch embedding (1 or 3 input channels, stride =
+  // kernel), and mae-fashion's step measured 0.87-0.88x in NHWC in two runs: no gain.
   if (e.channelsLast && setup.backbone.name() != "vit") useChannelsLast(*method);
   return method;
 }
