@@ -5,7 +5,9 @@
 // the PyTorch peer (bench/peer_train.py: torchvision transforms per image in a Dataset, a
 // DataLoader, the same model, loss, optimiser and batch size) as a child process in the same
 // run, and prints both figures, the ratio and the parameter counts of both sides. Pretext is
-// timed twice: as it trains (run.channels_last true) and with NCHW convolution kernels.
+// timed twice: as it trains, and without one of its CPU kernels to show what that is worth:
+// with NCHW convolution kernels (run.channels_last false), or for a ViT, with LibTorch's ops in
+// place of the oneDNN linear layers and attention (core/models/transformer_ops.h).
 // Also prints CPU time per step (process CPU time, all threads: steadier than wall time on a
 // loaded machine; the peer's DataLoader workers, when asked for, are not counted in it).
 // Both count SOURCE images per second (rotation: each image gives 4 rotated copies; simclr,
@@ -32,6 +34,7 @@
 #include "core/config/experiment.h"
 #include "core/data/prefetcher.h"
 #include "core/data/sampler.h"
+#include "core/models/transformer_ops.h"
 #include "core/train/optim.h"
 #include "core/train/trainer.h"
 #include "core/util/seed.h"
@@ -119,9 +122,10 @@ int main(int argc, char** argv) {
   };
   // The trainer's step (core/train/trainer.cpp), phase by phase, with the weights in the given
   // layout (run.channels_last).
-  auto timeSteps = [&](bool channelsLast, const char* label) {
+  auto timeSteps = [&](bool channelsLast, bool oneDnn, const char* label) {
     Experiment x = e;
     x.channelsLast = channelsLast;
+    useOneDnnTransformerOps(oneDnn);
     Session s = makeSession(x);
     Method& method = *s.method;
     const AugmentOptions aug = augmentFromJson(x.augment);
@@ -133,7 +137,7 @@ int main(int argc, char** argv) {
     const int warm = 3;
     double parts[4] = {0, 0, 0, 0};  // data, forward (+ augmentation, loss), backward, optimiser
     double total = 0, cpu = 0;
-    const char* trace = channelsLast ? std::getenv("BENCH_TRACE") : nullptr;
+    const char* trace = channelsLast && oneDnn ? std::getenv("BENCH_TRACE") : nullptr;
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
     for (int i = 0; i < steps + warm; ++i) {
       if (trace && i == warm)
@@ -189,10 +193,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     return t;
   };
-  // Pretext as it trains (channels-last convolution kernels, the default), then with
-  // run.channels_last = false: what the layout alone is worth.
-  const Timing mine = timeSteps(true, "pretext");
-  const Timing nchw = timeSteps(false, "pretext, NCHW");
+  // Pretext as it trains (channels-last convolution kernels, oneDNN transformer ops), then
+  // without one of them: what it alone is worth.
+  const bool vit = e.backbone == "vit";
+  const Timing mine = timeSteps(true, true, "pretext");
+  const Timing other = vit ? timeSteps(true, false, "pretext, LibTorch ops")
+                           : timeSteps(false, true, "pretext, NCHW");
+  useOneDnnTransformerOps(true);
   const double imgPerSec = mine.imgPerSec, ms = mine.ms, cpu = mine.cpu * steps;
   const int64_t trained = mine.trained, all = mine.all;
   std::printf("pretext parameters: %lld trained, %lld in all\n", (long long)trained,
@@ -208,9 +215,10 @@ int main(int argc, char** argv) {
               "cpu ratio", "parameters trained / all");
   std::printf("%-31s %8.1f %8.1f %7s %8.1f %9s  %lld / %lld\n", "pretext", imgPerSec, ms, "",
               cpu / steps, "", (long long)trained, (long long)all);
-  std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  (run.channels_last false)\n",
-              "pretext, NCHW kernels", nchw.imgPerSec, nchw.ms, imgPerSec / nchw.imgPerSec,
-              nchw.cpu, nchw.cpu / mine.cpu);
+  std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  (%s)\n",
+              vit ? "pretext, LibTorch ops" : "pretext, NCHW kernels", other.imgPerSec, other.ms,
+              imgPerSec / other.imgPerSec, other.cpu, other.cpu / mine.cpu,
+              vit ? "no oneDNN linear/attention" : "run.channels_last false");
   for (const auto& [w, m] : peers) {
     const double peerImg = number(m, "img_per_s");
     char label[64];

@@ -11,7 +11,7 @@
 #include "core/methods/mae.h"
 #include "core/methods/registry.h"
 #include "core/models/backbone.h"
-#include "core/models/batched_matmul.h"
+#include "core/models/transformer_ops.h"
 #include "core/models/vit.h"
 #include "core/util/error.h"
 #include "test_support.h"
@@ -264,8 +264,8 @@ class TestMethodsmae : public QObject {
   }
 
   // The block against the pre-norm transformer written out op by op from its own weights (the
-  // block computes its Linears with at::linear on [B,L,D] tokens; the reference with explicit
-  // matmuls and bias adds): the same output and the same gradients.
+  // block computes its Linears and its attention with transformer_ops (oneDNN where built); the
+  // reference with LibTorch's matmuls, bias adds and softmax): the same output and gradients.
   void transformerBlockMatchesReference() {
     const int64_t b = 3, l = 5, d = 8, heads = 2, hd = d / heads;
     TransformerBlock block(d, heads);
@@ -313,7 +313,7 @@ class TestMethodsmae : public QObject {
     auto x = torch::randn({batch, 4, 7, 3}).permute({0, 1, 3, 2}).requires_grad_(true);  // [B,4,3,7]
     auto y = torch::randn({batch, 4, 7, 5}, torch::requires_grad());
     auto xr = x.detach().clone().requires_grad_(true), yr = y.detach().clone().requires_grad_(true);
-    qInfo("kernel: %s", batchedMatmulKernel());
+    qInfo("kernel: %s", transformerKernel());
     auto got = batchedMatmul(x, y), want = torch::matmul(xr, yr);
     QCOMPARE(got.sizes(), want.sizes());
     QVERIFY(torch::allclose(got, want, 1e-5, 1e-5));
@@ -323,6 +323,70 @@ class TestMethodsmae : public QObject {
     QVERIFY(torch::allclose(x.grad(), xr.grad(), 1e-5, 1e-5));
     QVERIFY(torch::allclose(y.grad(), yr.grad(), 1e-5, 1e-5));
     QVERIFY(!torch::allclose(x.grad(), torch::zeros_like(x)));
+  }
+
+  // transformer_ops' linear against at::linear: 2-D and 3-D inputs, a non-contiguous input, no
+  // bias, and gradients only where asked for (a frozen weight, an input without grad).
+  void linearIsAtLinear_data() {
+    QTest::addColumn<bool>("bias");
+    QTest::addColumn<bool>("inputGrad");
+    QTest::addColumn<bool>("weightGrad");
+    QTest::addColumn<bool>("transposedInput");
+    QTest::newRow("bias, all grads") << true << true << true << false;
+    QTest::newRow("no bias, transposed input") << false << true << true << true;
+    QTest::newRow("frozen weight") << true << true << false << false;
+    QTest::newRow("input without grad") << true << false << true << true;
+  }
+  void linearIsAtLinear() {
+    QFETCH(bool, bias);
+    QFETCH(bool, inputGrad);
+    QFETCH(bool, weightGrad);
+    QFETCH(bool, transposedInput);
+    qInfo("kernel: %s", transformerKernel());
+    auto x = transposedInput ? torch::randn({3, 7, 5}).transpose(1, 2) : torch::randn({3, 5, 7});
+    auto w = torch::randn({4, 7}), b = bias ? torch::randn({4}) : torch::Tensor();
+    auto xr = x.clone(), wr = w.clone(), br = bias ? b.clone() : torch::Tensor();
+    x.requires_grad_(inputGrad), xr.requires_grad_(inputGrad);
+    w.requires_grad_(weightGrad), wr.requires_grad_(weightGrad);
+    if (bias) b.requires_grad_(true), br.requires_grad_(true);
+    auto got = linear(x, w, b), want = at::linear(xr, wr, br);
+    QCOMPARE(got.sizes(), (torch::IntArrayRef{3, 5, 4}));
+    QVERIFY(torch::allclose(got, want, 1e-5, 1e-5));
+    QVERIFY(torch::allclose(linear(x[0][1], w, b), want[0][1], 1e-5, 1e-5));  // 1-D input
+    auto g = torch::randn({3, 5, 4});
+    (got * g).sum().backward();
+    (want * g).sum().backward();
+    QCOMPARE(x.grad().defined(), inputGrad);
+    QCOMPARE(w.grad().defined(), weightGrad);
+    if (inputGrad) QVERIFY(torch::allclose(x.grad(), xr.grad(), 1e-4, 1e-5));
+    if (weightGrad) QVERIFY(torch::allclose(w.grad(), wr.grad(), 1e-4, 1e-5));
+    if (bias) QVERIFY(torch::allclose(b.grad(), br.grad(), 1e-4, 1e-5));
+  }
+
+  // multiHeadAttention against softmax(q k^T / sqrt(hd)) v written with LibTorch's ops, on a
+  // non-contiguous qkv, forward and backward; one head and several.
+  void multiHeadAttentionIsReference_data() {
+    QTest::addColumn<int>("heads");
+    QTest::newRow("1 head") << 1;
+    QTest::newRow("4 heads") << 4;
+  }
+  void multiHeadAttentionIsReference() {
+    QFETCH(int, heads);
+    const int64_t b = 3, l = 6, d = 16, hd = d / heads;
+    auto qkv = torch::randn({l, b, 3 * d}).transpose(0, 1).requires_grad_(true);  // [B,L,3D]
+    auto ref = qkv.detach().clone().requires_grad_(true);
+    auto got = multiHeadAttention(qkv, heads);
+    auto r5 = ref.reshape({b, l, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+    auto a = torch::softmax(torch::matmul(r5[0], r5[1].transpose(-2, -1)) / std::sqrt(double(hd)), -1);
+    auto want = torch::matmul(a, r5[2]).transpose(1, 2).reshape({b, l, d});
+    QCOMPARE(got.sizes(), want.sizes());
+    QVERIFY2(torch::allclose(got, want, 1e-5, 1e-5), qPrintable(show((got - want).abs().max())));
+    auto g = torch::randn({b, l, d});
+    (got * g).sum().backward();
+    (want * g).sum().backward();
+    QVERIFY2(torch::allclose(qkv.grad(), ref.grad(), 1e-4, 1e-5),
+             qPrintable(show((qkv.grad() - ref.grad()).abs().max())));
+    QVERIFY(qkv.grad().abs().sum().item<double>() > 0);
   }
 
   void vitRefusesBadShapes_data() {

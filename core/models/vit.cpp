@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "core/models/batched_matmul.h"
+#include "core/models/transformer_ops.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -12,7 +12,7 @@ namespace pretext {
 namespace nn = torch::nn;
 
 torch::Tensor tokenLinear(const nn::Linear& layer, const torch::Tensor& x) {
-  return at::linear(x, layer->weight, layer->bias);
+  return linear(x, layer->weight, layer->bias);
 }
 
 torch::Tensor sincosPosEmbed2d(int64_t dim, int64_t gridH, int64_t gridW) {
@@ -65,12 +65,7 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads, int64_t m
 }
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {
-  const int64_t b = x.size(0), l = x.size(1), d = x.size(2), hd = d / heads_;
-  // Multi-head self-attention: [B,L,3D] -> q, k, v [B,heads,L,hd].
-  auto qkv = tokenLinear(qkv_, norm1_(x)).reshape({b, l, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
-  auto q = qkv[0], k = qkv[1], v = qkv[2];
-  auto attn = torch::softmax(batchedMatmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd)), -1);
-  auto y = batchedMatmul(attn, v).transpose(1, 2).reshape({b, l, d});
+  auto y = multiHeadAttention(tokenLinear(qkv_, norm1_(x)), heads_);  // [B,L,D]
   auto h = x + tokenLinear(proj_, y);
   return h + tokenLinear(fc2_, torch::gelu(tokenLinear(fc1_, norm2_(h))));
 }

@@ -26,11 +26,9 @@ namespace pretext {
 // w_i = 1 / 10000^(i/k). `dim` must be a positive multiple of 4.
 torch::Tensor sincosPosEmbed2d(int64_t dim, int64_t gridH, int64_t gridW);
 
-// A Linear on tokens [B,L,D]: at::linear, not nn::Linear::forward. LibTorch 1.13's C++
-// functional linear runs matmul + a separate bias add for inputs of more than 2 dimensions, and
-// its backward went through bmm and copies: mae-fashion's step took 1.4x the CPU time of the
-// same model in Python (BENCHMARKS.md). at::linear folds [B,L,D] into one addmm, as Python's
-// F.linear does.
+// A Linear on tokens [B,L,D] through transformer_ops' linear (oneDNN on CPU), not
+// nn::Linear::forward: LibTorch 1.13's C++ functional linear runs matmul + a separate bias add
+// for inputs of more than 2 dimensions, and its backward went through bmm and copies.
 torch::Tensor tokenLinear(const torch::nn::Linear& layer, const torch::Tensor& x);
 
 // Xavier-uniform weights and zero biases for every Linear, unit/zero LayerNorms (MAE's init).
