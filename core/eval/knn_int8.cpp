@@ -64,6 +64,10 @@ RowQuant quantiseRow(const float* row, const float* m, int64_t d, float* x, int8
 // accumulators are named variables and vpdpbusd is written as inline asm: with an array and the
 // intrinsic, GCC 12 copied every accumulator through the stack on every step.
 #define PRETEXT_KNN_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+// GCC 12 warns about the deliberately undefined vectors inside its own AVX-512 intrinsics
+// (_mm512_cvtepi32_ps, _mm512_reduce_add_ps) once they are inlined: false positives.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void microKernel(
     const int8_t* a, const uint8_t* b, int64_t quads, const float* rowScale,
     const int32_t* rowOffset, const float* rowNorm, const float* rowThreshold,
@@ -122,6 +126,7 @@ __attribute__((target("avx512f,fma"))) float dotF32(const float* x, const float*
   for (; j < d; ++j) s += x[j] * y[j];
   return s;
 }
+#pragma GCC diagnostic pop
 
 void prefetchRow(const float* row, int64_t d) {
   for (int64_t j = 0; j < d; j += 16) __builtin_prefetch(row + j);
@@ -367,9 +372,8 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
     totalCandidates += candidatesHere;
     totalFallbacks += fallbacksHere;
   };
-  // Plain threads: at::parallel_for is a header template whose OpenMP pragma is compiled into
-  // this file, and Pretext is built without -fopenmp, so it would run the whole range on one
-  // thread (measured: one busy core, 1.8 s instead of 0.9 s). The loop runs no ATen ops.
+  // Plain threads taking groups from the counter above rather than at::parallel_for's static
+  // split (a busy machine leaves one thread waiting for the other). The loop runs no ATen ops.
   std::vector<std::thread> helpers;
   for (int t = 1; t < std::max(1, at::get_num_threads()); ++t) helpers.emplace_back(worker);
   worker();
