@@ -441,11 +441,23 @@ class TestGuiExperiment : public QObject {
     picker->setCurrentIndex(browse + 1);
     emit picker->activated(browse + 1);
     QCOMPARE(picker->spec(), QString("cifar10:/data/cifar-10-batches-bin"));
-    // Photos enable the image size; Fashion-MNIST keeps its own.
-    QVERIFY(!panel.form("data")->editor("image_size")->isEnabledTo(&panel));
+    // Photos enable the image size; CIFAR-10 and Fashion-MNIST keep their own, and the field
+    // shows that size in place of the setting's value.
+    auto* sizeEditor = panel.form("data")->editor("image_size");
+    auto fixedSize = [&] { return panel.form("data")->findChild<QLabel*>("image_size_fixed"); };
+    QVERIFY(!sizeEditor->isEnabledTo(&panel));
+    QVERIFY(!sizeEditor->isVisibleTo(&panel));
+    QVERIFY(fixedSize() && fixedSize()->isVisibleTo(&panel));
+    QCOMPARE(fixedSize()->text(), QString("32 x 32 px (fixed)"));
     picker->setSpec("photos:/usr/share/backgrounds");
     emit picker->specChanged(picker->spec());
-    QVERIFY(panel.form("data")->editor("image_size")->isEnabledTo(&panel));
+    QVERIFY(sizeEditor->isEnabledTo(&panel));
+    QVERIFY(sizeEditor->isVisibleTo(&panel));
+    QVERIFY(!fixedSize()->isVisibleTo(&panel));
+    picker->setSpec("fashion-mnist");
+    emit picker->specChanged(picker->spec());
+    QCOMPARE(fixedSize()->text(), QString("28 x 28 px (fixed)"));
+    QVERIFY(fixedSize()->isVisibleTo(&panel) && !sizeEditor->isVisibleTo(&panel));
   }
 
   void lockDisablesEditing() {

@@ -342,8 +342,8 @@ ParamForm* ExperimentPanel::form(const QString& section) const {
 
 void ExperimentPanel::updateEnabled() {
   const QString spec = data_->spec();
-  dataForm_->setFieldEnabled("image_size",
-                             spec.startsWith("folder:") || spec.startsWith("photos:"));
+  const QString ownSize = DataSourcePicker::ownImageSize(spec);
+  dataForm_->setFieldEnabled("image_size", ownSize.isEmpty(), ownSize);
   const std::string opt = optimizerForm_->values().value("name", std::string("adam"));
   const bool sgdLike = opt == "sgd" || opt == "lars";
   optimizerForm_->setFieldEnabled("momentum", sgdLike);

@@ -106,6 +106,16 @@ QString DataSourcePicker::describe(const QString& spec) {
   return spec;
 }
 
+QString DataSourcePicker::ownImageSize(const QString& spec) {
+  const QString kind = spec.left(spec.indexOf(':'));
+  if (kind == "folder" || kind == "photos") return {};
+  static const QList<QPair<QString, int>> sizes = {
+      {"fashion-mnist", 28}, {"mnist", 28}, {"cifar10", 32}, {"cifar100", 32}, {"stl10", 96}};
+  for (const auto& [k, size] : sizes)
+    if (k == kind) return QString("%1 x %1 px (fixed)").arg(size);
+  return "the data's own (fixed)";
+}
+
 int DataSourcePicker::indexOfSpec(const QString& spec) const {
   for (int i = 0; i < count(); ++i)
     if (itemData(i, kSpecRole).toString() == spec) return i;

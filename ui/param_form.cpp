@@ -67,6 +67,7 @@ struct ParamForm::Field {
   QCheckBox* check = nullptr;
   QComboBox* combo = nullptr;
   QLabel* error = nullptr;
+  QLabel* fixed = nullptr;  // shown in the editor's place while disabled with a text (lazily made)
   double value = 0;  // Float: the last accepted value
   QString reason;    // empty when the entry is accepted
 };
@@ -316,11 +317,23 @@ void ParamForm::setLabel(const std::string& name, const QString& text) {
   if (Field* f = find(name)) f->label->setText(text);
 }
 
-void ParamForm::setFieldEnabled(const std::string& name, bool enabled) {
-  if (Field* f = find(name)) {
-    f->row->setEnabled(enabled);
-    f->label->setEnabled(enabled);
+void ParamForm::setFieldEnabled(const std::string& name, bool enabled, const QString& shown) {
+  Field* f = find(name);
+  if (!f) return;
+  f->row->setEnabled(enabled);
+  f->label->setEnabled(enabled);
+  const bool showText = !enabled && !shown.isEmpty();
+  if (showText && !f->fixed) {
+    f->fixed = new QLabel;
+    f->fixed->setObjectName(QString::fromStdString(specs_[f->index].name) + "_fixed");
+    f->fixed->setToolTip(f->label->toolTip());
+    static_cast<QVBoxLayout*>(f->row->layout())->insertWidget(0, f->fixed);
   }
+  if (f->fixed) {
+    f->fixed->setText(shown);
+    f->fixed->setVisible(showText);
+  }
+  editor(name)->setVisible(!showText);
 }
 
 void ParamForm::setLabelWidth(int pixels) {

@@ -40,7 +40,9 @@ class ParamForm : public QWidget {
   // Presentation: a label other than the generated one ("weight_decay" -> "Weight decay"),
   // a field that is shown but not editable, a fixed label column (to align stacked forms).
   void setLabel(const std::string& name, const QString& text);
-  void setFieldEnabled(const std::string& name, bool enabled);
+  // A disabled field with a `shown` text shows that text in its editor's place (the value a
+  // setting takes where the field does not apply); the editor and its value come back with it.
+  void setFieldEnabled(const std::string& name, bool enabled, const QString& shown = {});
   void setLabelWidth(int pixels);
   int naturalLabelWidth() const;  // the widest label's size hint
   // A row of the caller's own (e.g. a combo with a browse button) above the generated fields.
