@@ -12,6 +12,7 @@
 // it once, as it loads) unless that is set.
 //   bench_attention [ROUNDS]   (default 15)
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,8 +21,6 @@
 #include <cstdlib>
 #include <functional>
 #include <vector>
-
-#include <unistd.h>
 
 #include "core/models/transformer_ops.h"
 #include "core/util/threads.h"
@@ -87,13 +86,14 @@ int main(int argc, char** argv) {
     };
     std::snprintf(name, sizeof name, "%s products (%lld x %lld)", s.name, (long long)s.tokens,
                   (long long)hd);
-    compare(name, rounds, [&] { products(false); }, [&] { products(true); });
+    compare(
+        name, rounds, [&] { products(false); }, [&] { products(true); });
 
     auto qkv = torch::randn({batch, s.tokens, 3 * s.width}, torch::requires_grad());
     auto composite = [&] {
       auto p = qkv.reshape({batch, s.tokens, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-      auto a = torch::softmax(torch::matmul(p[0], p[1].transpose(-2, -1)) / std::sqrt(double(hd)),
-                              -1);
+      auto a =
+          torch::softmax(torch::matmul(p[0], p[1].transpose(-2, -1)) / std::sqrt(double(hd)), -1);
       torch::matmul(a, p[2]).transpose(1, 2).reshape({batch, s.tokens, s.width}).sum().backward();
     };
     std::snprintf(name, sizeof name, "%s attention (from qkv)", s.name);
@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
     };
     std::vector<Layer> layers;
     for (auto [in, out] : {std::pair<int64_t, int64_t>{s.width, 3 * s.width},
-                           {s.width, s.width}, {s.width, 4 * s.width}, {4 * s.width, s.width}})
+                           {s.width, s.width},
+                           {s.width, 4 * s.width},
+                           {4 * s.width, s.width}})
       layers.push_back({torch::randn({out, in}, torch::requires_grad()),
                         torch::randn({out}, torch::requires_grad())});
     std::vector<torch::Tensor> inputs, grads;
@@ -123,7 +125,8 @@ int main(int argc, char** argv) {
     };
     std::snprintf(name, sizeof name, "%s linear layers (%lld tokens)", s.name,
                   (long long)(batch * s.tokens));
-    compare(name, rounds, [&] { linears(false); }, [&] { linears(true); });
+    compare(
+        name, rounds, [&] { linears(false); }, [&] { linears(true); });
   }
   return 0;
 }

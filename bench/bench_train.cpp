@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     int64_t trained = 0, all = 0;
   };
   // The trainer's step (core/train/trainer.cpp), phase by phase, with the weights in the given
-  // layout (run.channels_last).
+  // layout (run.channels_last) and the ViT's ops on oneDNN or on LibTorch's.
   auto timeSteps = [&](bool channelsLast, bool oneDnn, const char* label) {
     Experiment x = e;
     x.channelsLast = channelsLast;

@@ -637,6 +637,17 @@ class TestData : public QObject {
     PRETEXT_VERIFY_THROWS_WITH(loadData(spec.toStdString()), "cifar10:DIR");
   }
 
+  void sourceImageSizes() {
+    QCOMPARE(sourceImageSize("fashion-mnist"), int64_t(28));
+    QCOMPARE(sourceImageSize("cifar10:/data/c"), int64_t(32));
+    QCOMPARE(sourceImageSize("cifar100:/data/c"), int64_t(32));
+    QCOMPARE(sourceImageSize("stl10:/data/s"), int64_t(96));
+    QCOMPARE(sourceImageSize("folder:/data/f"), int64_t(0));
+    QCOMPARE(sourceImageSize("photos"), int64_t(0));
+    QCOMPARE(sourceImageSize("mnist:/data/m"), int64_t(-1));  // IDX headers say
+    QCOMPARE(sourceImageSize("fashion-mnist:/data/m"), int64_t(-1));
+  }
+
   void limitAndDescribe() {
     QTemporaryDir dir;
     writeIdxSet(dir, true, 20, 6);

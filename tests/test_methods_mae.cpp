@@ -310,7 +310,8 @@ class TestMethodsmae : public QObject {
   }
   void batchedMatmulIsBmm() {
     QFETCH(int, batch);
-    auto x = torch::randn({batch, 4, 7, 3}).permute({0, 1, 3, 2}).requires_grad_(true);  // [B,4,3,7]
+    auto x =
+        torch::randn({batch, 4, 7, 3}).permute({0, 1, 3, 2}).requires_grad_(true);  // [B,4,3,7]
     auto y = torch::randn({batch, 4, 7, 5}, torch::requires_grad());
     auto xr = x.detach().clone().requires_grad_(true), yr = y.detach().clone().requires_grad_(true);
     qInfo("kernel: %s", transformerKernel());
@@ -377,7 +378,8 @@ class TestMethodsmae : public QObject {
     auto ref = qkv.detach().clone().requires_grad_(true);
     auto got = multiHeadAttention(qkv, heads);
     auto r5 = ref.reshape({b, l, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-    auto a = torch::softmax(torch::matmul(r5[0], r5[1].transpose(-2, -1)) / std::sqrt(double(hd)), -1);
+    auto a =
+        torch::softmax(torch::matmul(r5[0], r5[1].transpose(-2, -1)) / std::sqrt(double(hd)), -1);
     auto want = torch::matmul(a, r5[2]).transpose(1, 2).reshape({b, l, d});
     QCOMPARE(got.sizes(), want.sizes());
     QVERIFY2(torch::allclose(got, want, 1e-5, 1e-5), qPrintable(show((got - want).abs().max())));
@@ -562,7 +564,8 @@ class TestMethodsmae : public QObject {
       QCOMPARE(int(previews.size()), 1);
       const Preview& p = previews[0];
       QCOMPARE(p.columns, int64_t(4));
-      QCOMPARE(p.labels, (std::vector<std::string>{"original", "masked", "predicted", "+ visible"}));
+      QCOMPARE(p.labels,
+               (std::vector<std::string>{"original", "masked", "predicted", "+ visible"}));
       QCOMPARE(p.images.sizes(), (torch::IntArrayRef{12, 3, 16, 16}));
       QVERIFY(p.images.min().item<float>() >= 0 && p.images.max().item<float>() <= 1);
       for (int i = 0; i < 3; ++i) {

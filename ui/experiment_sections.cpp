@@ -11,6 +11,7 @@
 
 #include "core/augment/augment.h"
 #include "core/config/experiment.h"
+#include "core/data/dataset.h"
 #include "core/methods/registry.h"
 #include "core/models/backbone.h"
 #include "core/util/error.h"
@@ -107,13 +108,9 @@ QString DataSourcePicker::describe(const QString& spec) {
 }
 
 QString DataSourcePicker::ownImageSize(const QString& spec) {
-  const QString kind = spec.left(spec.indexOf(':'));
-  if (kind == "folder" || kind == "photos") return {};
-  static const QList<QPair<QString, int>> sizes = {
-      {"fashion-mnist", 28}, {"mnist", 28}, {"cifar10", 32}, {"cifar100", 32}, {"stl10", 96}};
-  for (const auto& [k, size] : sizes)
-    if (k == kind) return QString("%1 x %1 px (fixed)").arg(size);
-  return "the data's own (fixed)";
+  const int64_t side = sourceImageSize(spec.toStdString());
+  if (side == 0) return {};
+  return side > 0 ? QString("%1 x %1 px (fixed)").arg(side) : QString("the files' own (fixed)");
 }
 
 int DataSourcePicker::indexOfSpec(const QString& spec) const {

@@ -47,8 +47,9 @@ class DataSourcePicker : public QComboBox {
   using DirectoryChooser = std::function<QString(const QString& kind, const QString& title)>;
   void setDirectoryChooser(DirectoryChooser chooser) { chooser_ = std::move(chooser); }
   static QString describe(const QString& spec);  // "CIFAR-10 — /data/cifar"
-  // The image size of a source with a size of its own ("28 x 28 px (fixed)" for
-  // Fashion-MNIST); empty for folder: and photos:, which take data.image_size.
+  // What the disabled image-size field shows for a source with a size of its own
+  // (sourceImageSize: "28 x 28 px (fixed)" for Fashion-MNIST); empty for folder: and photos:,
+  // which take data.image_size.
   static QString ownImageSize(const QString& spec);
 
  signals:

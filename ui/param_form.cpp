@@ -68,8 +68,8 @@ struct ParamForm::Field {
   QComboBox* combo = nullptr;
   QLabel* error = nullptr;
   QLabel* fixed = nullptr;  // shown in the editor's place while disabled with a text (lazily made)
-  double value = 0;  // Float: the last accepted value
-  QString reason;    // empty when the entry is accepted
+  double value = 0;         // Float: the last accepted value
+  QString reason;           // empty when the entry is accepted
 };
 
 ParamForm::ParamForm(QWidget* parent) : QWidget(parent) {
@@ -240,7 +240,8 @@ void ParamForm::check(Field& f) {
     const QString text = f.spin->text().trimmed();
     bool ok = false;
     // A special value text ("all", "off") stands for the minimum.
-    const bool special = !f.spin->specialValueText().isEmpty() && text == f.spin->specialValueText();
+    const bool special =
+        !f.spin->specialValueText().isEmpty() && text == f.spin->specialValueText();
     const qlonglong v = special ? f.spin->minimum() : text.toLongLong(&ok);
     ok = ok || special;
     if (!ok)

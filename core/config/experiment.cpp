@@ -127,8 +127,9 @@ Experiment experimentFromJson(const json& j) {
       .field("knn_temperature", e.knnTemperature).field("knn_train_limit", e.knnTrainLimit)
       .field("knn_test_limit", e.knnTestLimit).finish();
   SectionReader(j, "run").field("seed", e.seed).field("device", e.device)
-      .field("precision", e.precision).field("channels_last", e.channelsLast).field("threads", e.threads)
-      .field("checkpoint_every", e.checkpointEvery).field("log_every", e.logEvery).finish();
+      .field("precision", e.precision).field("channels_last", e.channelsLast)
+      .field("threads", e.threads).field("checkpoint_every", e.checkpointEvery)
+      .field("log_every", e.logEvery).finish();
 
   // Values.
   if (e.data.empty()) throw Error("data.source: expected a data spec such as fashion-mnist or cifar10:DIR");
@@ -187,8 +188,8 @@ json experimentToJson(const Experiment& e) {
       {"eval", {{"knn_every", e.knnEvery}, {"knn_k", e.knnK}, {"knn_temperature", e.knnTemperature},
                 {"knn_train_limit", e.knnTrainLimit}, {"knn_test_limit", e.knnTestLimit}}},
       {"run", {{"seed", e.seed}, {"device", e.device}, {"precision", e.precision},
-               {"channels_last", e.channelsLast}, {"threads", e.threads}, {"checkpoint_every", e.checkpointEvery},
-               {"log_every", e.logEvery}}},
+               {"channels_last", e.channelsLast}, {"threads", e.threads},
+               {"checkpoint_every", e.checkpointEvery}, {"log_every", e.logEvery}}},
   };
 }
 

@@ -71,6 +71,12 @@ struct DataOptions {
 // Throws pretext::Error naming the file and what was expected.
 DataSplits loadData(const std::string& spec, const DataOptions& options = {});
 
+// The side in pixels of a source's images without loading it: 28 for the built-in Fashion-MNIST,
+// 32 for cifar10:/cifar100:, 96 for stl10: (their formats fix it); 0 for folder: and photos:,
+// which data.image_size sets; -1 where the files say (fashion-mnist:DIR, mnist:DIR: IDX headers)
+// or the spec is not a source.
+int64_t sourceImageSize(const std::string& spec);
+
 // A one-paragraph human summary (sizes, shape, classes, per-class counts).
 std::string describeData(const DataSplits& splits);
 

@@ -59,6 +59,15 @@ DataSplits loadData(const std::string& spec, const DataOptions& options) {
   throw Error("unknown data source \"" + spec + "\": " + kAcceptedForms);
 }
 
+int64_t sourceImageSize(const std::string& spec) {
+  const std::string kind = spec.substr(0, spec.find(':'));
+  if (spec == "fashion-mnist") return 28;
+  if (kind == "cifar10" || kind == "cifar100") return 32;
+  if (kind == "stl10") return 96;
+  if (kind == "folder" || kind == "photos") return 0;
+  return -1;
+}
+
 std::string describeData(const DataSplits& s) {
   std::ostringstream out;
   const Dataset& t = s.train;

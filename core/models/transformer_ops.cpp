@@ -14,7 +14,6 @@
 
 #ifdef PRETEXT_HAVE_DNNL
 #include <dnnl.hpp>
-
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,8 +34,8 @@ std::atomic<bool> oneDnnOn{true};
 // fp32 CPU tensors outside CPU autocast: oneDNN's domain, where the build has it.
 bool onOneDnn(const torch::Tensor& t) {
 #ifdef PRETEXT_HAVE_DNNL
-  return oneDnnOn.load(std::memory_order_relaxed) && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.numel() > 0 &&
-         !at::autocast::is_cpu_enabled();
+  return oneDnnOn.load(std::memory_order_relaxed) && t.device().is_cpu() &&
+         t.scalar_type() == torch::kFloat && t.numel() > 0 && !at::autocast::is_cpu_enabled();
 #else
   (void)t;
   return false;
@@ -243,7 +242,7 @@ struct OneDnnAttention : public ag::Function<OneDnnAttention> {
     dnnlMatmul(gOut, v.transpose(2, 3), gAttn);  // dA = dO v^T
     dnnlMatmul(attn.transpose(2, 3), gOut, gv);  // dv = A^T dO
     auto gScores = at::_softmax_backward_data(gAttn, attn, -1, torch::kFloat);
-    dnnlMatmul(gScores, k, gq, {}, scale);                   // dq = dS k / sqrt(hd)
+    dnnlMatmul(gScores, k, gq, {}, scale);                  // dq = dS k / sqrt(hd)
     dnnlMatmul(gScores.transpose(2, 3), q, gk, {}, scale);  // dk = dS^T q / sqrt(hd)
     return {gqkv.view({b, l, 3 * d}), torch::Tensor()};
   }
@@ -264,7 +263,7 @@ torch::Tensor batchedMatmul(const torch::Tensor& x, const torch::Tensor& y) {
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias) {
 #ifdef PRETEXT_HAVE_DNNL
-  if (onOneDnn(x) && onOneDnn(weight) && x.dim() >= 1) {
+  if (onOneDnn(x) && onOneDnn(weight)) {
     auto lead = x.sizes().slice(0, x.dim() - 1).vec();
     auto out = OneDnnLinear::apply(plainMatrices(x.reshape({-1, x.size(-1)})), weight,
                                    bias.defined() ? bias : torch::empty({0}, x.options()));

@@ -6,7 +6,7 @@
 // use), fp32 CPU tensors go to oneDNN's matmul primitive, which reads and writes strided views:
 // - batchedMatmul: LibTorch 1.13's fp32 bmm multiplies the batch's matrices one after another on
 //   one thread, about 3-4 us each (mae-fashion makes 1024 of them per call, 36 calls a step).
-// - linear: 1.1-1.5x faster than LibTorch's OpenBLAS addmm/mm at the ViT's token shapes, in the
+// - linear: 1.1-1.3x faster than LibTorch's OpenBLAS addmm/mm at the ViT's token shapes, in the
 //   forward and both backward products (BENCHMARKS.md).
 // - multiHeadAttention: q, k and v are read in place from the qkv layer's output and the heads'
 //   results written in place into [B,L,D]; the backward pass writes dq, dk, dv into one
