@@ -17,9 +17,13 @@
 // BENCH_TRACE=PREFIX: op-level profiles of the timed steps, PREFIX-pretext.json (LibTorch's
 // legacy profiler) and PREFIX-peer.json (torch.autograd.profiler), chrome-trace format: compare
 // them with bench/trace_ops.py. Profiling slows both sides; their img/s are then not figures.
+// BENCH_COPIES=1: where Pretext's step copies tensors: each aten::copy_ of the timed steps with
+// its input shapes and the ops it was called from, summed and sorted by time (the layout
+// conversions a mixed NCHW/NHWC network makes show up here).
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -99,6 +103,58 @@ double number(const std::map<std::string, std::string>& m, const char* key) {
   return it == m.end() ? 0.0 : std::atof(it->second.c_str());
 }
 
+std::string shapesText(const std::vector<std::vector<int64_t>>& shapes) {
+  std::string out;
+  for (const auto& s : shapes) {
+    if (s.empty()) continue;
+    out += out.empty() ? "[" : " [";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+    out += "]";
+  }
+  return out;
+}
+
+// BENCH_COPIES: sums the time of each aten::copy_ by (the ops around it, its shapes) and prints
+// the largest, per step. Events come per thread in order, push and pop matched by handle.
+void reportCopies(const torch::autograd::profiler::thread_event_lists& lists, int steps) {
+  using torch::autograd::profiler::EventKind;
+  using torch::autograd::profiler::LegacyEvent;
+  std::map<std::string, std::pair<double, int>> sites;  // key -> (us, count)
+  double totalUs = 0;
+  for (const auto& list : lists) {
+    std::vector<const LegacyEvent*> open;
+    for (const auto& ev : list) {
+      if (ev.kind() == EventKind::PushRange) {
+        open.push_back(&ev);
+      } else if (ev.kind() == EventKind::PopRange) {
+        for (size_t i = open.size(); i-- > 0;) {
+          if (open[i]->handle() != ev.handle()) continue;
+          const LegacyEvent* start = open[i];
+          if (std::string(start->name()) == "aten::copy_") {
+            std::string key;
+            for (size_t j = i >= 4 ? i - 4 : 0; j < i; ++j)
+              key += std::string(open[j]->name()) + " > ";
+            key += "copy_ " + shapesText(start->shapes());
+            const double us = start->cpuElapsedUs(ev);
+            sites[key].first += us;
+            sites[key].second += 1;
+            totalUs += us;
+          }
+          open.erase(open.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
+      }
+    }
+  }
+  std::vector<std::pair<double, std::string>> sorted;
+  for (const auto& [key, v] : sites)
+    sorted.emplace_back(v.first, key + "  x" + std::to_string(v.second / steps));
+  std::sort(sorted.rbegin(), sorted.rend());
+  std::printf("copy_: %.1f ms/step in all; the largest sites (ms/step):\n", totalUs / 1000 / steps);
+  for (size_t i = 0; i < sorted.size() && i < 20; ++i)
+    std::printf("  %7.2f  %s\n", sorted[i].first / 1000 / steps, sorted[i].second.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,7 +195,11 @@ int main(int argc, char** argv) {
     double total = 0, cpu = 0;
     const char* trace = channelsLast && oneDnn ? std::getenv("BENCH_TRACE") : nullptr;
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+    const bool copies = channelsLast && oneDnn && std::getenv("BENCH_COPIES");
     for (int i = 0; i < steps + warm; ++i) {
+      if (copies && i == warm)
+        torch::autograd::profiler::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(
+            torch::profiler::impl::ProfilerState::CPU, /*report_input_shapes=*/true));
       if (trace && i == warm)
         profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(trace) +
                                                                              "-pretext.json");
@@ -173,6 +233,7 @@ int main(int argc, char** argv) {
       if (i + 1 == steps + warm) std::printf("%s: last loss %.3f\n", label, loss);
     }
     profile.reset();
+    if (copies) reportCopies(torch::autograd::profiler::disableProfilerLegacy(), steps);
     // The augmentation inside the forward phase, measured alone (the views one step makes).
     double augMs = 0;
     for (int i = 0; i < steps; ++i) {

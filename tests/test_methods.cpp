@@ -224,13 +224,21 @@ class TestMethods : public QObject {
       bool converted = false;
       for (const auto& p : method->parameters())
         if (p.dim() == 4) {
-          QVERIFY(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+          // Read as NHWC, even a gray image's first convolution ([w,1,3,3], whose NCHW
+          // strides would pass is_contiguous(ChannelsLast) too).
+          QVERIFY(p.suggest_memory_format() == at::MemoryFormat::ChannelsLast);
           converted = true;
         }
       QVERIFY(converted);  // every method has convolutions (the ViT its patch embedding)
       torch::NoGradGuard ng;
       method->eval();
       plain->eval();
+      // And the activations follow from the first stage on: an NCHW one would meet NHWC
+      // gradients in the backward pass and be converted on every step.
+      for (const auto& a : method->encoder()->stages(b.images))
+        if (a.dim() == 4 && a.size(1) > 1)
+          QVERIFY2(a.suggest_memory_format() == at::MemoryFormat::ChannelsLast,
+                   qPrintable(QString("stage output %1 is NCHW").arg(a.size(1))));
       auto a = method->features(b.images), e = plain->features(b.images);
       QVERIFY2(torch::allclose(a, e, 1e-4, 1e-5),
                qPrintable(QString::number((a - e).abs().max().item<double>())));

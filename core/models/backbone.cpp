@@ -83,8 +83,17 @@ torch::nn::Sequential makeMlp(int64_t inDim, int64_t hiddenDim, int64_t outDim, 
 
 void useChannelsLast(torch::nn::Module& module) {
   torch::NoGradGuard noGrad;
+  // A fresh NHWC tensor, not contiguous(ChannelsLast): with one input channel (a gray image's
+  // first convolution, [w,1,3,3]) NCHW strides already count as channels-last contiguous, so
+  // contiguous() keeps them, LibTorch then reads the weight as NCHW and answers that convolution
+  // in NCHW, and the NHWC gradients that meet its activations are converted back on every step
+  // (a [512,32,28,28] clone in the first max-pool's backward). empty_like gives [w,1,3,3]
+  // the strides 9,1,3,1, which LibTorch reads as channels-last.
   auto convert = [](torch::Tensor& t) {
-    if (t.defined() && t.dim() == 4) t.set_data(t.data().contiguous(at::MemoryFormat::ChannelsLast));
+    if (!t.defined() || t.dim() != 4) return;
+    auto nhwc = at::empty_like(t.data(), at::MemoryFormat::ChannelsLast);
+    nhwc.copy_(t.data());
+    t.set_data(nhwc);
   };
   for (auto& p : module.parameters()) convert(p);
   for (auto& b : module.buffers()) convert(b);
