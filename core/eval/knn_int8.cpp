@@ -23,6 +23,7 @@ constexpr int64_t kPanel = 16;       // training rows per packed panel (one zmm 
 constexpr int64_t kNR = 32;          // training rows per micro-tile: two panels
 constexpr int64_t kGroupTiles = 16;  // micro-tiles of test rows a thread keeps in flight
 constexpr int64_t kBlockPairs = 64;  // training micro-tiles per cache block (512 KB at D=256)
+constexpr int64_t kRerankRows = 512;  // float32 training rows per re-rank block (512 KB at D=256)
 
 // Per-row symmetric quantisation of a unit vector: q = round(x / s), s = max|x| / 127, and
 // the exact norms the bound needs: |e| = |x - s q| and |x~| = |s q| (in double).
@@ -127,10 +128,6 @@ __attribute__((target("avx512f,fma"))) float dotF32(const float* x, const float*
   return s;
 }
 #pragma GCC diagnostic pop
-
-void prefetchRow(const float* row, int64_t d) {
-  for (int64_t j = 0; j < d; j += 16) __builtin_prefetch(row + j);
-}
 
 struct Candidate {
   float sim;  // s~
@@ -247,7 +244,8 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
     std::vector<size_t> caps(kGroupTiles * kMR);
     std::vector<float> thresholds(kGroupTiles * kMR);
     std::vector<float> lows;
-    std::vector<KnnEntry> exact;
+    std::vector<std::vector<KnnEntry>> exacts(kGroupTiles * kMR);
+    std::vector<size_t> cursors(kGroupTiles * kMR);
     float sims[kMR * kNR];
     uint32_t masks[kMR];
     int64_t candidatesHere = 0, fallbacksHere = 0;
@@ -305,16 +303,25 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
                         colErr.data() + c0, sims, masks);
             for (int64_t r = 0; r < kMR; ++r) {
               const float bx = rowErr[r0 + r] * yMax + slack, xn = rowNorm[r0 + r];
+              // The seedRank largest lower bounds so far, as a min-heap: most columns fail the
+              // first comparison (a selection over all 2048 took half the seeding's time).
+              auto& heap = seedLows[local0 + r];
               for (int64_t c = 0; c < kNR; ++c) {
-                seedLows[local0 + r].push_back(sims[r * kNR + c] - (bx + xn * colErr[c0 + c]));
+                const float low = sims[r * kNR + c] - (bx + xn * colErr[c0 + c]);
+                if (static_cast<int64_t>(heap.size()) < seedRank) {
+                  heap.push_back(low);
+                  std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+                } else if (low > heap.front()) {
+                  std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+                  heap.back() = low;
+                  std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+                }
               }
             }
           }
           for (int64_t r = 0; r < kMR; ++r) {
-            auto& v = seedLows[local0 + r];
-            std::nth_element(v.begin(), v.begin() + (seedRank - 1), v.end(), std::greater<float>());
             const float bx = rowErr[r0 + r] * yMax + slack;
-            thresholds[local0 + r] = seeds[local0 + r] = v[seedRank - 1] - bx - slack;
+            thresholds[local0 + r] = seeds[local0 + r] = seedLows[local0 + r].front() - bx - slack;
           }
         }
       }
@@ -344,8 +351,8 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
       }
       // Re-rank the survivors with float32 dot products and hand over the k best. A row
       // whose seed was too high (final threshold below it) is re-ranked over all columns.
-      for (int64_t i = 0; i < rows && rowBase + i < nTest; ++i) {
-        const int64_t row = rowBase + i;
+      const int64_t valid = std::min(rows, nTest - rowBase);
+      for (int64_t i = 0; i < valid; ++i) {
         const bool seedHeld = prune(i) >= seeds[i];
         auto& list = cands[i];
         if (!seedHeld) {
@@ -353,20 +360,33 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
           list.resize(nTrain);
           for (int64_t c = 0; c < nTrain; ++c) list[c] = {0.0f, static_cast<int32_t>(c)};
         }
-        exact.resize(list.size());
-        const float* x = testPtr + row * d;
-        // The rows are scattered over the training matrix: fetch a few ahead.
-        constexpr size_t kAhead = 4;
-        for (size_t c = 0; c < std::min(kAhead, list.size()); ++c)
-          prefetchRow(trainPtr + list[c].col * d, d);
-        for (size_t c = 0; c < list.size(); ++c) {
-          if (c + kAhead < list.size()) prefetchRow(trainPtr + list[c + kAhead].col * d, d);
-          exact[c] = KnnEntry(dotF32(x, trainPtr + list[c].col * d, d), list[c].col);
-        }
+        exacts[i].resize(list.size());
+        cursors[i] = 0;
         candidatesHere += static_cast<int64_t>(list.size());
+      }
+      // One block of training rows at a time, every list's columns in it (each list is in
+      // column order): the group's lists share many rows (45,000 distinct in 118,000 for a
+      // group on Fashion-MNIST features), which are then read from memory once and from the
+      // cache after, where row by row each was a scattered read (re-rank 0.24 -> 0.15 s).
+      for (int64_t c0 = 0; c0 < nTrain; c0 += kRerankRows) {
+        const int64_t c1 = std::min(nTrain, c0 + kRerankRows);
+        for (int64_t i = 0; i < valid; ++i) {
+          const auto& list = cands[i];
+          KnnEntry* out = exacts[i].data();
+          const float* x = testPtr + (rowBase + i) * d;
+          size_t p = cursors[i];
+          for (; p < list.size() && list[p].col < c1; ++p) {
+            const int64_t col = list[p].col;
+            out[p] = KnnEntry(dotF32(x, trainPtr + col * d, d), col);
+          }
+          cursors[i] = p;
+        }
+      }
+      for (int64_t i = 0; i < valid; ++i) {
+        auto& exact = exacts[i];
         std::nth_element(exact.begin(), exact.begin() + (k - 1), exact.end(),
                          [](const KnnEntry& a, const KnnEntry& b) { return a.first > b.first; });
-        onRow(row, exact.data(), k);
+        onRow(rowBase + i, exact.data(), k);
       }
     }
     totalCandidates += candidatesHere;
