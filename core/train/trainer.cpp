@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "core/augment/augment.h"
 #include "core/data/prefetcher.h"
@@ -102,6 +103,9 @@ Session makeSession(const Experiment& e) {
   torch::manual_seed(e.seed);
   s.method = makeExperimentMethod(e, s.data.train);
   s.method->to(s.device);
+  // cuDNN times its convolution algorithms once per shape and keeps the fastest (the shapes of
+  // a run do not change from step to step).
+  if (s.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   return s;
 }
 
@@ -218,11 +222,38 @@ std::string Trainer::run() {
     rowWindow.since = eventWindow.since = t0;
     double epochLoss = 0;
     int64_t epochSteps = 0;
+    // The losses of steps not yet read back (see TrainOptions::lossReadEvery): one read for
+    // all of them, which names the first step whose loss is not finite.
+    const int64_t lossReadEvery = options_.lossReadEvery > 0 ? options_.lossReadEvery
+                                  : s.device.is_cuda()       ? 25
+                                                             : 1;
+    std::vector<torch::Tensor> unread;
+    int64_t unreadFrom = 0;
     auto tEpoch = t0;
     int64_t done = start;
     int64_t lastSaved = start;
     bool stopped = false;
 
+    auto readLosses = [&] {
+      if (unread.empty()) return;
+      const auto values = torch::stack(unread).to(torch::kCPU, torch::kDouble);
+      const double* v = values.data_ptr<double>();
+      for (size_t i = 0; i < unread.size(); ++i) {
+        if (!std::isfinite(v[i])) {
+          std::ostringstream msg;
+          msg << "step " << unreadFrom + static_cast<int64_t>(i) + 1 << ": the loss is " << v[i]
+              << "; the run stopped. ";
+          if (run->hasCheckpoint())
+            msg << "Its last good checkpoint (step " << lastSaved << ") is kept in "
+                << run->file("checkpoint.pt") << ". ";
+          msg << "Try a lower optimizer.lr (now " << e.lr << ") or set optimizer.grad_clip.";
+          throw Error(msg.str());
+        }
+        epochLoss += v[i];
+        ++epochSteps;
+      }
+      unread.clear();
+    };
     auto summarise = [&](Window& w, int64_t epoch, double lr, Clock::time_point now) {
       StepEvent se;
       se.step = done;
@@ -291,15 +322,10 @@ std::string Trainer::run() {
         AutocastScope scope(autocast);
         result = method.step(batch, ctx);
       }
-      const double lossValue = result.loss.item<double>();
-      if (!std::isfinite(lossValue)) {
-        std::ostringstream msg;
-        msg << "step " << step + 1 << ": the loss is " << lossValue << "; the run stopped. ";
-        if (run->hasCheckpoint())
-          msg << "Its last good checkpoint (step " << lastSaved << ") is kept in " << run->file("checkpoint.pt") << ". ";
-        msg << "Try a lower optimizer.lr (now " << e.lr << ") or set optimizer.grad_clip.";
-        throw Error(msg.str());
-      }
+      if (unread.empty()) unreadFrom = step;
+      unread.push_back(result.loss.detach().reshape({}));
+      // Every step on CPU: a NaN is caught before its backward pass touches the weights.
+      if (static_cast<int64_t>(unread.size()) >= lossReadEvery) readLosses();
       result.loss.backward();
       optimizer.step();
       method.afterStep(ctx);
@@ -307,12 +333,11 @@ std::string Trainer::run() {
 
       rowWindow.add(result, batch.images.size(0));
       eventWindow.add(result, batch.images.size(0));
-      epochLoss += lossValue;
-      ++epochSteps;
 
       const bool epochEnd = done % perEpoch == 0;
       const bool row = done % e.logEvery == 0 || done == stopAt || epochEnd;
       const auto now = Clock::now();
+      if (row || epochEnd) readLosses();
       if (row) {
         const bool same = eventWindow.steps == rowWindow.steps;
         StepEvent se = summarise(rowWindow, epoch, lr, now);
@@ -347,10 +372,12 @@ std::string Trainer::run() {
       }
       if ((e.checkpointEvery > 0 && done % e.checkpointEvery == 0) ||
           (e.checkpointEvery == 0 && epochEnd)) {
+        readLosses();
         saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
         lastSaved = done;
       }
     }
+    readLosses();
     if (lastSaved != done || !run->hasCheckpoint()) {
       saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
       lastSaved = done;

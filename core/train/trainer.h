@@ -18,6 +18,11 @@ struct TrainOptions {
                                  // and resumed matches the uninterrupted one)
   double eventInterval = 0;      // >0: step events also every this many seconds between the
                                  // metric rows (the window's live curves); 0: with the rows only
+  int64_t lossReadEvery = 0;     // steps between reads of the loss back to the host (the
+                                 // finite check, the epoch's mean): 0 = every step on CPU,
+                                 // where a read is free, every 25 on CUDA, where a read waits
+                                 // for the queued steps; also before each metric row and
+                                 // checkpoint, so no checkpoint holds the weights of a NaN step
 };
 
 // A loaded run or a fresh experiment, ready to train or to inspect: the data, the method on its
