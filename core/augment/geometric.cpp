@@ -6,6 +6,7 @@
 
 #include "core/augment/augment.h"
 #include "core/augment/augment_internal.h"
+#include "core/util/device.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -23,7 +24,7 @@ torch::Tensor randMask(torch::Generator& gen, int64_t n, double prob) {
 }
 
 torch::Tensor perSample(const torch::Tensor& p, const torch::Tensor& x) {
-  return p.to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
+  return toDevice(p, x.device(), x.scalar_type()).view({-1, 1, 1, 1});
 }
 
 CropBoxes fullBoxes(int64_t batch, int64_t height, int64_t width) {
@@ -84,11 +85,11 @@ torch::Tensor affineResample(const torch::Tensor& x, int64_t outH, int64_t outW,
   auto cosA = angle.defined() ? angle.cos() : torch::ones_like(boxes.w);
   auto sinA = angle.defined() ? angle.sin() : torch::zeros_like(boxes.w);
   auto sx = flipSign.defined() ? boxes.w * flipSign : boxes.w;
-  auto theta = torch::stack({cosA * sx / W, -sinA * boxes.h / W, 2 * boxes.cx / W - 1,
-                             sinA * sx / H, cosA * boxes.h / H, 2 * boxes.cy / H - 1},
-                            1)
-                   .view({B, 2, 3})
-                   .to(x.device(), x.scalar_type());
+  auto theta = toDevice(torch::stack({cosA * sx / W, -sinA * boxes.h / W, 2 * boxes.cx / W - 1,
+                                      sinA * sx / H, cosA * boxes.h / H, 2 * boxes.cy / H - 1},
+                                     1)
+                            .view({B, 2, 3}),
+                        x.device(), x.scalar_type());
   // The grid of affine_grid (align_corners=false), built by broadcasting: cheaper than its bmm.
   auto opts = x.options();
   auto u = (torch::arange(outW, opts) * 2 + 1).div_(double(outW)).sub_(1).view({1, 1, outW});
@@ -141,14 +142,14 @@ torch::Tensor cutoutStage(const torch::Tensor& x, const AugmentOptions& o, torch
   const double sideY = std::max(1.0, std::round(o.cutoutSize() * H));
   const double sideX = std::max(1.0, std::round(o.cutoutSize() * W));
   // The square is centred anywhere in the image and clipped at the borders (DeVries & Taylor).
-  auto top = (cy - sideY / 2).floor().to(x.device()).view({B, 1});
-  auto left = (cx - sideX / 2).floor().to(x.device()).view({B, 1});
+  auto top = toDevice((cy - sideY / 2).floor(), x.device()).view({B, 1});
+  auto left = toDevice((cx - sideX / 2).floor(), x.device()).view({B, 1});
   auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(x.device());
   auto rows = torch::arange(H, opts).view({1, H});
   auto cols = torch::arange(W, opts).view({1, W});
   auto inY = ((rows >= top) & (rows < top + sideY)).to(x.scalar_type());    // [B,H]
   auto inX = ((cols >= left) & (cols < left + sideX)).to(x.scalar_type());  // [B,W]
-  inY = inY * apply.to(x.device(), x.scalar_type()).view({B, 1});
+  inY = inY * toDevice(apply, x.device(), x.scalar_type()).view({B, 1});
   auto box = inY.view({B, 1, H, 1}) * inX.view({B, 1, 1, W});  // 0/1, [B,1,H,W]
   // An exact 0/1 lerp towards grey (masked_fill with a broadcast mask is slow on the CPU).
   return torch::lerp(x, torch::full({}, 0.5, x.options()), box);
@@ -172,7 +173,7 @@ torch::Tensor randomResizedCrop(const torch::Tensor& x, int64_t outSize, double 
 torch::Tensor horizontalFlip(const torch::Tensor& x, const torch::Tensor& mask) {
   if (mask.dim() != 1 || mask.size(0) != x.size(0))
     throw Error("horizontalFlip: mask must be bool [B] with B = " + std::to_string(x.size(0)));
-  return torch::where(mask.to(x.device(), torch::kBool).view({-1, 1, 1, 1}), x.flip({3}), x);
+  return torch::where(toDevice(mask, x.device(), torch::kBool).view({-1, 1, 1, 1}), x.flip({3}), x);
 }
 
 torch::Tensor rotateQuarter(const torch::Tensor& x, const torch::Tensor& k) {
@@ -188,7 +189,7 @@ torch::Tensor rotateQuarter(const torch::Tensor& x, const torch::Tensor& k) {
       throw Error("rotateQuarter: odd quarter turns need square images, got " +
                   std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
     if (!out.defined()) out = x.clone();
-    idx = idx.to(x.device());
+    idx = toDevice(idx, x.device());
     out.index_copy_(0, idx, x.index_select(0, idx).rot90(q, {2, 3}));
   }
   return out.defined() ? out : x;

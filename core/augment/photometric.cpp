@@ -8,6 +8,7 @@
 
 #include "core/augment/augment.h"
 #include "core/augment/augment_internal.h"
+#include "core/util/device.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -65,7 +66,7 @@ torch::Tensor onSubset(const torch::Tensor& x, const torch::Tensor& mask, Fn fn)
   auto idx = mask.nonzero().squeeze(1);
   if (idx.numel() == 0) return x;
   if (idx.numel() == x.size(0)) return fn(x, idx);
-  auto dev = idx.to(x.device());
+  auto dev = toDevice(idx, x.device());
   auto out = x.clone();
   out.index_copy_(0, dev, fn(x.index_select(0, dev), idx));
   return out;
@@ -94,7 +95,8 @@ torch::Tensor hsvToRgb(const torch::Tensor& x) {
 torch::Tensor adjustHue(const torch::Tensor& x, const torch::Tensor& shift) {
   if (x.dim() != 4 || x.size(1) != 3) throw Error("adjustHue: expected an RGB batch [B,3,H,W]");
   auto p = hueParts(x);
-  auto h6 = p.h6.add_(shift.to(x.device(), x.scalar_type()).view({-1, 1, 1}) * 6.0).remainder_(6.0);
+  auto h6 = p.h6.add_(toDevice(shift, x.device(), x.scalar_type()).view({-1, 1, 1}) * 6.0)
+                .remainder_(6.0);
   return rgbFromChroma(p.maxc - p.chroma, p.chroma, h6);
 }
 
@@ -115,7 +117,7 @@ torch::Tensor gaussianBlur(const torch::Tensor& x, const torch::Tensor& sigma) {
   auto offsets = torch::arange(k, torch::kFloat64) - double(pad);
   auto s = sigma.to(torch::kCPU, torch::kFloat64).clamp_min(1e-6).view({B, 1});
   auto weights = (-(offsets * offsets).view({1, k}) / (2 * s * s)).exp();
-  weights = (weights / weights.sum(1, true)).to(x.device(), x.scalar_type());  // [B,k]
+  weights = toDevice(weights / weights.sum(1, true), x.device(), x.scalar_type());  // [B,k]
   // Separable: k shifted multiply-adds per direction; reflect padding keeps constants constant.
   auto pass = [&](const torch::Tensor& in, int64_t dim) {
     auto padded = dim == 3 ? torch::reflection_pad2d(in, {pad, pad, 0, 0})
@@ -210,7 +212,7 @@ torch::Tensor colorJitterStage(const torch::Tensor& x, const AugmentOptions& o,
 
 torch::Tensor grayscaleStage(const torch::Tensor& x, double prob, torch::Generator& gen) {
   if (prob <= 0 || x.size(1) == 1) return x;
-  auto apply = randMask(gen, x.size(0), prob).to(x.device()).view({-1, 1, 1, 1});
+  auto apply = toDevice(randMask(gen, x.size(0), prob), x.device()).view({-1, 1, 1, 1});
   return torch::where(apply, luma(x), x);
 }
 
@@ -233,7 +235,7 @@ torch::Tensor solarizeStage(const torch::Tensor& x, const AugmentOptions& o,
 torch::Tensor noiseStage(const torch::Tensor& x, double std, torch::Generator& gen) {
   if (std <= 0) return x;
   auto noise = torch::randn(x.sizes(), gen, torch::TensorOptions().dtype(x.scalar_type()));
-  return x.add(noise.to(x.device()), std).clamp_(0, 1);
+  return x.add(toDevice(noise, x.device()), std).clamp_(0, 1);
 }
 
 }  // namespace detail

@@ -6,6 +6,7 @@
 
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
+#include "core/util/device.h"
 
 namespace pretext {
 
@@ -35,8 +36,11 @@ class Rotation : public Method {
     if (allFour_) {
       std::tie(inputs, labels) = allRotations(x);
     } else {
-      labels = torch::randint(0, 4, {x.size(0)}, *ctx.gen, torch::kLong).to(x.device());
-      inputs = rotateQuarter(x, labels);
+      // rotateQuarter reads the turns on the host: give it the CPU ones (from the device
+      // they would be a sync).
+      const auto turns = torch::randint(0, 4, {x.size(0)}, *ctx.gen, torch::kLong);
+      inputs = rotateQuarter(x, turns);
+      labels = toDevice(turns, x.device());
     }
     auto logits = head_->forward(encoder_->forward(inputs));
     auto loss = torch::nn::functional::cross_entropy(logits, labels);

@@ -35,4 +35,11 @@ std::string describeDevice(const c10::Device& device) {
   return device.str();
 }
 
+at::Tensor toDevice(const at::Tensor& t, const c10::Device& device,
+                    c10::optional<at::ScalarType> dtype) {
+  auto typed = dtype && t.scalar_type() != *dtype ? t.to(*dtype) : t;
+  if (!device.is_cuda() || !typed.device().is_cpu()) return typed.to(device);
+  return typed.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 }  // namespace pretext

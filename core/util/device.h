@@ -1,4 +1,5 @@
 #pragma once
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 #include <string>
@@ -10,5 +11,13 @@ namespace pretext {
 c10::Device resolveDevice(const std::string& spec);
 // "CPU (2 threads)" or "cuda:0 (NVIDIA H100 80GB HBM3)".
 std::string describeDevice(const c10::Device& device);
+
+// A small host tensor (per-sample parameters drawn from a CPU generator, labels) moved to
+// `device`, in `dtype` when given. On CUDA it goes through pinned memory without waiting: a
+// copy from pageable memory first waits for every queued kernel, a host sync in the middle of
+// the step that leaves the GPU idle while the host launches the rest. (LibTorch's pinned
+// allocator keeps the block until the queued copy has run.) Elsewhere a plain to().
+at::Tensor toDevice(const at::Tensor& t, const c10::Device& device,
+                    c10::optional<at::ScalarType> dtype = c10::nullopt);
 
 }  // namespace pretext
