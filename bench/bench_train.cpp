@@ -42,6 +42,7 @@
 #include "core/train/optim.h"
 #include "core/train/trainer.h"
 #include "core/util/seed.h"
+#include "peer_run.h"
 #include "core/util/threads.h"
 
 #ifndef PRETEXT_SOURCE_DIR
@@ -69,39 +70,11 @@ int64_t countParameters(const std::vector<torch::Tensor>& params) {
   return n;
 }
 
-// The peer's "RESULT key=value ..." line as a map; empty when the peer printed none.
 std::map<std::string, std::string> runPeer(const std::string& method, int steps, int workers) {
-  const std::string cmd = "/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_train.py' " +
-                          method + " " + std::to_string(steps) + " " + std::to_string(workers) +
-                          " 2>&1";
-  std::printf("peer: %s\n", cmd.c_str());
-  std::fflush(stdout);
-  std::map<std::string, std::string> result;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return result;
-  char line[4096];
-  while (std::fgets(line, sizeof line, pipe)) {
-    std::string s(line);
-    if (s.rfind("RESULT ", 0) == 0) {
-      std::istringstream in(s.substr(7));
-      std::string kv;
-      while (in >> kv) {
-        const auto eq = kv.find('=');
-        if (eq != std::string::npos) result[kv.substr(0, eq)] = kv.substr(eq + 1);
-      }
-    } else {
-      std::printf("  | %s", s.c_str());
-    }
-  }
-  const int rc = pclose(pipe);
-  if (rc != 0) std::printf("  (the peer exited with status %d)\n", rc);
-  return result;
+  return bench::runPeer("/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_train.py' " + method +
+                        " " + std::to_string(steps) + " " + std::to_string(workers));
 }
-
-double number(const std::map<std::string, std::string>& m, const char* key) {
-  auto it = m.find(key);
-  return it == m.end() ? 0.0 : std::atof(it->second.c_str());
-}
+using bench::number;
 
 std::string shapesText(const std::vector<std::vector<int64_t>>& shapes) {
   std::string out;
