@@ -32,7 +32,7 @@ std::atomic<bool> oneDnnOn{true};
 #endif
 
 // fp32 CPU tensors outside CPU autocast: oneDNN's domain, where the build has it.
-bool onOneDnn(const torch::Tensor& t) {
+[[maybe_unused]] bool onOneDnn(const torch::Tensor& t) {
 #ifdef PRETEXT_HAVE_DNNL
   return oneDnnOn.load(std::memory_order_relaxed) && t.device().is_cpu() &&
          t.scalar_type() == torch::kFloat && t.numel() > 0 && !at::autocast::is_cpu_enabled();
