@@ -15,6 +15,7 @@ import gzip, sys, time
 import numpy as np
 import torch
 from torchvision import transforms
+import peer_transforms
 from PIL import Image
 
 runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
@@ -32,14 +33,7 @@ presets = {
         transforms.RandomApply([transforms.ColorJitter(0.4, 0.4)], p=0.8),
         transforms.ToTensor(),
     ])),
-    'simclr': (colour, transforms.Compose([
-        transforms.RandomResizedCrop(32, scale=(0.08, 1.0)),
-        transforms.RandomHorizontalFlip(),
-        transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        transforms.RandomGrayscale(p=0.2),
-        transforms.RandomApply([transforms.GaussianBlur(3, sigma=(0.1, 2.0))], p=0.5),
-        transforms.ToTensor(),
-    ])),
+    'simclr': (colour, peer_transforms.simclr(32)),
 }
 
 for name, (images, aug) in presets.items():

@@ -13,7 +13,7 @@ Reads CIFAR-10's binary files (data_batch_1..5.bin) from DIR. Counts source imag
 import os, sys, time
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from torchvision import transforms
+import peer_transforms
 from PIL import Image
 
 root = sys.argv[1]
@@ -29,15 +29,7 @@ files = [os.path.join(root, f'data_batch_{i}.bin') for i in range(1, 6)]
 raw = np.concatenate([np.fromfile(f, np.uint8) for f in files]).reshape(-1, 3073)
 images = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # HWC for PIL
 
-# core/augment/presets.cpp "simclr": blur kernel 3 at 32 px (10% of the side, odd, at least 3).
-aug = transforms.Compose([
-    transforms.RandomResizedCrop(32, scale=(0.08, 1.0)),
-    transforms.RandomHorizontalFlip(),
-    transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-    transforms.RandomGrayscale(p=0.2),
-    transforms.RandomApply([transforms.GaussianBlur(3, sigma=(0.1, 2.0))], p=0.5),
-    transforms.ToTensor(),
-])
+aug = peer_transforms.simclr(32)  # core/augment/presets.cpp "simclr"
 
 class Views(torch.utils.data.Dataset):
     def __len__(self): return len(images)
