@@ -1,9 +1,10 @@
 // The GPU benchmark of issue 6: ResNet-18 SimCLR on 32x32 colour images, batch 512, Pretext's
 // trainer (pretext-cli's engine: uint8 batches copied from pinned memory on a worker thread,
 // augmentation on the device, bf16 autocast, channels-last, cuDNN autotuning, the loss read
-// back every 25 steps) against the PyTorch peer bench/peer_gpu.py (torchvision transforms per
-// image, a DataLoader with workers and pinned memory, the same model, loss, optimiser, batch,
-// bf16 autocast, channels-last and cudnn.benchmark), on the same device, in one run.
+// back at metric rows, not every step) against the PyTorch peer bench/peer_gpu.py (torchvision
+// transforms per image, a DataLoader with workers and pinned memory, the same model, loss,
+// optimiser, batch, bf16 autocast, channels-last and cudnn.benchmark), on the same device, in
+// one run.
 //   bench_gpu [--device cuda|cpu] [--steps N] [--batch B] [--workers W,W] [--data DIR]
 //             [--images N] [--python PYTHON]
 // Defaults: cuda, 100 timed steps (after 20 warm-up steps), batch 512, workers 8 (the peer's
