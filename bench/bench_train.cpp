@@ -12,7 +12,9 @@
 // loaded machine; the peer's DataLoader workers, when asked for, are not counted in it).
 // Both count SOURCE images per second (rotation: each image gives 4 rotated copies; simclr,
 // moco, byol: 2 views; mae: 1 masked view).
-//   bench_train [PRESET] [STEPS] [WORKERS]    (default simclr-fashion 20 0)
+//   bench_train [PRESET] [STEPS] [WORKERS] [PRECISION]    (default simclr-fashion 20 0)
+// PRECISION: run.precision for Pretext (fp32, bf16: CPU autocast); with bf16 the second line is
+// Pretext in fp32 instead of the kernel comparison.
 // WORKERS: the peer's DataLoader worker counts, comma-separated ("0,2" runs the peer twice).
 // BENCH_TRACE=PREFIX: op-level profiles of the timed steps, PREFIX-pretext.json (LibTorch's
 // legacy profiler) and PREFIX-peer.json (torch.autograd.profiler), chrome-trace format: compare
@@ -139,8 +141,10 @@ int main(int argc, char** argv) {
     std::string w;
     while (std::getline(in, w, ',')) workers.push_back(std::atoi(w.c_str()));
   }
+  const std::string precision = argc > 4 ? argv[4] : "";
   const int threads = configureThreads(2);
   Experiment e = experimentFromJson(loadPresetJson(preset));
+  if (!precision.empty()) e.precision = precision;
   const int views = e.method == "simclr" || e.method == "moco" || e.method == "byol" ? 2 : 1;
   std::printf("%s: method %s, batch %lld, %d threads, %d warm-up + %d timed steps\n",
               preset.c_str(), e.method.c_str(), (long long)e.batchSize, threads, 3, steps);
@@ -151,9 +155,10 @@ int main(int argc, char** argv) {
   };
   // The trainer's step (core/train/trainer.cpp), phase by phase, with the weights in the given
   // layout (run.channels_last) and the ViT's ops on oneDNN or on LibTorch's.
-  auto timeSteps = [&](bool channelsLast, bool oneDnn, const char* label) {
+  auto timeSteps = [&](bool channelsLast, bool oneDnn, const char* label, bool fp32 = false) {
     Experiment x = e;
     x.channelsLast = channelsLast;
+    if (fp32) x.precision = "fp32";
     useOneDnnTransformerOps(oneDnn);
     Session s = makeSession(x);
     Method& method = *s.method;
@@ -186,7 +191,11 @@ int main(int argc, char** argv) {
       StepContext ctx{i, 0, i / 1000.0, &gen, &aug};
       method.train();
       opt.zeroGrad();
-      auto r = method.step(batch, ctx);
+      StepResult r;
+      {
+        AutocastScope autocast(usesAutocast(x, s.device), s.device);
+        r = method.step(batch, ctx);
+      }
       const double loss = r.loss.item<double>();
       const double tForward = msSince(t0);
       r.loss.backward();
@@ -229,10 +238,13 @@ int main(int argc, char** argv) {
   };
   // Pretext as it trains (channels-last convolution kernels, oneDNN transformer ops), then
   // without one of them: what it alone is worth.
+  // With PRECISION bf16: against the same in fp32 (what the autocast alone is worth).
   const bool vit = e.backbone == "vit";
-  const Timing mine = timeSteps(true, true, "pretext");
-  const Timing other = vit ? timeSteps(true, false, "pretext, LibTorch ops")
-                           : timeSteps(false, true, "pretext, NCHW");
+  const bool bf16 = usesAutocast(e, torch::kCPU);
+  const Timing mine = timeSteps(true, true, bf16 ? "pretext, bf16" : "pretext");
+  const Timing other = bf16  ? timeSteps(true, true, "pretext, fp32", true)
+                       : vit ? timeSteps(true, false, "pretext, LibTorch ops")
+                             : timeSteps(false, true, "pretext, NCHW");
   useOneDnnTransformerOps(true);
   const double imgPerSec = mine.imgPerSec, ms = mine.ms, cpu = mine.cpu * steps;
   const int64_t trained = mine.trained, all = mine.all;
@@ -247,12 +259,18 @@ int main(int argc, char** argv) {
               (long long)e.batchSize);
   std::printf("%-31s %8s %8s %7s %8s %9s  %s\n", "", "img/s", "ms/step", "ratio", "cpu ms",
               "cpu ratio", "parameters trained / all");
-  std::printf("%-31s %8.1f %8.1f %7s %8.1f %9s  %lld / %lld\n", "pretext", imgPerSec, ms, "",
-              cpu / steps, "", (long long)trained, (long long)all);
+  std::printf("%-31s %8.1f %8.1f %7s %8.1f %9s  %lld / %lld\n",
+              bf16 ? "pretext (bf16 autocast)" : "pretext", imgPerSec, ms, "", cpu / steps, "",
+              (long long)trained, (long long)all);
   std::printf("%-31s %8.1f %8.1f %6.2fx %8.1f %8.2fx  (%s)\n",
-              vit ? "pretext, LibTorch ops" : "pretext, NCHW kernels", other.imgPerSec, other.ms,
-              imgPerSec / other.imgPerSec, other.cpu, other.cpu / mine.cpu,
-              vit ? "no oneDNN linear/attention" : "run.channels_last false");
+              bf16  ? "pretext, fp32"
+              : vit ? "pretext, LibTorch ops"
+                    : "pretext, NCHW kernels",
+              other.imgPerSec, other.ms, imgPerSec / other.imgPerSec, other.cpu,
+              other.cpu / mine.cpu,
+              bf16  ? "run.precision fp32"
+              : vit ? "no oneDNN linear/attention"
+                    : "run.channels_last false");
   for (const auto& [w, m] : peers) {
     const double peerImg = number(m, "img_per_s");
     char label[64];

@@ -1,5 +1,6 @@
 // Training: exact resume, the NaN guard keeping the last good checkpoint, pause/step/stop from
 // another thread, atomic files, the run folder's contents.
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -51,6 +52,20 @@ class NanAtStep : public Method {
   int64_t at_;
 };
 
+// Counts the steps that ran under CPU autocast and those whose features came out in bf16.
+std::atomic<int> precisionSteps{0}, autocastSteps{0}, bf16Features{0};
+class RecordsPrecision : public Method {
+ public:
+  explicit RecordsPrecision(const MethodSetup& s) : Method(s) {}
+  StepResult step(const Batch& b, StepContext&) override {
+    ++precisionSteps;
+    if (at::autocast::is_cpu_enabled()) ++autocastSteps;
+    auto f = encoder_->forward(b.images);
+    if (f.scalar_type() == torch::kBFloat16) ++bf16Features;
+    return {f.to(torch::kFloat).pow(2).mean(), {}};
+  }
+};
+
 }  // namespace
 
 class TestTrain : public QObject {
@@ -81,6 +96,11 @@ class TestTrain : public QObject {
     nan.params = {{"at", ParamSpec::Type::Int, 3, 1, 1000, {}, "step at which the loss turns NaN"}};
     nan.make = [](const MethodSetup& s) { return std::make_shared<NanAtStep>(s); };
     MethodRegistry::instance().add(nan);
+    MethodInfo precision;
+    precision.name = "test-precision";
+    precision.title = precision.summary = precision.formula = "test";
+    precision.make = [](const MethodSetup& s) { return std::make_shared<RecordsPrecision>(s); };
+    MethodRegistry::instance().add(precision);
   }
 
   void runFolderContents() {
@@ -205,6 +225,30 @@ class TestTrain : public QObject {
       QVERIFY2(std::abs(means[0][i] - means[1][i]) <= 1e-9 * std::abs(means[0][i]),
                qPrintable(QString("%1 vs %2").arg(means[0][i]).arg(means[1][i])));
     }
+  }
+
+  // run.precision bf16 runs the steps under CPU autocast (convolutions in bf16, the weights
+  // fp32); auto and fp32 stay fp32 on the CPU; the scope ends with the step.
+  void cpuPrecision_data() {
+    QTest::addColumn<QString>("precision");
+    QTest::addColumn<bool>("bf16");
+    QTest::newRow("bf16") << "bf16" << true;
+    QTest::newRow("auto") << "auto" << false;
+    QTest::newRow("fp32") << "fp32" << false;
+  }
+  void cpuPrecision() {
+    QFETCH(QString, precision);
+    QFETCH(bool, bf16);
+    json j = experimentToJson(tiny("test-precision", 1));
+    j["run"]["precision"] = precision.toStdString();
+    precisionSteps = autocastSteps = bf16Features = 0;
+    const std::string run = Trainer(experimentFromJson(j), {out()}).run();
+    QCOMPARE(precisionSteps.load(), 6);
+    QCOMPARE(autocastSteps.load(), bf16 ? 6 : 0);
+    QCOMPARE(bf16Features.load(), bf16 ? 6 : 0);
+    QVERIFY(!at::autocast::is_cpu_enabled());
+    Session s = loadRunSession(run);
+    for (const auto& p : s.method->parameters()) QCOMPARE(p.scalar_type(), torch::kFloat);
   }
 
   void pauseStepStopFromAnotherThread() {

@@ -54,7 +54,7 @@ struct Experiment {
   // run
   uint64_t seed = 0;
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
-  std::string precision = "auto";  // auto | fp32 | bf16 (bf16 mixed precision on CUDA; auto = bf16 on CUDA)
+  std::string precision = "auto";  // auto | fp32 | bf16 (autocast; auto: bf16 on CUDA only)
   bool channelsLast = true;        // 4-D weights in channels-last (NHWC) layout: faster convolutions
   int64_t threads = 0;             // CPU threads (0 = every core)
   int64_t checkpointEvery = 0;     // steps between checkpoints (0 = every epoch)

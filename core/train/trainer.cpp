@@ -35,21 +35,6 @@ std::string errorText(const std::exception& e) {
   return e.what();
 }
 
-// bf16 autocast on CUDA for the forward pass (no-op elsewhere).
-struct AutocastScope {
-  explicit AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    at::autocast::set_enabled(false);
-    at::autocast::clear_cache();
-  }
-  bool on_;
-};
-
 void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
                     int64_t epoch, bool finished) {
   writeFileAtomically(run.file("checkpoint.pt"), [&](const std::string& tmp) {
@@ -91,6 +76,31 @@ double embeddingSpread(const StepEvent& e) {
   for (const auto& [name, value] : e.metrics)
     if (name == "emb_std") return embeddingSpread(value, e.embeddingDim);
   return -1;
+}
+
+bool usesAutocast(const Experiment& e, const c10::Device& device) {
+  return e.precision == "bf16" || (e.precision == "auto" && device.is_cuda());
+}
+
+AutocastScope::AutocastScope(bool on, const c10::Device& device)
+    : on_(on), cuda_(device.is_cuda()) {
+  if (!on_) return;
+  if (cuda_) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+}
+
+AutocastScope::~AutocastScope() {
+  if (!on_) return;
+  if (cuda_)
+    at::autocast::set_enabled(false);
+  else
+    at::autocast::set_cpu_enabled(false);
+  at::autocast::clear_cache();
 }
 
 Session makeSession(const Experiment& e) {
@@ -172,7 +182,7 @@ std::string Trainer::run() {
     const int64_t total = e.steps > 0 ? e.steps : e.epochs * perEpoch;
     const int64_t stopAt = options_.stepsOverride > 0 ? std::min(total, options_.stepsOverride) : total;
     const int64_t warmup = std::min<int64_t>(std::llround(e.warmupEpochs * perEpoch), total / 2);
-    const bool autocast = s.device.is_cuda() && e.precision != "fp32";
+    const bool autocast = usesAutocast(e, s.device);
 
     int64_t start = 0;
     if (resuming) {
@@ -181,8 +191,9 @@ std::string Trainer::run() {
     }
     MetricsWriter metrics(*run);
     log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
-    log("device " + describeDevice(s.device) + ", method " + e.method + ", backbone " + e.backbone +
-        " (" + std::to_string(method.encoder()->featureDim()) + "-d features), " +
+    log("device " + describeDevice(s.device) + (autocast ? ", bf16 autocast" : "") + ", method " +
+        e.method + ", backbone " + e.backbone + " (" +
+        std::to_string(method.encoder()->featureDim()) + "-d features), " +
         std::to_string(s.data.train.size()) + " training images, " + std::to_string(perEpoch) +
         " steps per epoch, " + std::to_string(total) + " steps");
     ev.onStart({run->path(), describeDevice(s.device), start, total, perEpoch, s.data.train.size()});
@@ -319,7 +330,7 @@ std::string Trainer::run() {
       optimizer.zeroGrad();
       StepResult result;
       {
-        AutocastScope scope(autocast);
+        AutocastScope scope(autocast, s.device);
         result = method.step(batch, ctx);
       }
       if (unread.empty()) unreadFrom = step;

@@ -25,6 +25,23 @@ struct TrainOptions {
                                  // checkpoint, so no checkpoint holds the weights of a NaN step
 };
 
+// Whether an experiment's steps run under bf16 autocast on `device`: run.precision "bf16"
+// (CPU or CUDA), or "auto" on CUDA. On CPU "auto" stays fp32.
+bool usesAutocast(const Experiment& e, const c10::Device& device);
+
+// bf16 autocast for the scope's lifetime (a step's forward pass and loss) on `device`'s type,
+// when `on`; the weights and the optimiser stay fp32.
+class AutocastScope {
+ public:
+  AutocastScope(bool on, const c10::Device& device);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_, cuda_;
+};
+
 // A loaded run or a fresh experiment, ready to train or to inspect: the data, the method on its
 // device. Everything the trainer and the evaluation need.
 struct Session {
