@@ -44,8 +44,8 @@
 #include "core/train/optim.h"
 #include "core/train/trainer.h"
 #include "core/util/seed.h"
-#include "peer_run.h"
 #include "core/util/threads.h"
+#include "peer_run.h"
 
 #ifndef PRETEXT_SOURCE_DIR
 #define PRETEXT_SOURCE_DIR "."

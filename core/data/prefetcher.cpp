@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/util/device.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -14,14 +15,10 @@ Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Devi
   auto images = data.images.index_select(0, idx);
   torch::Tensor labels;
   if (data.labelled()) labels = data.labels.index_select(0, idx);
-  if (device.is_cuda()) {
-    // Move uint8 (4x fewer bytes), convert on the device.
-    images = images.pin_memory().to(device, /*non_blocking=*/true);
-    if (labels.defined()) labels = labels.pin_memory().to(device, /*non_blocking=*/true);
-  } else if (device != torch::Device(torch::kCPU)) {
-    images = images.to(device);
-    if (labels.defined()) labels = labels.to(device);
-  }
+  // Move uint8 (4x fewer bytes; on CUDA from pinned memory, without a sync), convert on the
+  // device.
+  images = toDevice(images, device);
+  if (labels.defined()) labels = toDevice(labels, device);
   b.images = images.to(torch::kFloat).div_(255.0);
   b.labels = labels;
   return b;
