@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "core/config/experiment.h"
+#include "core/data/prefetcher.h"
+#include "core/data/sampler.h"
 #include "core/train/trainer.h"
 #include "core/util/device.h"
 #include "core/util/error.h"
@@ -61,6 +63,30 @@ void writeSyntheticCifar(const fs::path& dir, int64_t images) {
   for (int i = 1; i <= 5; ++i)
     write("data_batch_" + std::to_string(i) + ".bin", images / 5 + (i <= images % 5 ? 1 : 0));
   write("test_batch.bin", 1000);
+}
+
+// The prefetcher's batches (gathered on its worker thread; on CUDA copied on a side stream
+// and handed over with an event) must equal the same batches gathered synchronously on the
+// host, also while the consuming stream is busy and the batches' memory is freed and reused
+// (each batch is overwritten in place by the consumer, then dropped). Throws on a mismatch.
+void checkPrefetcher(const Dataset& data, int batch, const c10::Device& device) {
+  BatchSampler sampler(data.size(), batch, 0);
+  Prefetcher prefetcher(data, sampler, device, 0, /*depth=*/2);  // the worker thread even on CPU
+  auto busy = torch::rand({2048, 2048}, torch::TensorOptions().device(device));
+  const int64_t n = std::min<int64_t>(24, sampler.batchesPerEpoch());
+  for (int64_t i = 0; i < n; ++i) {
+    Batch b = prefetcher.next();
+    for (int k = 0; k < 8; ++k) busy = torch::tanh(busy.mm(busy));  // keep the stream busy
+    const auto copy = b.images.clone();
+    b.images.mul_(-1);  // a write on the consumer's stream after the handover
+    const Batch host = gatherBatch(data, sampler.indices(0, i), torch::kCPU);
+    const bool labelsEqual = !host.labels.defined() || torch::equal(b.labels.cpu(), host.labels);
+    if (!torch::equal(copy.cpu(), host.images) || !labelsEqual)
+      throw Error("bench_gpu: prefetched batch " + std::to_string(i) + " on " + device.str() +
+                  " differs from the same batch gathered on the host");
+  }
+  std::printf("prefetcher check: %lld batches on %s equal the host's\n",
+              static_cast<long long>(n), device.str().c_str());
 }
 
 }  // namespace
@@ -118,6 +144,10 @@ int main(int argc, char** argv) {
         {"run",
          {{"seed", 0}, {"device", device}, {"log_every", 10}, {"checkpoint_every", 1000000}}}};
     const Experiment e = experimentFromJson(j);
+    {
+      const Session s = makeSession(e);
+      checkPrefetcher(s.data.train, batch, s.device);
+    }
     TrainOptions options{(tmp / "runs").string()};
     options.stepsOverride = warm + steps;
     Rows rows;

@@ -1,5 +1,7 @@
 #include "core/data/prefetcher.h"
 
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/torch.h>
 
 #include "core/util/device.h"
@@ -57,6 +59,12 @@ Prefetcher::~Prefetcher() {
 void Prefetcher::run() {
   try {
     const int64_t perEpoch = sampler_.batchesPerEpoch();
+    // On CUDA this thread's work goes to a pool stream (the default stream would serialise the
+    // copies with the training kernels). Elsewhere there are no streams to speak of.
+    c10::optional<c10::Stream> side;
+    if (device_.is_cuda())
+      side = c10::impl::getDeviceGuardImpl(device_.type())->getStreamFromGlobalPool(device_);
+    c10::OptionalStreamGuard onSide(side);
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -68,10 +76,15 @@ void Prefetcher::run() {
       Batch b = gatherBatch(data_, sampler_.indices(epoch, index), device_);
       b.epoch = epoch;
       b.index = index;
+      Pending p{std::move(b), c10::nullopt};
+      if (side) {
+        p.ready.emplace(device_.type());
+        p.ready->record(*side);
+      }
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stop_) return;
-        ready_.push_back(std::move(b));
+        ready_.push_back(std::move(p));
       }
       cv_.notify_all();
     }
@@ -96,11 +109,21 @@ Batch Prefetcher::next() {
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait(lock, [this] { return !ready_.empty() || error_; });
   if (ready_.empty()) std::rethrow_exception(error_);
-  Batch b = std::move(ready_.front());
+  Pending p = std::move(ready_.front());
   ready_.pop_front();
   lock.unlock();
   cv_.notify_all();
-  return b;
+  if (p.ready) {
+    // The caller's kernels wait for the side stream's copies on the device, not on the host.
+    const auto* impl = c10::impl::getDeviceGuardImpl(device_.type());
+    const c10::Stream consumer = impl->getStream(device_);
+    p.ready->block(consumer);
+    // Memory allocated on the side stream but used on the caller's: without this the caching
+    // allocator could hand it back to the side stream while the caller's kernels still read it.
+    for (const auto* t : {&p.batch.images, &p.batch.labels})
+      if (t->defined()) impl->recordDataPtrOnStream(t->storage().data_ptr(), consumer);
+  }
+  return std::move(p.batch);
 }
 
 }  // namespace pretext
