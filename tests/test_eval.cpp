@@ -74,6 +74,7 @@ class TestEval : public QObject {
   void knnErrors();
   void knnInt8NearDuplicates();
   void knnInt8MatchesExactNeighbours();
+  void knnInt8BoundsTheQueryError();
   void knnInt8Errors();
 
   // ---- linear probe ------------------------------------------------------------------
@@ -373,6 +374,29 @@ void TestEval::knnInt8MatchesExactNeighbours() {
                                     KnnOptions().k(k).temperature(0.07).exact(true));
   QVERIFY(torch::equal(fast.predictions, exact.predictions));
   QVERIFY(exact.top1 > 100.0 / classes);
+}
+
+// Training rows with entries in {-1, 0, 1} (and their negations, so the mean row is zero)
+// quantise exactly, queries with one dominant coordinate coarsely (scale = that coordinate /
+// 127), so the whole error of s~ is <e_x, y>: the bound must carry that term per training row,
+// or rows near the k-th place are pruned before the float32 re-rank (this test fails then).
+void TestEval::knnInt8BoundsTheQueryError() {
+  if (!pretext::detail::knnInt8Supported()) QSKIP("no AVX-512 VNNI on this CPU");
+  torch::manual_seed(13);
+  const int64_t n = 4096, m = 256, dim = 64, k = 20;
+  auto half = torch::randint(-1, 2, {n, dim}).to(torch::kFloat);
+  half.select(1, 1).fill_(1.0f);  // no all-zero rows
+  auto train = torch::cat({half, -half});
+  auto test = torch::randn({m, dim});
+  test.select(1, 0).fill_(6.0f);
+  auto [iFast, sFast] = pretext::detail::knnNeighbours(train, test, k, false);
+  auto [iExact, sExact] = pretext::detail::knnNeighbours(train, test, k, true);
+  QVERIFY((sFast - sExact).abs().max().item<float>() < 1e-5f);
+  auto gaps = (sExact.slice(1, 0, k - 1) - sExact.slice(1, 1, k)).abs().min(1);
+  auto clear = std::get<0>(gaps) > 1e-5;
+  auto same = std::get<0>(iFast.sort(1)).eq(std::get<0>(iExact.sort(1))).all(1);
+  QVERIFY(clear.sum().item<int64_t>() > m / 2);
+  QCOMPARE(same.index({clear}).sum().item<int64_t>(), clear.sum().item<int64_t>());
 }
 
 // The int8 search refuses what it cannot do; all-zero feature rows (cosine 0 to everything)

@@ -41,7 +41,7 @@ struct KnnInt8Stats {
 // rigorous: that bound, so the result is exactly the float32 search's (up to float32 rounding
 // at near-ties), but the bound is ~sqrt(d) times the typical error and the candidates are many.
 // Otherwise (knnClassify's default) b is scaled by 5/sqrt(d), ~7 standard deviations of the
-// rounding error: measured neighbour recall 99.9999% (blobs) and 99.98% (Fashion-MNIST
+// rounding error: measured neighbour recall 99.9998% (blobs) and 99.98% (Fashion-MNIST
 // random-ConvNet features, misses = ties between duplicate images), bench_knn, k=200. Rows
 // are centred on the mean training row before quantising (see knn_int8.cpp), and each test
 // row's threshold is seeded from a sample and verified (re-searched when the seed was too
