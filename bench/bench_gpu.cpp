@@ -85,8 +85,8 @@ void checkPrefetcher(const Dataset& data, int batch, const c10::Device& device) 
       throw Error("bench_gpu: prefetched batch " + std::to_string(i) + " on " + device.str() +
                   " differs from the same batch gathered on the host");
   }
-  std::printf("prefetcher check: %lld batches on %s equal the host's\n",
-              static_cast<long long>(n), device.str().c_str());
+  std::printf("prefetcher check: %lld batches on %s equal the host's\n", static_cast<long long>(n),
+              device.str().c_str());
 }
 
 }  // namespace

@@ -102,13 +102,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void microKernel(
   {                                                                                         \
     const __m512i off = _mm512_set1_epi32(rowOffset[r]);                                    \
     const __m512 sx = _mm512_set1_ps(rowScale[r]), xn = _mm512_set1_ps(rowNorm[r]);         \
-    const __m512 thr = _mm512_set1_ps(rowThreshold[r]), ex = _mm512_set1_ps(rowErr[r]);      \
+    const __m512 thr = _mm512_set1_ps(rowThreshold[r]), ex = _mm512_set1_ps(rowErr[r]);     \
     const __m512 v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc##r##a, off)), \
                                       _mm512_mul_ps(cs0, sx), cb0);                         \
     const __m512 v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc##r##b, off)), \
                                       _mm512_mul_ps(cs1, sx), cb1);                         \
-    const __m512 u0 = _mm512_fmadd_ps(ex, cn0, _mm512_fmadd_ps(xn, ce0, v0));             \
-    const __m512 u1 = _mm512_fmadd_ps(ex, cn1, _mm512_fmadd_ps(xn, ce1, v1));             \
+    const __m512 u0 = _mm512_fmadd_ps(ex, cn0, _mm512_fmadd_ps(xn, ce0, v0));               \
+    const __m512 u1 = _mm512_fmadd_ps(ex, cn1, _mm512_fmadd_ps(xn, ce1, v1));               \
     const __mmask16 m0 = _mm512_cmp_ps_mask(u0, thr, _CMP_GE_OQ);                           \
     const __mmask16 m1 = _mm512_cmp_ps_mask(u1, thr, _CMP_GE_OQ);                           \
     _mm512_storeu_ps(sims + (r)*kNR, v0);                                                   \
@@ -278,16 +278,16 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
         const float ex = rowErr[row], xn = rowNorm[row];
         const auto spread = [&](int32_t col) { return ex * colNorm[col] + xn * colErr[col]; };
         lows.resize(list.size());
-        for (size_t c = 0; c < list.size(); ++c) lows[c] = list[c].sim - spread(list[c].col) - slack;
+        for (size_t c = 0; c < list.size(); ++c)
+          lows[c] = list[c].sim - spread(list[c].col) - slack;
         std::nth_element(lows.begin(), lows.begin() + (k - 1), lows.end(), std::greater<float>());
         const float bound = lows[k - 1];
         // Compared with s~ + b - slack, as microKernel does; one more slack for its rounding.
         const float threshold = bound - 2 * slack;
         thresholds[i] = std::max(thresholds[i], threshold);
-        list.erase(std::remove_if(list.begin(), list.end(),
-                                  [&](const Candidate& c) {
-                                    return c.sim + spread(c.col) < thresholds[i];
-                                  }),
+        list.erase(std::remove_if(
+                       list.begin(), list.end(),
+                       [&](const Candidate& c) { return c.sim + spread(c.col) < thresholds[i]; }),
                    list.end());
         if (list.size() * 2 > caps[i]) caps[i] *= 2;
         return threshold;

@@ -196,6 +196,9 @@ std::string Trainer::run() {
         std::to_string(method.encoder()->featureDim()) + "-d features), " +
         std::to_string(s.data.train.size()) + " training images, " + std::to_string(perEpoch) +
         " steps per epoch, " + std::to_string(total) + " steps");
+    if (autocast && s.device.is_cpu() && cpuLacksNativeBf16())
+      log("note: run.precision is bf16 but this CPU has no native bf16 (AVX512-BF16 or AMX): "
+          "LibTorch emulates it, usually slower than fp32; set run.precision to auto for fp32");
     ev.onStart({run->path(), describeDevice(s.device), start, total, perEpoch, s.data.train.size()});
 
     Prefetcher prefetcher(s.data.train, sampler, s.device, start, prefetchDepthFor(s.device));

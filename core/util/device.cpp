@@ -30,6 +30,15 @@ c10::Device resolveDevice(const std::string& spec) {
   throw Error("run.device = \"" + spec + "\": expected auto, cpu, cuda or cuda:N");
 }
 
+bool cpuLacksNativeBf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return !__builtin_cpu_supports("avx512bf16") && !__builtin_cpu_supports("amx-bf16");
+#else
+  return false;
+#endif
+}
+
 std::string describeDevice(const c10::Device& device) {
   if (device.is_cpu()) return "CPU (" + std::to_string(at::get_num_threads()) + " threads)";
   return device.str();

@@ -9,6 +9,10 @@ namespace pretext {
 // "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N". Throws pretext::Error
 // when CUDA is asked for but absent (this LibTorch build has no CUDA, or no such device).
 c10::Device resolveDevice(const std::string& spec);
+// True on an x86 CPU without native bf16 (AVX512-BF16 or AMX-BF16), where LibTorch's CPU
+// autocast emulates bf16 and runs slower than fp32. False elsewhere (other architectures are
+// not checked).
+bool cpuLacksNativeBf16();
 // "CPU (2 threads)" or "cuda:0 (NVIDIA H100 80GB HBM3)".
 std::string describeDevice(const c10::Device& device);
 
