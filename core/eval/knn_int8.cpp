@@ -21,7 +21,9 @@ namespace {
 constexpr int64_t kMR = 12;          // test rows per micro-tile (24 accumulators + 3 registers)
 constexpr int64_t kPanel = 16;       // training rows per packed panel (one zmm of int32)
 constexpr int64_t kNR = 32;          // training rows per micro-tile: two panels
-constexpr int64_t kGroupTiles = 16;  // micro-tiles of test rows a thread keeps in flight
+// Most micro-tiles of test rows a thread keeps in flight (768 rows): their candidate lists share
+// training rows, which the re-rank then reads once per group (see the re-rank below).
+constexpr int64_t kGroupTiles = 64;
 constexpr int64_t kBlockPairs = 64;  // training micro-tiles per cache block (512 KB at D=256)
 constexpr int64_t kRerankRows = 512;  // float32 training rows per re-rank block (512 KB at D=256)
 
@@ -243,7 +245,13 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
 
   // Threads take groups of test rows from a shared counter: on a busy machine a static split
   // leaves one thread waiting for the other.
-  const int64_t nGroups = (nTiles + kGroupTiles - 1) / kGroupTiles;
+  // Groups of equal size, as many as a multiple of the threads: with 10,000 test rows there
+  // are only ~14 groups of 768 rows, and one left over would keep a thread working alone.
+  const int64_t nThreads = std::max(1, at::get_num_threads());
+  const int64_t fewestGroups = (nTiles + kGroupTiles - 1) / kGroupTiles;
+  const int64_t evenGroups = (fewestGroups + nThreads - 1) / nThreads * nThreads;
+  const int64_t groupTiles = (nTiles + evenGroups - 1) / evenGroups;
+  const int64_t nGroups = (nTiles + groupTiles - 1) / groupTiles;
   std::atomic<int64_t> nextGroup{0};
   const auto worker = [&]() {
     std::vector<std::vector<Candidate>> cands(kGroupTiles * kMR);
@@ -258,7 +266,7 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
     std::vector<float> seeds(kGroupTiles * kMR);
     std::vector<std::vector<float>> seedLows(samplePairs > 0 ? kGroupTiles * kMR : 0);
     for (int64_t group = nextGroup++; group < nGroups; group = nextGroup++) {
-      const int64_t g0 = group * kGroupTiles, g1 = std::min(nTiles, g0 + kGroupTiles);
+      const int64_t g0 = group * groupTiles, g1 = std::min(nTiles, g0 + groupTiles);
       const int64_t rowBase = g0 * kMR, rows = (g1 - g0) * kMR;
       for (int64_t i = 0; i < rows; ++i) {
         cands[i].clear();
@@ -400,7 +408,7 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
   // Plain threads taking groups from the counter above rather than at::parallel_for's static
   // split (a busy machine leaves one thread waiting for the other). The loop runs no ATen ops.
   std::vector<std::thread> helpers;
-  for (int t = 1; t < std::max(1, at::get_num_threads()); ++t) helpers.emplace_back(worker);
+  for (int64_t t = 1; t < nThreads; ++t) helpers.emplace_back(worker);
   worker();
   for (auto& t : helpers) t.join();
   KnnInt8Stats stats;
