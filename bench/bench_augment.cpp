@@ -13,11 +13,11 @@
 #include <ctime>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/augment/augment.h"
+#include "peer_run.h"
 
 #ifndef PRETEXT_SOURCE_DIR
 #define PRETEXT_SOURCE_DIR "."
@@ -28,30 +28,13 @@ namespace {
 // Runs bench/peer_augment.py; its "RESULT preset=NAME img_per_s=X ... cpu_ms_per_batch=C" lines
 // as NAME -> {X, C}.
 std::map<std::string, std::pair<double, double>> runPeer() {
-  const std::string cmd = "/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_augment.py' 2>&1";
-  std::printf("peer: %s\n", cmd.c_str());
-  std::fflush(stdout);
+  const std::string cmd = "/usr/bin/python3 '" PRETEXT_SOURCE_DIR "/bench/peer_augment.py'";
   std::map<std::string, std::pair<double, double>> result;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return result;
-  char line[4096];
-  while (std::fgets(line, sizeof line, pipe)) {
-    const std::string s(line);
-    if (s.rfind("RESULT ", 0) != 0) {
-      std::printf("  | %s", s.c_str());
-      continue;
-    }
-    std::istringstream in(s.substr(7));
-    std::string kv, preset;
-    double rate = 0, cpu = 0;
-    while (in >> kv) {
-      if (kv.rfind("preset=", 0) == 0) preset = kv.substr(7);
-      if (kv.rfind("img_per_s=", 0) == 0) rate = std::atof(kv.c_str() + 10);
-      if (kv.rfind("cpu_ms_per_batch=", 0) == 0) cpu = std::atof(kv.c_str() + 17);
-    }
-    result[preset] = {rate, cpu};
+  for (const auto& r : pretext::bench::runPeerResults(cmd)) {
+    const auto preset = r.find("preset");
+    result[preset == r.end() ? "" : preset->second] = {
+        pretext::bench::number(r, "img_per_s"), pretext::bench::number(r, "cpu_ms_per_batch")};
   }
-  if (const int rc = pclose(pipe); rc != 0) std::printf("  (the peer exited with status %d)\n", rc);
   return result;
 }
 

@@ -11,8 +11,9 @@
 // DataLoader), python3. Without --data it writes N (default 50,000) random images in CIFAR-10's
 // binary format to a temporary folder (throughput does not depend on the pixels) and both
 // sides read that; --data DIR uses a real cifar-10-batches-bin folder. Counts source images per
-// second (two views each). On a machine without CUDA, `--device cpu --batch 32 --steps 4
-// --images 2000 --workers 0` checks that both sides run.
+// second (two views each). On a machine without CUDA, `--device cpu --batch 32 --steps 10
+// --images 2000 --workers 0` checks that both sides run (a timed span needs two metric rows,
+// 10 steps apart).
 #include <torch/torch.h>
 
 #include <algorithm>

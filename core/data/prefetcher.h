@@ -30,12 +30,11 @@ struct Batch {
 // and converts on a side stream of its own, so the transfers overlap the step's kernels instead
 // of queueing behind them; next() makes the caller's current stream wait for that batch's event
 // (no host sync) and records the batch's memory on the caller's stream for the caching
-// allocator. With depth 0 next()
-// gathers synchronously: the right choice on CPU, where the gather is ~1% of a step and a second
-// thread only competes with LibTorch's OpenMP threads (25% slower steps measured on 2 cores;
-// see prefetchDepthFor). Starts at global batch number `startBatch` (for resume). `data` is
-// held by reference and must outlive the prefetcher; the destructor stops and joins the worker
-// even when batches are still queued.
+// allocator. With depth 0 next() gathers synchronously: the right choice on CPU, where the
+// gather is ~1% of a step and a second thread only competes with LibTorch's OpenMP threads (25%
+// slower steps measured on 2 cores; see prefetchDepthFor). Starts at global batch number
+// `startBatch` (for resume). `data` is held by reference and must outlive the prefetcher; the
+// destructor stops and joins the worker even when batches are still queued.
 class Prefetcher {
  public:
   Prefetcher(const Dataset& data, BatchSampler sampler, torch::Device device,

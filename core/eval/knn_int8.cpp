@@ -253,6 +253,11 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
   const int64_t groupTiles = (nTiles + evenGroups - 1) / evenGroups;
   const int64_t nGroups = (nTiles + groupTiles - 1) / groupTiles;
   std::atomic<int64_t> nextGroup{0};
+  // b - slack of test row `row` against training column `col` (see prune below): the same sum
+  // microKernel adds to s~ before its comparison.
+  const auto spread = [&](int64_t row, int64_t col) {
+    return rowErr[row] * colNorm[col] + rowNorm[row] * colErr[col];
+  };
   const auto worker = [&]() {
     std::vector<std::vector<Candidate>> cands(kGroupTiles * kMR);
     std::vector<size_t> caps(kGroupTiles * kMR);
@@ -283,19 +288,18 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
         const int64_t row = rowBase + i;
         auto& list = cands[i];
         if (static_cast<int64_t>(list.size()) < k) return -std::numeric_limits<float>::infinity();
-        const float ex = rowErr[row], xn = rowNorm[row];
-        const auto spread = [&](int32_t col) { return ex * colNorm[col] + xn * colErr[col]; };
         lows.resize(list.size());
         for (size_t c = 0; c < list.size(); ++c)
-          lows[c] = list[c].sim - spread(list[c].col) - slack;
+          lows[c] = list[c].sim - spread(row, list[c].col) - slack;
         std::nth_element(lows.begin(), lows.begin() + (k - 1), lows.end(), std::greater<float>());
         const float bound = lows[k - 1];
         // Compared with s~ + b - slack, as microKernel does; one more slack for its rounding.
         const float threshold = bound - 2 * slack;
         thresholds[i] = std::max(thresholds[i], threshold);
-        list.erase(std::remove_if(
-                       list.begin(), list.end(),
-                       [&](const Candidate& c) { return c.sim + spread(c.col) < thresholds[i]; }),
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [&](const Candidate& c) {
+                                    return c.sim + spread(row, c.col) < thresholds[i];
+                                  }),
                    list.end());
         if (list.size() * 2 > caps[i]) caps[i] *= 2;
         return threshold;
@@ -316,13 +320,11 @@ KnnInt8Stats knnSearchInt8(const torch::Tensor& train, const torch::Tensor& test
                         rowErr.data() + r0, thresholds.data() + local0, colScale.data() + c0,
                         colBias.data() + c0, colErr.data() + c0, colNorm.data() + c0, sims, masks);
             for (int64_t r = 0; r < kMR; ++r) {
-              const float ex = rowErr[r0 + r], xn = rowNorm[r0 + r];
               // The seedRank largest lower bounds so far, as a min-heap: most columns fail the
               // first comparison (a selection over all 2048 took half the seeding's time).
               auto& heap = seedLows[local0 + r];
               for (int64_t c = 0; c < kNR; ++c) {
-                const float low =
-                    sims[r * kNR + c] - (ex * colNorm[c0 + c] + xn * colErr[c0 + c]) - slack;
+                const float low = sims[r * kNR + c] - spread(r0 + r, c0 + c) - slack;
                 if (static_cast<int64_t>(heap.size()) < seedRank) {
                   heap.push_back(low);
                   std::push_heap(heap.begin(), heap.end(), std::greater<float>());

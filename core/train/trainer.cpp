@@ -351,8 +351,8 @@ std::string Trainer::run() {
       const bool epochEnd = done % perEpoch == 0;
       const bool row = done % e.logEvery == 0 || done == stopAt || epochEnd;
       const auto now = Clock::now();
-      if (row) readLosses();  // an epoch's end is a row too
       if (row) {
+        readLosses();  // an epoch's end is a row too
         const bool same = eventWindow.steps == rowWindow.steps;
         StepEvent se = summarise(rowWindow, epoch, lr, now);
         metrics.step(done, se.epochFloat, se.loss, lr, se.imgPerSec, se.wallSeconds, se.metrics);
