@@ -19,6 +19,8 @@
 #include "core/eval/finetune.h"
 #include "core/eval/probes.h"
 #include "core/methods/registry.h"
+#include "core/train/checkpoint.h"
+#include "core/train/examples.h"
 #include "core/train/run_dir.h"
 #include "core/train/trainer.h"
 #include "core/util/device.h"
@@ -258,7 +260,8 @@ int main(int argc, char** argv) {
   train->add_option("--preset", preset, "a preset from resources/presets (default simclr-fashion)");
   train->add_option("--set", sets, "override a setting: key.path=value (repeatable)");
   train->add_option("--out", out, "folder for run folders")->capture_default_str();
-  train->add_option("--steps", steps, "stop after N steps (the schedule keeps the full budget)");
+  train->add_option("--steps", steps, "stop after N steps (the schedule keeps the full budget)")
+      ->check(CLI::PositiveNumber);
   train->add_option("--resume", resume, "continue the run in this folder from its checkpoint");
   train->add_flag("--quiet", quiet, "no per-step progress");
 
@@ -293,6 +296,15 @@ int main(int argc, char** argv) {
 
   auto* presets = app.add_subcommand("presets", "list the experiment presets");
 
+  auto* pack = app.add_subcommand(
+      "pack", "copy a run with its model in half precision, for inspecting and evaluating only "
+              "(how the examples are made)");
+  std::string packRunDir, packOut;
+  pack->add_option("run", packRunDir, "run folder")->required();
+  pack->add_option("--out", packOut, "the new folder (must not exist or be empty)")->required();
+
+  auto* examples = app.add_subcommand("examples", "list the ready-trained examples");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -308,6 +320,28 @@ int main(int argc, char** argv) {
     if (*data) {
       configureThreads();
       std::cout << describeData(loadData(spec)) << "\n";
+      return 0;
+    }
+    if (*pack) {
+      configureThreads();
+      const PackSummary p = packRun(packRunDir, packOut);
+      std::cout << "packed " << packRunDir << " into " << packOut << ": " << p.halfTensors
+                << " tensors in half precision";
+      if (!p.float32Tensors.empty()) std::cout << ", " << p.float32Tensors.size() << " kept in float32";
+      std::cout << "; checkpoint " << std::fixed << std::setprecision(2)
+                << double(p.checkpointBytes) / 1e6 << " MB, folder " << double(p.totalBytes) / 1e6
+                << " MB\n";
+      return 0;
+    }
+    if (*examples) {
+      for (const auto& e : exampleRuns()) {
+        std::cout << e.name << "  -  " << e.title << " (" << e.method << ", " << e.steps << " steps)";
+        if (e.knnTop1 >= 0)
+          std::cout << std::fixed << std::setprecision(2) << "  kNN " << e.knnTop1 << "%, linear "
+                    << e.linearTop1 << "%";
+        std::cout << "\n";
+      }
+      std::cout << "(in " << examplesDirectory() << "; the window opens them from its Start tab)\n";
       return 0;
     }
     if (*presets) {

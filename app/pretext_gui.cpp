@@ -1,5 +1,6 @@
 // pretext: the workbench window.
-//   pretext [--preset NAME | --experiment FILE] [--open-run DIR] [--runs DIR] [--start] [--present]
+//   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --open-example NAME] [--runs DIR]
+//           [--start] [--present]
 //   pretext --screenshots DIR [--steps N]   trains N steps, saves a picture of every panel, quits
 #include <QApplication>
 #include <QCommandLineParser>
@@ -10,9 +11,9 @@
 #include <iostream>
 
 #include "core/config/experiment.h"
-#include "ui/main_window.h"
-#include "ui/screenshots.h"
-#include "ui/session_controller.h"
+#include "ui/window/main_window.h"
+#include "ui/window/screenshots.h"
+#include "ui/window/session_controller.h"
 
 int main(int argc, char** argv) {
   // The training thread's OpenMP workers must sleep, not spin, when they wait: with a window to
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setOrganizationName("Pretext");
   QApplication::setApplicationName("Pretext");
-  QApplication::setApplicationVersion("0.3");
+  QApplication::setApplicationVersion(PRETEXT_VERSION);
 
   QCommandLineParser cli;
   cli.setApplicationDescription("Pretext: a workbench for self-supervised visual representation learning");
@@ -30,13 +31,15 @@ int main(int argc, char** argv) {
   QCommandLineOption preset("preset", "Load a preset (see pretext-cli presets).", "name");
   QCommandLineOption experiment("experiment", "Load an experiment JSON file.", "file");
   QCommandLineOption openRun("open-run", "Open a run folder for inspection.", "dir");
+  QCommandLineOption openExample("open-example",
+                                 "Open a ready-trained example (pretext-cli examples lists them).", "name");
   QCommandLineOption runs("runs", "Folder for new runs (default: runs).", "dir");
   QCommandLineOption start("start", "Start training at once.");
   QCommandLineOption present("present", "Start in presentation mode.");
   QCommandLineOption shots("screenshots", "Train, save a PNG of every panel into DIR, and quit.", "dir");
   QCommandLineOption steps("steps", "With --screenshots: training steps first (default 60).", "n", "60");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
-  cli.addOptions({preset, experiment, openRun, runs, start, present, shots, steps, fresh});
+  cli.addOptions({preset, experiment, openRun, openExample, runs, start, present, shots, steps, fresh});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
   if (cli.isSet(experiment) && !window.openExperimentFile(cli.value(experiment))) return 1;
   window.show();
   if (cli.isSet(openRun)) window.openRun(cli.value(openRun));
+  if (cli.isSet(openExample)) window.openExample(cli.value(openExample));
   if (cli.isSet(present)) window.setPresentationMode(true);
   if (cli.isSet(shots)) {
     auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), cli.value(steps).toInt());

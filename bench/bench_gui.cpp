@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "core/config/experiment.h"
-#include "ui/main_window.h"
-#include "ui/session_controller.h"
+#include "ui/window/main_window.h"
+#include "ui/window/session_controller.h"
 
 namespace {
 

@@ -21,6 +21,11 @@ inline MethodSetup tinySetup(nlohmann::json params = nlohmann::json::object(),
   return s;
 }
 
+// Same shape, and every element within `tol` of the other's.
+inline bool close(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-5) {
+  return a.sizes() == b.sizes() && (a - b).abs().max().item<double>() < tol;
+}
+
 // A step's metric by name (NaN when the step does not report it).
 inline double metric(const StepResult& r, const std::string& name) {
   for (const auto& [n, v] : r.metrics)

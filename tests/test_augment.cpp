@@ -1,4 +1,5 @@
 // Tests of the batched augmentation layer (core/augment).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -424,5 +425,5 @@ class TestAugment : public QObject {
   }
 };
 
-QTEST_MAIN(TestAugment)
+PRETEXT_TEST_AREA(TestAugment, "augment")
 #include "test_augment.moc"

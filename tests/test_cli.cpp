@@ -1,5 +1,6 @@
 // pretext-cli end to end: help, listing, errors on stderr with a non-zero exit, and a tiny
 // train -> eval --json -> resume cycle.
+#include "test_main.h"
 #include <QProcess>
 #include <nlohmann/json.hpp>
 
@@ -124,5 +125,5 @@ class TestCli : public QObject {
   }
 };
 
-QTEST_MAIN(TestCli)
+PRETEXT_TEST_AREA(TestCli, "cli")
 #include "test_cli.moc"

@@ -1,4 +1,5 @@
 // Experiments: defaults, validation with paths, --set overrides, presets.
+#include "test_main.h"
 #include <nlohmann/json.hpp>
 
 #include "core/config/experiment.h"
@@ -88,5 +89,5 @@ class TestConfig : public QObject {
   }
 };
 
-QTEST_MAIN(TestConfig)
+PRETEXT_TEST_AREA(TestConfig, "config")
 #include "test_config.moc"

@@ -1,5 +1,6 @@
 // Data layer: file readers (valid and broken files of every format), spec parsing,
 // the batch sampler and the prefetcher.
+#include "test_main.h"
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -665,5 +666,5 @@ class TestData : public QObject {
   }
 };
 
-QTEST_MAIN(TestData)
+PRETEXT_TEST_AREA(TestData, "data")
 #include "test_data.moc"

@@ -1,4 +1,5 @@
 // conformImages: a labelled source converted to another run's image shape (transfer probes).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include "core/data/conform.h"
@@ -84,5 +85,5 @@ class TestDataConform : public QObject {
   }
 };
 
-QTEST_MAIN(TestDataConform)
+PRETEXT_TEST_AREA(TestDataConform, "data_conform")
 #include "test_data_conform.moc"

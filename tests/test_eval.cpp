@@ -1,5 +1,6 @@
 // Tests for core/eval: feature extraction, weighted kNN, linear probe, collapse diagnostics,
 // PCA and retrieval, on tiny inputs whose answers can be checked by hand.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QtTest>
@@ -26,7 +27,7 @@ torch::Tensor handTrain() {
 torch::Tensor handTrainLabels() { return longs({0, 1, 1, 0}); }
 
 // Gaussian blobs: `classes` centres `separation` apart along the first axes, unit noise.
-std::pair<torch::Tensor, torch::Tensor> blobs(int64_t perClass, int64_t dim, int64_t classes,
+std::pair<torch::Tensor, torch::Tensor> knnBlobs(int64_t perClass, int64_t dim, int64_t classes,
                                               double separation, uint64_t seed) {
   torch::manual_seed(seed);
   std::vector<torch::Tensor> xs, ys;
@@ -39,7 +40,7 @@ std::pair<torch::Tensor, torch::Tensor> blobs(int64_t perClass, int64_t dim, int
   return {torch::cat(xs), torch::cat(ys)};
 }
 
-pretext::Dataset tinyDataset(int64_t n) {
+pretext::Dataset tinyEvalDataset(int64_t n) {
   pretext::Dataset d;
   d.name = "tiny";
   // Image i is 1x2x2 with pixels {10i, 10i+2, 10i+4, 10i+6}: mean 10i+3.
@@ -106,7 +107,7 @@ void TestEval::extractMeanPixel_data() {
 
 void TestEval::extractMeanPixel() {
   QFETCH(int, batchSize);
-  const auto data = tinyDataset(10);
+  const auto data = tinyEvalDataset(10);
   std::vector<std::pair<int64_t, int64_t>> calls;
   int64_t maxBatch = 0;
   auto encode = [&](const torch::Tensor& x) {
@@ -138,9 +139,9 @@ void TestEval::extractErrors() {
   empty.name = "nothing";
   PRETEXT_VERIFY_THROWS_WITH(pretext::extractFeatures(encode, empty, torch::kCPU), "empty");
   auto bad = [](const torch::Tensor& x) { return x.flatten(1).slice(0, 0, 1); };
-  PRETEXT_VERIFY_THROWS_WITH(pretext::extractFeatures(bad, tinyDataset(4), torch::kCPU, 2),
+  PRETEXT_VERIFY_THROWS_WITH(pretext::extractFeatures(bad, tinyEvalDataset(4), torch::kCPU, 2),
                              "[B,D]");
-  PRETEXT_VERIFY_THROWS_WITH(pretext::extractFeatures(encode, tinyDataset(4), torch::kCPU, 0),
+  PRETEXT_VERIFY_THROWS_WITH(pretext::extractFeatures(encode, tinyEvalDataset(4), torch::kCPU, 0),
                              "batch size");
 }
 
@@ -438,8 +439,8 @@ void TestEval::knnInt8Errors() {
 
 void TestEval::linearProbeSeparable() {
   // 4 classes in 6-D, centres 8 apart with unit noise: linearly separable in practice.
-  auto [train, trainLabels] = blobs(100, 6, 4, 8.0, 3);
-  auto [test, testLabels] = blobs(100, 6, 4, 8.0, 4);
+  auto [train, trainLabels] = knnBlobs(100, 6, 4, 8.0, 3);
+  auto [test, testLabels] = knnBlobs(100, 6, 4, 8.0, 4);
   // An offset and scale on the features must not matter (they are standardised).
   auto r = pretext::linearProbe(train * 50 + 1000, trainLabels, test * 50 + 1000, testLabels, 4);
   QVERIFY2(r.top1 >= 99.0, qPrintable(QString::number(r.top1)));
@@ -472,8 +473,8 @@ void TestEval::linearProbeRandomLabelsAtChance() {
 }
 
 void TestEval::linearProbeDeterministic() {
-  auto [train, trainLabels] = blobs(60, 10, 6, 1.5, 6);
-  auto [test, testLabels] = blobs(60, 10, 6, 1.5, 7);
+  auto [train, trainLabels] = knnBlobs(60, 10, 6, 1.5, 6);
+  auto [test, testLabels] = knnBlobs(60, 10, 6, 1.5, 7);
   auto a = pretext::linearProbe(train, trainLabels, test, testLabels, 6);
   auto b = pretext::linearProbe(train, trainLabels, test, testLabels, 6);
   QVERIFY(torch::equal(a.predictions, b.predictions));
@@ -610,5 +611,5 @@ void TestEval::retrieveSelf() {
   QVERIFY((sim.slice(1, 0, 3) >= sim.slice(1, 1, 4)).all().item<bool>());
 }
 
-QTEST_MAIN(TestEval)
+PRETEXT_TEST_AREA(TestEval, "eval")
 #include "test_eval.moc"

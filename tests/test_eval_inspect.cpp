@@ -1,6 +1,7 @@
 // Tests for core/eval/tsne and core/eval/inspect: t-SNE (perplexity calibration, cluster
 // separation, KL descent, determinism, cancellation) and the encoder-inspection helpers on a
 // hand-built encoder whose answers can be worked out by hand.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QtTest>
@@ -18,7 +19,7 @@ using pretext::TsneOptions;
 namespace {
 
 // `classes` Gaussian clusters in `dim` dimensions, centres `separation` apart on the axes.
-std::pair<torch::Tensor, torch::Tensor> blobs(int64_t perClass, int64_t dim, int64_t classes,
+std::pair<torch::Tensor, torch::Tensor> inspectBlobs(int64_t perClass, int64_t dim, int64_t classes,
                                               double separation, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   std::vector<torch::Tensor> xs, ys;
@@ -99,14 +100,14 @@ class TestEvalInspect : public QObject {
   }
 
   void jointAffinitiesAreSymmetricAndSumToOne() {
-    auto [x, y] = blobs(10, 4, 2, 5, 1);
+    auto [x, y] = inspectBlobs(10, 4, 2, 5, 1);
     const auto p = pretext::tsneJointAffinities(x, 5);
     QVERIFY(torch::allclose(p, p.t()));
     QVERIFY(std::abs(p.sum().item<double>() - 1.0) < 1e-9);
   }
 
   void separatesThreeClusters() {
-    auto [x, labels] = blobs(40, 10, 3, 15, 7);
+    auto [x, labels] = inspectBlobs(40, 10, 3, 15, 7);
     auto r = pretext::tsne(x, TsneOptions().iterations(400).perplexity(10).seed(1));
     QCOMPARE(r.embedding.sizes(), (torch::IntArrayRef{120, 2}));
     QVERIFY(torch::isfinite(r.embedding).all().item<bool>());
@@ -123,7 +124,7 @@ class TestEvalInspect : public QObject {
   }
 
   void klDecreasesAfterExaggeration() {
-    auto [x, labels] = blobs(30, 8, 3, 6, 2);
+    auto [x, labels] = inspectBlobs(30, 8, 3, 6, 2);
     std::vector<std::pair<int64_t, double>> kls;
     auto r = pretext::tsne(x, TsneOptions().iterations(500).perplexity(10).callbackEvery(50),
                            [&](int64_t it, const torch::Tensor& emb, double kl) {
@@ -151,7 +152,7 @@ class TestEvalInspect : public QObject {
   }
   void deterministicForASeed() {
     QFETCH(QString, init);
-    auto [x, labels] = blobs(20, 6, 3, 5, 4);
+    auto [x, labels] = inspectBlobs(20, 6, 3, 5, 4);
     auto o = TsneOptions().iterations(120).perplexity(8).seed(5).init(init.toStdString());
     auto a = pretext::tsne(x, o), b = pretext::tsne(x, o);
     QVERIFY(torch::equal(a.embedding, b.embedding));
@@ -162,7 +163,7 @@ class TestEvalInspect : public QObject {
   }
 
   void warmStartContinuesFromAnEmbedding() {
-    auto [x, labels] = blobs(30, 8, 3, 15, 2);
+    auto [x, labels] = inspectBlobs(30, 8, 3, 15, 2);
     auto first = pretext::tsne(x, TsneOptions().iterations(300).perplexity(10));
     // Continuing without exaggeration keeps the map (the same clusters, KL no worse).
     auto next = pretext::tsne(
@@ -179,7 +180,7 @@ class TestEvalInspect : public QObject {
   }
 
   void callbackCancels() {
-    auto [x, labels] = blobs(10, 4, 2, 5, 1);
+    auto [x, labels] = inspectBlobs(10, 4, 2, 5, 1);
     int calls = 0;
     auto r = pretext::tsne(x, TsneOptions().iterations(1000).perplexity(5).callbackEvery(10),
                            [&](int64_t it, const torch::Tensor&, double) { return ++calls < 3; });
@@ -189,7 +190,7 @@ class TestEvalInspect : public QObject {
   }
 
   void wideInputIsPcaReduced() {
-    auto [x, labels] = blobs(20, 80, 2, 30, 9);  // 80-D > pcaDims 50
+    auto [x, labels] = inspectBlobs(20, 80, 2, 30, 9);  // 80-D > pcaDims 50
     auto r = pretext::tsne(x, TsneOptions().iterations(300).perplexity(8));
     QCOMPARE(pretext::neighbourAgreement(r.embedding, labels, 5), 1.0);
   }
@@ -320,5 +321,5 @@ class TestEvalInspect : public QObject {
   }
 };
 
-QTEST_MAIN(TestEvalInspect)
+PRETEXT_TEST_AREA(TestEvalInspect, "eval_inspect")
 #include "test_eval_inspect.moc"

@@ -1,5 +1,6 @@
 // Evaluation records in run folders (evaluations.jsonl, pretext-cli's eval.json) and
 // evaluateSession, the one evaluation both the window and the CLI run.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QtTest>
@@ -94,22 +95,28 @@ class TestEvalResults : public QObject {
                         "knn_temperature": 0.07, "linear_top1": 75.5, "train_images": 96,
                         "test_images": 40})");
     test::writeText(run + "/eval-random-init.json", R"({"method": "rotation", "knn_top1": 30})");
+    // A transfer probe (eval --data): its data named on the record.
+    test::writeText(run + "/eval-on-fashion-mnist.json",
+                    R"({"method": "rotation", "knn_top1": 60.5, "probe_data": "fashion-mnist"})");
     const auto records = readEvalRecords(run);
-    QCOMPARE(int(records.size()), 3);
+    QCOMPARE(int(records.size()), 4);
     QCOMPARE(records[0].protocol, std::string("knn"));
     QCOMPARE(records[0].top1, 71.25);
     QCOMPARE(records[0].step, int64_t(345));
     QVERIFY(records[0].settings.find("k=20") != std::string::npos);
     QCOMPARE(records[1].protocol, std::string("linear"));
-    QVERIFY(records[2].randomInit);
-    QCOMPARE(records[2].step, int64_t(0));
+    QCOMPARE(records[2].top1, 60.5);
+    QCOMPARE(records[2].data, std::string("fashion-mnist"));
+    QVERIFY(!records[2].randomInit);
+    QVERIFY(records[3].randomInit);
+    QCOMPARE(records[3].step, int64_t(0));
     QVERIFY(!records[0].time.empty());
 
     mkdir("runs/c-empty");
     const auto all = scanEvalRecords(dir_.filePath("runs").toStdString());
-    QCOMPARE(int(all.size()), 5);  // a-run's two, b-run's three, nothing from c-empty
+    QCOMPARE(int(all.size()), 6);  // a-run's two, b-run's four, nothing from c-empty
     QVERIFY(all[0].run.find("a-run") != std::string::npos);
-    QVERIFY(all[4].run.find("b-run") != std::string::npos);
+    QVERIFY(all[5].run.find("b-run") != std::string::npos);
     QVERIFY(scanEvalRecords(dir_.filePath("missing").toStdString()).empty());
   }
 
@@ -214,5 +221,5 @@ class TestEvalResults : public QObject {
   }
 };
 
-QTEST_MAIN(TestEvalResults)
+PRETEXT_TEST_AREA(TestEvalResults, "eval_results")
 #include "test_eval_results.moc"

@@ -1,5 +1,6 @@
 // The training-curves panel: series fed as the controller feeds them, smoothing, x units,
 // log scale, overlays of earlier run folders, exports, and the cost of 50k points.
+#include "test_main.h"
 #include <QSignalSpy>
 #include <QtTest>
 #include <cmath>
@@ -10,8 +11,8 @@
 #include "core/util/error.h"
 #include "test_support.h"
 #include "core/train/events.h"
-#include "ui/curves_panel.h"
-#include "ui/session_controller.h"
+#include "ui/curves/curves_panel.h"
+#include "ui/window/session_controller.h"
 
 using namespace pretext;
 namespace fs = std::filesystem;
@@ -686,5 +687,5 @@ class TestGuiCurves : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiCurves)
+PRETEXT_TEST_AREA(TestGuiCurves, "gui_curves")
 #include "test_gui_curves.moc"

@@ -1,5 +1,6 @@
 // The evaluation panel on a tiny model: kNN, linear probe, fine-tuning and the random-init
 // baseline produce table rows with confusion matrices; results persist in the run folder.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QSignalSpy>
@@ -9,9 +10,9 @@
 
 #include "core/eval/results.h"
 #include "test_support.h"
-#include "ui/confusion_matrix_view.h"
-#include "ui/evaluation_panel.h"
-#include "ui/session_controller.h"
+#include "ui/evaluation/confusion_matrix_view.h"
+#include "ui/evaluation/evaluation_panel.h"
+#include "ui/window/session_controller.h"
 
 using namespace pretext;
 namespace fs = std::filesystem;
@@ -186,5 +187,5 @@ class TestGuiEvaluation : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiEvaluation)
+PRETEXT_TEST_AREA(TestGuiEvaluation, "gui_evaluation")
 #include "test_gui_evaluation.moc"

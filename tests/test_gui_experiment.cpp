@@ -1,5 +1,6 @@
 // The experiment panel and the schema-generated parameter form: widget kinds, ranges,
 // tooltips, refusal of invalid entries, round trips through the panel and through a file.
+#include "test_main.h"
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
@@ -16,10 +17,10 @@
 #include "core/methods/registry.h"
 #include "core/util/error.h"
 #include "test_support.h"
-#include "ui/augment_editor.h"
-#include "ui/experiment_panel.h"
-#include "ui/experiment_sections.h"
-#include "ui/param_form.h"
+#include "ui/experiment/augment_editor.h"
+#include "ui/experiment/experiment_panel.h"
+#include "ui/experiment/experiment_sections.h"
+#include "ui/widgets/param_form.h"
 
 using namespace pretext;
 using json = nlohmann::json;
@@ -531,5 +532,5 @@ class TestGuiExperiment : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiExperiment)
+PRETEXT_TEST_AREA(TestGuiExperiment, "gui_experiment")
 #include "test_gui_experiment.moc"

@@ -2,6 +2,7 @@
 // click; the panels fed directly; and both panels on a tiny MNIST-like data set through the
 // session controller (random-init model, engine thread). Set PRETEXT_SCREENSHOTS=DIR to save
 // pictures of the panels.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QLabel>
@@ -11,10 +12,10 @@
 
 #include "core/config/experiment.h"
 #include "test_support.h"
-#include "ui/embedding_panel.h"
-#include "ui/encoder_panel.h"
-#include "ui/scatter_view.h"
-#include "ui/session_controller.h"
+#include "ui/inspect/embedding_panel.h"
+#include "ui/inspect/encoder_panel.h"
+#include "ui/widgets/scatter_view.h"
+#include "ui/window/session_controller.h"
 
 using namespace pretext;
 namespace fs = std::filesystem;
@@ -319,5 +320,5 @@ class TestGuiInspect : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiInspect)
+PRETEXT_TEST_AREA(TestGuiInspect, "gui_inspect")
 #include "test_gui_inspect.moc"

@@ -1,5 +1,6 @@
 // The nearest-neighbours panel on a tiny model: queries from the test set, from a picture, and
 // the hidden-panel rule (no inspections while hidden).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QApplication>
@@ -10,9 +11,9 @@
 
 #include "core/data/dataset.h"
 #include "test_support.h"
-#include "ui/image_grid_view.h"
-#include "ui/neighbours_panel.h"
-#include "ui/session_controller.h"
+#include "ui/widgets/image_grid_view.h"
+#include "ui/inspect/neighbours_panel.h"
+#include "ui/window/session_controller.h"
 #include "viz/tensor_image.h"
 
 using namespace pretext;
@@ -216,5 +217,5 @@ class TestGuiNeighbours : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiNeighbours)
+PRETEXT_TEST_AREA(TestGuiNeighbours, "gui_neighbours")
 #include "test_gui_neighbours.moc"

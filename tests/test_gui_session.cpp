@@ -1,4 +1,5 @@
 // The session controller: the window's only door to the engine thread.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QSignalSpy>
@@ -9,7 +10,7 @@
 #include "core/train/trainer.h"
 #include "core/util/error.h"
 #include "test_support.h"
-#include "ui/session_controller.h"
+#include "ui/window/session_controller.h"
 
 using namespace pretext;
 namespace fs = std::filesystem;
@@ -214,5 +215,5 @@ class TestGuiSession : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiSession)
+PRETEXT_TEST_AREA(TestGuiSession, "gui_session")
 #include "test_gui_session.moc"

@@ -1,4 +1,5 @@
 // The workbench window end to end on a tiny data set: controls, panels, files, errors, pictures.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QAction>
@@ -13,13 +14,13 @@
 
 #include "core/config/experiment.h"
 #include "test_support.h"
-#include "ui/augment_panel.h"
-#include "ui/experiment_panel.h"
-#include "ui/log_panel.h"
-#include "ui/main_window.h"
-#include "ui/method_views_panel.h"
-#include "ui/screenshots.h"
-#include "ui/session_controller.h"
+#include "ui/experiment/augment_panel.h"
+#include "ui/experiment/experiment_panel.h"
+#include "ui/window/log_panel.h"
+#include "ui/window/main_window.h"
+#include "ui/inspect/method_views_panel.h"
+#include "ui/window/screenshots.h"
+#include "ui/window/session_controller.h"
 
 using namespace pretext;
 namespace fs = std::filesystem;
@@ -59,10 +60,11 @@ class TestGuiWindow : public QObject {
     options.useSettings = false;
     MainWindow w(options);
     QCOMPARE(w.controller()->experiment().name, std::string("simclr-fashion"));
-    for (const char* name : {"Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
+    for (const char* name : {"Start", "Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
                              "Evaluation", "Method views"})
       QVERIFY2(w.panel(name) != nullptr, name);
-    QCOMPARE(w.tabs()->count(), 7);
+    QCOMPARE(w.tabs()->count(), 8);
+    QCOMPARE(w.tabs()->tabText(0), QString("Start"));
   }
 
   void startPauseStepStopFromTheToolbar() {
@@ -210,7 +212,10 @@ class TestGuiWindow : public QObject {
     tour->run();
     QVERIFY(done.wait(120000));
     QCOMPARE(done.first().first().toBool(), true);
-    QCOMPARE(tour->saved().size(), 8);  // seven panels and presentation mode
+    // Eight panels (Start first), and presentation mode on the Augmentations and Method views.
+    QCOMPARE(tour->saved().size(), 10);
+    QVERIFY(tour->saved().first().endsWith("start.png"));
+    QVERIFY(tour->saved().last().endsWith("presentation-method-views.png"));
     for (const QString& path : tour->saved()) {
       QImage image(path);
       QVERIFY2(!image.isNull() && image.width() >= 1000, qPrintable(path));
@@ -218,5 +223,5 @@ class TestGuiWindow : public QObject {
   }
 };
 
-QTEST_MAIN(TestGuiWindow)
+PRETEXT_TEST_AREA(TestGuiWindow, "gui_window")
 #include "test_gui_window.moc"

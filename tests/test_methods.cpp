@@ -1,4 +1,5 @@
 // Methods: losses against values worked out by hand, the registry and its parameter schema.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -264,5 +265,5 @@ class TestMethods : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethods)
+PRETEXT_TEST_AREA(TestMethods, "methods")
 #include "test_methods.moc"

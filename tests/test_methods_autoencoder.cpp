@@ -1,6 +1,7 @@
 // The autoencoder family: reconstruction losses and the VAE's KL against hand-worked numbers,
 // the corruptions' statistics, Hutchinson's Jacobian estimate against the exact norm computed row
 // by row, the reparameterisation's gradient, beta's and lambda's effects, and the previews.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -21,7 +22,7 @@ namespace {
 
 
 // Smooth blobs: images an autoencoder can learn something about in a few steps.
-torch::Tensor blobs(int64_t n, int64_t seed) {
+torch::Tensor autoencoderBlobs(int64_t n, int64_t seed) {
   torch::manual_seed(seed);
   auto grid = torch::linspace(-1, 1, 16);
   auto yy = grid.view({1, 1, 16, 1}), xx = grid.view({1, 1, 1, 16});
@@ -174,7 +175,7 @@ class TestMethodsAutoencoder : public QObject {
   }
   void contractiveLossAndEffect() {
     QFETCH(bool, scaleFree);
-    auto images = blobs(16, 2);
+    auto images = autoencoderBlobs(16, 2);
     auto setup = [&](double lambda) {
       torch::manual_seed(4);
       return makeMethod("contractive-ae",
@@ -203,7 +204,7 @@ class TestMethodsAutoencoder : public QObject {
   void denoisingInputsAndPreviews() {
     auto dae = makeMethod("denoising-ae", tinySetup({{"nu", 0.5}}));
     dae->eval();
-    auto images = blobs(6, 3) * 0.8 + 0.2;  // no zero pixels of their own
+    auto images = autoencoderBlobs(6, 3) * 0.8 + 0.2;  // no zero pixels of their own
     auto gen = at::detail::createCPUGenerator(2);
     auto views = dae->inputViews(images, AugmentOptions(), gen);
     QCOMPARE(views.columns, int64_t(3));
@@ -251,7 +252,7 @@ class TestMethodsAutoencoder : public QObject {
   void autoencodersLearn() {
     QFETCH(QString, name);
     auto m = makeMethod(name.toStdString(), tinySetup());
-    auto images = blobs(16, 5);
+    auto images = autoencoderBlobs(16, 5);
     const double first = metric(train(*m, images, 1), "rec_mse");
     const double last = metric(train(*m, images, 60), "rec_mse");
     QVERIFY2(last < 0.7 * first, qPrintable(QString("%1 -> %2").arg(first).arg(last)));
@@ -296,7 +297,7 @@ class TestMethodsAutoencoder : public QObject {
   // beta weighs the KL term: the same weights, batch and noise give loss = rec + beta * kl, and
   // training with a large beta leaves a smaller KL than training without it.
   void vaeBetaEffect() {
-    auto images = blobs(16, 6);
+    auto images = autoencoderBlobs(16, 6);
     auto stepWith = [&](double beta) {
       torch::manual_seed(8);
       auto m = makeMethod("vae", tinySetup({{"beta", beta}, {"latent_dim", 4}}));
@@ -324,7 +325,7 @@ class TestMethodsAutoencoder : public QObject {
     auto m = makeMethod("vae", tinySetup({{"latent_dim", 5}}));
     m->eval();
     auto gen = at::detail::createCPUGenerator(2);
-    auto p = m->previews(blobs(8, 7), gen, {});
+    auto p = m->previews(autoencoderBlobs(8, 7), gen, {});
     QCOMPARE(p.size(), size_t(3));
     QCOMPARE(p[0].images.size(0), int64_t(32));  // 8 groups of image | mu | two samples
     QCOMPARE(p[0].columns, int64_t(8));          // two groups a row
@@ -335,7 +336,7 @@ class TestMethodsAutoencoder : public QObject {
     for (const auto& pv : p)
       QVERIFY(pv.images.min().item<float>() >= 0 && pv.images.max().item<float>() <= 1);
     // A single opened image works too.
-    auto one = m->previews(blobs(1, 7), gen, {});
+    auto one = m->previews(autoencoderBlobs(1, 7), gen, {});
     QCOMPARE(one[0].images.size(0), int64_t(4));
     QCOMPARE(one[0].columns, int64_t(4));
   }
@@ -350,5 +351,5 @@ class TestMethodsAutoencoder : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethodsAutoencoder)
+PRETEXT_TEST_AREA(TestMethodsAutoencoder, "methods_autoencoder")
 #include "test_methods_autoencoder.moc"

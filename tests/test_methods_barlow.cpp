@@ -1,5 +1,6 @@
 // Barlow Twins: the loss against values worked out by hand, its invariances, a loop
 // transcription, the heat map's colours, and the method's step, previews and views.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -20,7 +21,7 @@ double lossOf(const torch::Tensor& z1, const torch::Tensor& z2, double lambda,
   return barlowTwinsLoss(z1, z2, lambda, c, eps).item<double>();
 }
 
-MethodSetup tinySetup() { return test::tinySetup({{"proj_hidden", 16}, {"proj_dim", 8}}); }
+MethodSetup barlowSetup() { return test::tinySetup({{"proj_hidden", 16}, {"proj_dim", 8}}); }
 
 }  // namespace
 
@@ -244,7 +245,7 @@ class TestMethodsbarlow : public QObject {
   // in order), and the metrics are C's mean diagonal, mean |off-diagonal| and the collapse
   // metrics of z1.
   void stepMatchesTheLossOnItsViews() {
-    auto method = makeMethod("barlow", tinySetup());
+    auto method = makeMethod("barlow", barlowSetup());
     method->train();
     Batch b;
     b.images = torch::rand({8, 1, 16, 16});
@@ -288,7 +289,7 @@ class TestMethodsbarlow : public QObject {
   }
   void previewsAndInputViews() {
     QFETCH(int, n);
-    auto method = makeMethod("barlow", tinySetup());
+    auto method = makeMethod("barlow", barlowSetup());
     method->eval();
     auto images = torch::rand({n, 1, 16, 16});
     auto gen = at::detail::createCPUGenerator(2);
@@ -316,7 +317,7 @@ class TestMethodsbarlow : public QObject {
 
   // Large D: the heat map shows the first 64 x 64 block of C at 4 px per entry.
   void previewShowsTheFirstBlockOfALargeC() {
-    auto s = tinySetup();
+    auto s = barlowSetup();
     s.params = {{"proj_hidden", 32}, {"proj_dim", 100}};
     auto method = makeMethod("barlow", s);
     method->eval();
@@ -327,5 +328,5 @@ class TestMethodsbarlow : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethodsbarlow)
+PRETEXT_TEST_AREA(TestMethodsbarlow, "methods_barlow")
 #include "test_methods_barlow.moc"

@@ -1,6 +1,7 @@
 // Colorization and the split-brain autoencoder: the Lab conversion against reference values, the
 // ab bins, soft encoding, rebalancing, annealed mean and the AuC metric against numbers worked
 // out by hand, and the methods' mechanics (L-only encoder, colour data required, previews).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <array>
@@ -25,11 +26,8 @@ using namespace pretext;
 
 namespace {
 
-bool close(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-5) {
-  return a.sizes() == b.sizes() && (a - b).abs().max().item<double>() < tol;
-}
 
-MethodSetup tinySetup(const std::string& loss = "classification", int64_t channels = 3) {
+MethodSetup colorSetup(const std::string& loss = "classification", int64_t channels = 3) {
   nlohmann::json params = {{"head_width", 8}};
   if (!loss.empty()) params["loss"] = loss;
   return test::tinySetup(params, channels);
@@ -138,7 +136,7 @@ class TestMethodsColor : public QObject {
     QVERIFY(dense >= q && dense <= q + 3);
     QVERIFY(q > 200 && q < 330);
     // Centres on the grid, unique, the neutral bin among them, and nothing beyond the gamut.
-    QVERIFY(close(bins, (bins / 10).round() * 10));
+    QVERIFY(test::close(bins, (bins / 10).round() * 10));
     std::set<std::pair<int, int>> seen;
     bool neutral = false;
     for (int64_t i = 0; i < q; ++i) {
@@ -158,7 +156,7 @@ class TestMethodsColor : public QObject {
   void softEncoding() {
     auto bins = abGamutBins();
     auto z = softEncode(torch::tensor({{0.f, 0.f}}), bins);
-    QVERIFY(close(z.sum(1), torch::ones({1})));
+    QVERIFY(test::close(z.sum(1), torch::ones({1})));
     QCOMPARE(z.gt(0).sum().item<int64_t>(), int64_t(5));
     const double centre = 1 / (1 + 4 * std::exp(-2.0));
     const int64_t zero = nearestBin(torch::tensor({{0.f, 0.f}}), bins)[0].item<int64_t>();
@@ -167,7 +165,7 @@ class TestMethodsColor : public QObject {
     // Random ab: sums to 1, 5 non-zero weights, peak at the nearest bin.
     auto ab = torch::rand({200, 2}) * 120 - 60;
     auto zs = softEncode(ab, bins);
-    QVERIFY(close(zs.sum(1), torch::ones({200})));
+    QVERIFY(test::close(zs.sum(1), torch::ones({200})));
     QVERIFY(zs.gt(0).sum(1).eq(5).all().item<bool>());
     QVERIFY(zs.argmax(1).equal(nearestBin(ab, bins)));
   }
@@ -180,16 +178,16 @@ class TestMethodsColor : public QObject {
     auto expected = torch::tensor(
         {float(8.0 / 3 / e), float(40.0 / 11 / e), float(40.0 / 9 / e), float(8 / e)});
     auto w = rebalanceWeights(p, 0.5);
-    QVERIFY(close(w, expected));
+    QVERIFY(test::close(w, expected));
     QVERIFY(std::abs((p * w).sum().item<double>() - 1) < 1e-6);
-    QVERIFY(close(rebalanceWeights(p, 1.0), torch::ones({4})));  // lambda 1: no rebalancing
+    QVERIFY(test::close(rebalanceWeights(p, 1.0), torch::ones({4})));  // lambda 1: no rebalancing
     // Smoothing: a tiny sigma leaves p alone; sigma 5 spreads a spike to the 4 neighbours at
     // distance 10 by e^-2 each.
     auto bins = abGamutBins();
     const int64_t zero = nearestBin(torch::tensor({{0.f, 0.f}}), bins)[0].item<int64_t>();
     auto spike = torch::zeros({bins.size(0)});
     spike[zero] = 1;
-    QVERIFY(close(smoothBinDistribution(spike, bins, 0.1), spike));
+    QVERIFY(test::close(smoothBinDistribution(spike, bins, 0.1), spike));
     auto s = smoothBinDistribution(spike, bins, 5);
     QVERIFY(std::abs(s.sum().item<double>() - 1) < 1e-5);
     QVERIFY(std::abs(s[zero].item<double>() - 1 / (1 + 4 * std::exp(-2.0) + 4 * std::exp(-4.0) +
@@ -219,15 +217,15 @@ class TestMethodsColor : public QObject {
   void annealedMeanDecoding() {
     auto bins = torch::tensor({{0.f, 0.f}, {10.f, 20.f}});
     auto z = torch::tensor({{0.2f, 0.8f}});
-    QVERIFY(close(annealedMean(z, bins, 1), torch::tensor({{8.f, 16.f}}), 1e-4));
+    QVERIFY(test::close(annealedMean(z, bins, 1), torch::tensor({{8.f, 16.f}}), 1e-4));
     QVERIFY(
-        close(annealedMean(z, bins, 0.5), torch::tensor({{10.f * 16 / 17, 20.f * 16 / 17}}), 1e-4));
-    QVERIFY(close(annealedMean(z, bins, 0.01), torch::tensor({{10.f, 20.f}}), 1e-3));
+        test::close(annealedMean(z, bins, 0.5), torch::tensor({{10.f * 16 / 17, 20.f * 16 / 17}}), 1e-4));
+    QVERIFY(test::close(annealedMean(z, bins, 0.01), torch::tensor({{10.f, 20.f}}), 1e-3));
     // On random distributions over the real bins: T = 1 is the mean, tiny T the mode.
     auto real = abGamutBins();
     auto p = torch::softmax(torch::randn({50, real.size(0)}) * 3, 1);
-    QVERIFY(close(annealedMean(p, real, 1), torch::mm(p, real), 1e-3));
-    QVERIFY(close(annealedMean(p, real, 1e-3), real.index({p.argmax(1)}), 1e-2));
+    QVERIFY(test::close(annealedMean(p, real, 1), torch::mm(p, real), 1e-3));
+    QVERIFY(test::close(annealedMean(p, real, 1e-3), real.index({p.argmax(1)}), 1e-2));
     PRETEXT_VERIFY_THROWS_WITH(annealedMean(p, real, 0), "temperature");
   }
 
@@ -248,27 +246,27 @@ class TestMethodsColor : public QObject {
 
   // ---------------------------------------------------------------- the methods
   void refusesGrayData() {
-    PRETEXT_VERIFY_THROWS_WITH(makeMethod("colorization", tinySetup("classification", 1)),
+    PRETEXT_VERIFY_THROWS_WITH(makeMethod("colorization", colorSetup("classification", 1)),
                                "photos:/usr/share/backgrounds");
-    PRETEXT_VERIFY_THROWS_WITH(makeMethod("splitbrain", tinySetup("", 1)), "colour");
-    PRETEXT_VERIFY_THROWS_WITH(makeMethod("colorization", tinySetup("hue")), "method.params.loss");
+    PRETEXT_VERIFY_THROWS_WITH(makeMethod("splitbrain", colorSetup("", 1)), "colour");
+    PRETEXT_VERIFY_THROWS_WITH(makeMethod("colorization", colorSetup("hue")), "method.params.loss");
   }
 
   // The encoder converts to L itself: its backbone has one input channel, RGB and gray images
   // give features, and an RGB image's features are the backbone's on L / 100.
   void encoderSeesL() {
-    auto m = makeMethod("colorization", tinySetup());
+    auto m = makeMethod("colorization", colorSetup());
     m->eval();
     auto enc = std::dynamic_pointer_cast<LabEncoder>(m->encoder());
     QVERIFY(enc);
     auto x = torch::rand({3, 3, 16, 16});
     auto l = rgbToLab(x).slice(1, 0, 1) / 100;
-    QVERIFY(close(enc->forward(x), enc->inner().forward(l)));
+    QVERIFY(test::close(enc->forward(x), enc->inner().forward(l)));
     // The probes' features (probe_features all-max, the default): every stage of the backbone on
     // L, max-pooled and concatenated.
     std::vector<torch::Tensor> pooled;
     for (const auto& s : enc->inner().stages(l)) pooled.push_back(s.amax({2, 3}));
-    QVERIFY(close(m->features(x), torch::cat(pooled, 1)));
+    QVERIFY(test::close(m->features(x), torch::cat(pooled, 1)));
     QCOMPARE(m->features(torch::rand({2, 1, 16, 16})).size(1), int64_t(4 + 8 + 16 + 32));
     auto last = makeMethod("colorization", test::tinySetup({{"head_width", 8}, {"probe_features", "last"}}, 3));
     QCOMPARE(last->features(torch::rand({2, 1, 16, 16})).size(1), last->encoder()->featureDim());
@@ -280,8 +278,8 @@ class TestMethodsColor : public QObject {
     auto twinLab = rgbToLab(twin);
     QVERIFY((twinLab.slice(1, 0, 1) - lab.slice(1, 0, 1)).abs().max().item<double>() < 0.05);
     QVERIFY((twinLab.slice(1, 1, 3) - lab.slice(1, 1, 3)).abs().max().item<double>() > 2);
-    QVERIFY(close(m->features(twin), m->features(base), 1e-2));
-    QVERIFY(!close(m->features(base), m->features(torch::rand({2, 3, 16, 16})), 1e-2));
+    QVERIFY(test::close(m->features(twin), m->features(base), 1e-2));
+    QVERIFY(!test::close(m->features(base), m->features(torch::rand({2, 3, 16, 16})), 1e-2));
   }
 
   void stepAndCounts_data() {
@@ -291,7 +289,7 @@ class TestMethodsColor : public QObject {
   }
   void stepAndCounts() {
     QFETCH(QString, loss);
-    auto m = makeMethod("colorization", tinySetup(loss.toStdString()));
+    auto m = makeMethod("colorization", colorSetup(loss.toStdString()));
     Batch b;
     b.images = torch::rand({8, 3, 16, 16});
     auto gen = at::detail::createCPUGenerator(1);
@@ -340,13 +338,13 @@ class TestMethodsColor : public QObject {
       }
     }
     QCOMPARE(grads[0].size(), grads[1].size());
-    for (size_t i = 0; i < grads[0].size(); ++i) QVERIFY(close(grads[0][i], grads[1][i], 1e-6));
+    for (size_t i = 0; i < grads[0].size(); ++i) QVERIFY(test::close(grads[0][i], grads[1][i], 1e-6));
   }
 
   // Previews: a colour image and an old black-and-white photo (ab = 0); the temperature slider
   // changes the colours of the classification model (T -> 0 more saturated than T = 1).
   void previews() {
-    auto m = makeMethod("colorization", tinySetup());
+    auto m = makeMethod("colorization", colorSetup());
     m->eval();
     auto gen = at::detail::createCPUGenerator(2);
     auto photo = torch::rand({2, 3, 16, 16});
@@ -363,10 +361,10 @@ class TestMethodsColor : public QObject {
     QVERIFY(p2[0].images.isfinite().all().item<bool>());
     auto cold = m->previews(photo, gen, {{"temperature", 1.0}})[0].images;
     auto hot = m->previews(photo, gen, {{"temperature", 0.02}})[0].images;
-    QVERIFY(!close(cold.select(0, 1), hot.select(0, 1), 1e-4));
-    QVERIFY(close(cold.select(0, 0), hot.select(0, 0)));  // the gray input does not change
+    QVERIFY(!test::close(cold.select(0, 1), hot.select(0, 1), 1e-4));
+    QVERIFY(test::close(cold.select(0, 0), hot.select(0, 0)));  // the gray input does not change
     QCOMPARE(m->previewControls().size(), size_t(1));
-    auto l2 = makeMethod("colorization", tinySetup("l2"));
+    auto l2 = makeMethod("colorization", colorSetup("l2"));
     QVERIFY(l2->previewControls().empty());
     auto plain = makeMethod("colorization", test::tinySetup({{"head_width", 8}, {"compare_l2", false}}, 3));
     QCOMPARE(plain->previews(photo, gen, {})[0].labels.size(), size_t(4));
@@ -400,7 +398,7 @@ class TestMethodsColor : public QObject {
 
   // Split-brain: features are the two halves' side by side; a step trains both halves.
   void splitBrain() {
-    auto m = makeMethod("splitbrain", tinySetup(""));
+    auto m = makeMethod("splitbrain", colorSetup(""));
     m->eval();
     auto enc = std::dynamic_pointer_cast<SplitBrainEncoder>(m->encoder());
     QVERIFY(enc);
@@ -408,12 +406,12 @@ class TestMethodsColor : public QObject {
     auto f = enc->forward(x);
     QCOMPARE(f.size(1), enc->lHalf().featureDim() + enc->abHalf().featureDim());
     QCOMPARE(f.size(1), int64_t(8 * 4));  // two halves of width 2 = one ConvNet of width 4
-    QVERIFY(close(f, torch::cat({enc->lHalf().forward(x), enc->abHalf().forward(x)}, 1)));
+    QVERIFY(test::close(f, torch::cat({enc->lHalf().forward(x), enc->abHalf().forward(x)}, 1)));
     // The probes see every stage of both halves, max-pooled: (2+4+8+16) * 2 features.
     QCOMPARE(m->features(x).size(1), int64_t(60));
     std::vector<torch::Tensor> pooled;
     for (const auto& s : enc->stages(x)) pooled.push_back(s.amax({2, 3}));
-    QVERIFY(close(m->features(x), torch::cat(pooled, 1)));
+    QVERIFY(test::close(m->features(x), torch::cat(pooled, 1)));
     m->train();
     Batch b;
     b.images = torch::rand({8, 3, 16, 16});
@@ -444,9 +442,9 @@ class TestMethodsColor : public QObject {
     QCOMPARE(views.images.size(0), int64_t(3 * 4));
     // Without augmentation the "L half sees" column is the image's gray version: equal channels.
     auto grayCol = views.images.view({3, 4, 3, 16, 16}).select(1, 2);
-    QVERIFY(close(grayCol.select(1, 0), grayCol.select(1, 2), 1e-3));
+    QVERIFY(test::close(grayCol.select(1, 0), grayCol.select(1, 2), 1e-3));
   }
 };
 
-QTEST_MAIN(TestMethodsColor)
+PRETEXT_TEST_AREA(TestMethodsColor, "methods_color")
 #include "test_methods_color.moc"

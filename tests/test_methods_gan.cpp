@@ -1,6 +1,7 @@
 // The context encoder (inpainting) and the DCGAN: the GAN losses and the inpainting loss against
 // hand-worked numbers, the block masks, and the two-networks-one-trainer mechanics (each network
 // moves only under its own loss; the inner optimiser survives a save/load round trip).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -18,7 +19,7 @@ using json = nlohmann::json;
 
 namespace {
 
-bool close(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-6) {
+bool nearlyEqual(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-6) {
   return a.sizes() == b.sizes() && (a - b).abs().max().item<double>() <= tol;
 }
 
@@ -126,7 +127,7 @@ class TestMethodsGan : public QObject {
     auto odd = blockMask(1, 7, 7, 2, 0, "center", gen);
     QCOMPARE(odd.region[0][0].sum(1)[2].item<float>(), 2.f);
     QCOMPARE(odd.region[0][0].sum(1)[4].item<float>(), 0.f);
-    QVERIFY(close(odd.hole, odd.region));  // no overlap: the hole is the block
+    QVERIFY(nearlyEqual(odd.hole, odd.region));  // no overlap: the hole is the block
   }
   void randomBlocks() {
     auto gen = at::detail::createCPUGenerator(5);
@@ -144,7 +145,7 @@ class TestMethodsGan : public QObject {
     QVERIFY(corners.size() > 20);  // 8 x 10 possible places
     // The same generator state gives the same masks.
     auto g1 = at::detail::createCPUGenerator(9), g2 = at::detail::createCPUGenerator(9);
-    QVERIFY(close(blockMask(4, 10, 10, 3, 0, "random", g1).region,
+    QVERIFY(nearlyEqual(blockMask(4, 10, 10, 3, 0, "random", g1).region,
                   blockMask(4, 10, 10, 3, 0, "random", g2).region));
   }
   void badBlocks() {
@@ -159,7 +160,7 @@ class TestMethodsGan : public QObject {
     auto m = blockMask(1, 4, 4, 2, 0, "center", gen);
     auto a = torch::rand({1, 1, 4, 4}), b = a.clone();
     b.index_put_({0, 0, 1, 1}, 0.9f);  // a pixel inside the hole
-    QVERIFY(close(maskImages(a, m.hole), maskImages(b, m.hole)));
+    QVERIFY(nearlyEqual(maskImages(a, m.hole), maskImages(b, m.hole)));
     QCOMPARE(maskImages(a, m.hole)[0][0][2][2].item<float>(), 0.5f);
     QCOMPARE(maskImages(a, m.hole)[0][0][0][3].item<float>(), a[0][0][0][3].item<float>());
   }
@@ -215,16 +216,16 @@ class TestMethodsGan : public QObject {
     opt->zero_grad();
     auto r = m->step(b, ctx);
     auto outer1 = flat(m->trainableParameters()), inner1 = flat(innerParameters(*m));
-    QVERIFY(close(outer1, outer0, 0));      // step() leaves the trainer's network
-    QVERIFY(!close(inner1, inner0, 1e-7));  // and steps the other one
+    QVERIFY(nearlyEqual(outer1, outer0, 0));      // step() leaves the trainer's network
+    QVERIFY(!nearlyEqual(inner1, inner0, 1e-7));  // and steps the other one
     if (name == "dcgan") {  // the generator's update left no gradient on the discriminator
       for (auto& p : m->trainableParameters())
         QVERIFY(!p.grad().defined() || p.grad().abs().sum().item<double>() == 0);
     }
     r.loss.backward();
     opt->step();
-    QVERIFY(!close(flat(m->trainableParameters()), outer1, 1e-7));
-    QVERIFY(close(flat(innerParameters(*m)), inner1, 0));  // the trainer's step leaves it
+    QVERIFY(!nearlyEqual(flat(m->trainableParameters()), outer1, 1e-7));
+    QVERIFY(nearlyEqual(flat(innerParameters(*m)), inner1, 0));  // the trainer's step leaves it
     QVERIFY(std::isfinite(r.loss.item<double>()));
   }
   // The inner step starts from zeroed gradients: whatever the trainer's backward left on the
@@ -244,7 +245,7 @@ class TestMethodsGan : public QObject {
       m->train();
       m->step(batch, ctx);
     }
-    QVERIFY(close(flat(innerParameters(*a)), flat(innerParameters(*b)), 1e-6));
+    QVERIFY(nearlyEqual(flat(innerParameters(*a)), flat(innerParameters(*b)), 1e-6));
   }
   // Save after two steps, load into a differently initialised method, take the third step on
   // both: everything matches only if the inner Adam's moments came back too.
@@ -267,7 +268,7 @@ class TestMethodsGan : public QObject {
     }
     auto b = tinyMethod(name.toStdString(), params, 2);
     auto optB = trainerOptimizer(*b);
-    QVERIFY(!close(flat(b->parameters()), flat(a->parameters()), 1e-7));
+    QVERIFY(!nearlyEqual(flat(b->parameters()), flat(a->parameters()), 1e-7));
     {
       torch::serialize::InputArchive bm, bo;
       bm.load_from(model);
@@ -277,7 +278,7 @@ class TestMethodsGan : public QObject {
       b->load(bm);
       optB->load(bo);
     }
-    QVERIFY(close(flat(b->parameters()), flat(a->parameters()), 0));
+    QVERIFY(nearlyEqual(flat(b->parameters()), flat(a->parameters()), 0));
     // A third method loaded from the same weights but with its inner Adam fresh: it must differ.
     auto c = tinyMethod(name.toStdString(), params, 3);
     for (size_t i = 0; i < c->parameters().size(); ++i)
@@ -293,8 +294,8 @@ class TestMethodsGan : public QObject {
     trainerStep(*a, *optA, batch, 2);
     trainerStep(*b, *optB, batch, 2);
     trainerStep(*c, *optC, batch, 2);
-    QVERIFY(close(flat(b->parameters()), flat(a->parameters()), 1e-6));
-    QVERIFY(!close(flat(innerParameters(*c)), flat(innerParameters(*a)), 1e-6));
+    QVERIFY(nearlyEqual(flat(b->parameters()), flat(a->parameters()), 1e-6));
+    QVERIFY(!nearlyEqual(flat(innerParameters(*c)), flat(innerParameters(*a)), 1e-6));
   }
 
   // ------------------------------------------------------------------ the methods
@@ -320,7 +321,7 @@ class TestMethodsGan : public QObject {
     // Column 2 (filled) equals the original outside the hole.
     auto filled = p[0].images.index({torch::indexing::Slice(1, torch::indexing::None, 3)});
     auto orig = p[0].images.index({torch::indexing::Slice(2, torch::indexing::None, 3)});
-    QVERIFY(close(filled.slice(2, 0, 5), orig.slice(2, 0, 5)));  // rows above the central block
+    QVERIFY(nearlyEqual(filled.slice(2, 0, 5), orig.slice(2, 0, 5)));  // rows above the central block
     QCOMPARE(m->features(batch.images).size(1), m->encoder()->featureDim());
     auto adv = tinyMethod("inpainting", advInpainting());
     auto optAdv = trainerOptimizer(*adv);
@@ -337,16 +338,16 @@ class TestMethodsGan : public QObject {
     auto gen = at::detail::createCPUGenerator(0);
     auto buffers0 = flat(m->buffers());
     auto p1 = m->previews(batch.images.slice(0, 0, 4), gen, {});
-    QVERIFY(close(flat(m->buffers()), buffers0, 0));  // the running statistics are left alone
+    QVERIFY(nearlyEqual(flat(m->buffers()), buffers0, 0));  // the running statistics are left alone
     for (auto& mod : m->modules()) QVERIFY(!mod->is_training());  // and eval mode comes back
     auto p2 = m->previews(batch.images.slice(0, 0, 4), gen, {});
     QCOMPARE(p1.size(), size_t(2));
     QCOMPARE(p1[0].images.sizes(), (c10::IntArrayRef{32, 1, 16, 16}));
     QCOMPARE(p1[0].labels.size(), size_t(32));
     QCOMPARE(p1[1].images.size(0), int64_t(4));
-    QVERIFY(close(p1[0].images, p2[0].images, 0));  // the same noise every time
+    QVERIFY(nearlyEqual(p1[0].images, p2[0].images, 0));  // the same noise every time
     auto other = m->previews(batch.images.slice(0, 0, 4), gen, {{"noise", 5}});
-    QVERIFY(!close(other[0].images, p1[0].images, 1e-4));
+    QVERIFY(!nearlyEqual(other[0].images, p1[0].images, 1e-4));
     // The noise is a buffer: it travels with the checkpoint.
     QVERIFY(m->named_buffers().contains("fixed_noise"));
     auto opt = trainerOptimizer(*m);
@@ -359,15 +360,15 @@ class TestMethodsGan : public QObject {
     auto f = m->features(batch.images);
     auto maps = m->encoder()->stages(batch.images);
     QCOMPARE(f.size(1), int64_t(4 + 8 + 16 + 32));
-    QVERIFY(close(f.slice(1, 60 - 32, 60), maps.back().amax({2, 3}), 1e-6));
-    QVERIFY(close(f.slice(1, 0, 4), maps.front().amax({2, 3}), 1e-6));
+    QVERIFY(nearlyEqual(f.slice(1, 60 - 32, 60), maps.back().amax({2, 3}), 1e-6));
+    QVERIFY(nearlyEqual(f.slice(1, 0, 4), maps.front().amax({2, 3}), 1e-6));
     auto params = tinyGan();
     params["probe_features"] = "last";
     auto last = tinyMethod("dcgan", params);
     last->eval();
-    QVERIFY(close(last->features(batch.images), last->encoder()->forward(batch.images), 1e-6));
+    QVERIFY(nearlyEqual(last->features(batch.images), last->encoder()->forward(batch.images), 1e-6));
   }
 };
 
-QTEST_MAIN(TestMethodsGan)
+PRETEXT_TEST_AREA(TestMethodsGan, "methods_gan")
 #include "test_methods_gan.moc"

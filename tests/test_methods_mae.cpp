@@ -1,5 +1,6 @@
 // MAE and its ViT backbone: patches, masks, the loss and the position embeddings against values
 // worked out by hand, and the mechanics (visible patches only, exact masking share, previews).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "core/models/transformer_ops.h"
 #include "core/models/vit.h"
 #include "core/util/error.h"
+#include "method_test_support.h"
 #include "test_support.h"
 
 using namespace pretext;
@@ -27,11 +29,8 @@ QString show(const torch::Tensor& t) {
   return QString::fromStdString(s.str());
 }
 
-bool close(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-5) {
-  return a.sizes() == b.sizes() && (a - b).abs().max().item<double>() < tol;
-}
 
-MethodSetup tinySetup(int64_t imageSize = 16, int64_t channels = 1) {
+MethodSetup maeSetup(int64_t imageSize = 16, int64_t channels = 1) {
   MethodSetup s;
   s.channels = channels;
   s.imageSize = imageSize;
@@ -173,9 +172,9 @@ class TestMethodsmae : public QObject {
   void normPixHandWorked() {
     auto target = torch::tensor({{1.f, 2.f, 3.f, 4.f}, {2.f, 2.f, 2.f, 2.f}}).unsqueeze(0);
     auto norm = normalizePatches(target);
-    QVERIFY2(close(norm[0][0], torch::tensor({-1.161895f, -0.387298f, 0.387298f, 1.161895f})),
+    QVERIFY2(test::close(norm[0][0], torch::tensor({-1.161895f, -0.387298f, 0.387298f, 1.161895f})),
              qPrintable(show(norm)));
-    QVERIFY(close(norm[0][1], torch::zeros({4})));
+    QVERIFY(test::close(norm[0][1], torch::zeros({4})));
     auto pred = torch::zeros({1, 2, 4});
     auto loss = maeLoss(pred, target, torch::tensor({{1.f, 0.f}}), true).item<double>();
     QVERIFY2(std::abs(loss - 0.75) < 1e-5, qPrintable(QString::number(loss)));
@@ -212,7 +211,7 @@ class TestMethodsmae : public QObject {
       for (int c = 0; c < 3; ++c) {
         auto want = torch::tensor(
             {float(std::sin(c)), float(std::cos(c)), float(std::sin(r)), float(std::cos(r))});
-        QVERIFY2(close(pe[3 * r + c], want), qPrintable(QString("token r=%1 c=%2").arg(r).arg(c)));
+        QVERIFY2(test::close(pe[3 * r + c], want), qPrintable(QString("token r=%1 c=%2").arg(r).arg(c)));
       }
     // dim 8 (k = 2, w = [1, 10000^(-1/2) = 0.01]); token (r=1, c=2) of a 2x3 grid is
     // [sin 2, sin 0.02, cos 2, cos 0.02, sin 1, sin 0.01, cos 1, cos 0.01].
@@ -220,7 +219,7 @@ class TestMethodsmae : public QObject {
     auto want = torch::tensor({float(std::sin(2.0)), float(std::sin(0.02)), float(std::cos(2.0)),
                                float(std::cos(0.02)), float(std::sin(1.0)), float(std::sin(0.01)),
                                float(std::cos(1.0)), float(std::cos(0.01))});
-    QVERIFY2(close(pe8[5], want), qPrintable(show(pe8[5])));
+    QVERIFY2(test::close(pe8[5], want), qPrintable(show(pe8[5])));
     PRETEXT_VERIFY_THROWS_WITH(sincosPosEmbed2d(6, 2, 2), "multiple of 4");
   }
 
@@ -243,22 +242,22 @@ class TestMethodsmae : public QObject {
     QCOMPARE(tokens.sizes(), (torch::IntArrayRef{2, 16, 8}));
     auto f = enc->forward(x);
     QCOMPARE(f.sizes(), (torch::IntArrayRef{2, 8}));
-    QVERIFY(close(f, vit->encodeTokens(tokens).mean(1)));
+    QVERIFY(test::close(f, vit->encodeTokens(tokens).mean(1)));
     // The position embeddings are fixed (a buffer, not a parameter) and are MAE's sin-cos.
     auto buffers = enc->named_buffers();
     QVERIFY(buffers.contains("pos_embed"));
-    QVERIFY(close(buffers["pos_embed"][0], sincosPosEmbed2d(8, 4, 4)));
+    QVERIFY(test::close(buffers["pos_embed"][0], sincosPosEmbed2d(8, 4, 4)));
     for (const auto& p : enc->named_parameters()) QVERIFY(p.key() != "pos_embed");
     // Without position embeddings, a patch's token is the conv of its own pixels: token 5 (row 1,
     // col 1) depends on pixels [3,6) x [3,6) only.
     auto y = x.clone();
     y.slice(2, 0, 3).fill_(0.3);
-    QVERIFY(close(vit->patchTokens(y)[0][5], tokens[0][5]));
+    QVERIFY(test::close(vit->patchTokens(y)[0][5], tokens[0][5]));
     // Stages: one token map per block.
     auto st = enc->stages(x);
     QCOMPARE(int64_t(st.size()), enc->numStages());
     QCOMPARE(st.back().sizes(), (torch::IntArrayRef{2, 8, 4, 4}));
-    QVERIFY(close(st.back().mean({2, 3}), f));
+    QVERIFY(test::close(st.back().mean({2, 3}), f));
     // Encoding a subset of tokens works (MAE's visible patches).
     QCOMPARE(vit->encodeTokens(tokens.slice(1, 0, 5)).sizes(), (torch::IntArrayRef{2, 5, 8}));
   }
@@ -286,7 +285,7 @@ class TestMethodsmae : public QObject {
     auto h = xr + lin("proj", torch::matmul(attn, qkv[2]).transpose(1, 2).reshape({b, l, d}));
     auto expected = h + lin("fc2", torch::gelu(lin("fc1", ln("norm2", h))));
     auto y = block->forward(x);
-    QVERIFY2(close(y, expected), qPrintable(show((y - expected).abs().max())));
+    QVERIFY2(test::close(y, expected), qPrintable(show((y - expected).abs().max())));
     auto w = torch::randn({b, l, d});
     auto gradsOf = [&](const torch::Tensor& out, const torch::Tensor& in) {
       for (auto& t : block->parameters()) t.mutable_grad() = torch::Tensor();
@@ -297,7 +296,7 @@ class TestMethodsmae : public QObject {
     };
     auto got = gradsOf(y, x), want = gradsOf(expected, xr);
     for (size_t i = 0; i < got.size(); ++i)
-      QVERIFY2(close(got[i], want[i], 1e-4), qPrintable(QString::number(i)));
+      QVERIFY2(test::close(got[i], want[i], 1e-4), qPrintable(QString::number(i)));
   }
 
   // The attention's batched product (oneDNN, or LibTorch's bmm split over two threads): the same
@@ -448,11 +447,11 @@ class TestMethodsmae : public QObject {
 
   // ---------------------------------------------------------------- the method
   void maeNeedsVit() {
-    MethodSetup s = tinySetup();
+    MethodSetup s = maeSetup();
     s.backbone.name("convnet");
     PRETEXT_VERIFY_THROWS_WITH(makeMethod("mae", s), "set backbone.name to \"vit\"");
     QCOMPARE(MethodRegistry::instance().get("mae").requiredBackbone, std::string("vit"));
-    s = tinySetup();
+    s = maeSetup();
     s.params["dec_heads"] = 3;
     PRETEXT_VERIFY_THROWS_WITH(makeMethod("mae", s), "method.params.dec_heads = 3");
   }
@@ -460,7 +459,7 @@ class TestMethodsmae : public QObject {
   // Everything a checkpoint must hold is registered: the decoder, its mask token and both
   // position tables.
   void maeRegistersItsState() {
-    auto m = makeMethod("mae", tinySetup());
+    auto m = makeMethod("mae", maeSetup());
     auto params = m->named_parameters();
     auto buffers = m->named_buffers();
     QVERIFY(params.contains("mask_token"));
@@ -468,7 +467,7 @@ class TestMethodsmae : public QObject {
     QVERIFY(params.contains("decoder_blocks.0.qkv.weight"));
     QVERIFY(buffers.contains("decoder_pos_embed"));
     QVERIFY(buffers.contains("encoder.pos_embed"));
-    QVERIFY(close(buffers["decoder_pos_embed"][0], sincosPosEmbed2d(8, 4, 4)));
+    QVERIFY(test::close(buffers["decoder_pos_embed"][0], sincosPosEmbed2d(8, 4, 4)));
     QCOMPARE(buffers["decoder_pos_embed"].requires_grad(), false);
   }
 
@@ -476,7 +475,7 @@ class TestMethodsmae : public QObject {
   // seed (same mask), changing the pixels of the masked patches changes the loss (their targets)
   // but not the encoder's features of the visible ones (emb_std/eff_rank come from them).
   void maeStepUsesVisiblePatchesOnly() {
-    auto m = makeMethod("mae", tinySetup());
+    auto m = makeMethod("mae", maeSetup());
     m->eval();  // no dropout anyway; keeps the comparison exact
     AugmentOptions none = augmentPreset("none");
     Batch b;
@@ -512,7 +511,7 @@ class TestMethodsmae : public QObject {
     for (auto& [k, v] : r3.metrics)
       if (k == "emb_std") QVERIFY(std::abs(v.item<double>() - metric["emb_std"]) > 1e-7);
     // features() is the ViT on every patch, unmasked: deterministic.
-    QVERIFY(close(m->features(b.images), m->encoder()->forward(b.images)));
+    QVERIFY(test::close(m->features(b.images), m->encoder()->forward(b.images)));
   }
 
   // 300 steps take the loss well below the mean-patch baseline, which it can only do by carrying
@@ -520,7 +519,7 @@ class TestMethodsmae : public QObject {
   // vertical gradient shows the position embeddings at work).
   void maeLearnsBelowTheMeanPatch() {
     torch::manual_seed(1);
-    auto m = makeMethod("mae", tinySetup());
+    auto m = makeMethod("mae", maeSetup());
     torch::optim::AdamW opt(m->trainableParameters(), torch::optim::AdamWOptions(3e-3));
     AugmentOptions none = augmentPreset("none");
     auto brightness = torch::linspace(0.1, 1.0, 16).view({16, 1, 1, 1});
@@ -549,7 +548,7 @@ class TestMethodsmae : public QObject {
   // The pictures: 4 columns with headers; the masked input hides exactly the slider's share of
   // patches; pasting puts the original back at the visible ones.
   void maePreviews() {
-    auto m = makeMethod("mae", tinySetup());
+    auto m = makeMethod("mae", maeSetup());
     m->eval();
     auto controls = m->previewControls();
     QCOMPARE(int(controls.size()), 1);
@@ -570,7 +569,7 @@ class TestMethodsmae : public QObject {
       QVERIFY(p.images.min().item<float>() >= 0 && p.images.max().item<float>() <= 1);
       for (int i = 0; i < 3; ++i) {
         auto original = p.images[4 * i][0];
-        QVERIFY(close(original, images[i][0]));
+        QVERIFY(test::close(original, images[i][0]));
         // Masked pixels are tinted (red != blue); the tint covers K = round(16 (1 - r)) kept.
         auto masked = p.images[4 * i + 1];
         auto tinted = masked[0].ne(masked[2]).to(torch::kFloat);
@@ -578,7 +577,7 @@ class TestMethodsmae : public QObject {
         QCOMPARE(hidden, double(16 - visiblePatches(16, ratio)));
         // Visible patches are the original in the pasted column.
         auto pasted = p.images[4 * i + 3][0];
-        QVERIFY(close(pasted * (1 - tinted), original * (1 - tinted)));
+        QVERIFY(test::close(pasted * (1 - tinted), original * (1 - tinted)));
       }
     }
     // A new generator re-samples the mask.
@@ -598,5 +597,5 @@ class TestMethodsmae : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethodsmae)
+PRETEXT_TEST_AREA(TestMethodsmae, "methods_mae")
 #include "test_methods_mae.moc"

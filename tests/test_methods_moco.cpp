@@ -1,6 +1,7 @@
 // MoCo v2: the InfoNCE loss against values worked out by hand, the queue (ring buffer with a
 // wrapping pointer), the momentum encoder (exact copy, exact update, no gradient), the symmetric
 // loss recomputed from its parts, and the checkpoint round trip of queue, pointer and key network.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -27,7 +28,7 @@ std::shared_ptr<Method> makeMoco(const nlohmann::json& params) {
 
 torch::Tensor buffer(Method& m, const std::string& name) { return m.named_buffers()[name]; }
 
-torch::Tensor forwardChild(Method& m, const std::string& encoder, const std::string& projector,
+torch::Tensor mocoForwardChild(Method& m, const std::string& encoder, const std::string& projector,
                            const torch::Tensor& x) {
   auto enc = std::dynamic_pointer_cast<Encoder>(m.named_children()[encoder]);
   auto proj = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m.named_children()[projector]);
@@ -309,10 +310,10 @@ class TestMethodsmoco : public QObject {
     torch::Tensor k1, k2, z1, z2, expected;
     {
       torch::NoGradGuard ng;
-      k1 = unit(forwardChild(*m, "key_encoder", "key_projector", v1));
-      k2 = unit(forwardChild(*m, "key_encoder", "key_projector", v2));
-      z1 = forwardChild(*m, "encoder", "projector", v1);
-      z2 = forwardChild(*m, "encoder", "projector", v2);
+      k1 = unit(mocoForwardChild(*m, "key_encoder", "key_projector", v1));
+      k2 = unit(mocoForwardChild(*m, "key_encoder", "key_projector", v2));
+      z1 = mocoForwardChild(*m, "encoder", "projector", v1);
+      z2 = mocoForwardChild(*m, "encoder", "projector", v2);
       expected = symmetric ? 0.5 * (mocoLoss(z1, k2, queue, T) + mocoLoss(z2, k1, queue, T))
                            : mocoLoss(z1, k2, queue, T);
     }
@@ -399,5 +400,5 @@ class TestMethodsmoco : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethodsmoco)
+PRETEXT_TEST_AREA(TestMethodsmoco, "methods_moco")
 #include "test_methods_moco.moc"

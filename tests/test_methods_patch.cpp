@@ -2,6 +2,7 @@
 // grid's extraction and reassembly, the pairing and shuffling labels, the colour defence, the
 // losses at a known point, and both methods learning a puzzle that only correct labels make
 // solvable.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -472,5 +473,5 @@ class TestMethodsPatch : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethodsPatch)
+PRETEXT_TEST_AREA(TestMethodsPatch, "methods_patch")
 #include "test_methods_patch.moc"

@@ -1,5 +1,6 @@
 // BYOL and SimSiam: losses against values worked out by hand, the target network's EMA and
 // schedule, where the gradient goes (and where it must not), checkpoints and previews.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -16,7 +17,7 @@ using namespace pretext;
 
 namespace {
 
-MethodSetup tinySetup(nlohmann::json params = nlohmann::json::object()) {
+MethodSetup siameseSetup(nlohmann::json params = nlohmann::json::object()) {
   MethodSetup s;
   s.params = std::move(params);
   s.channels = 1;
@@ -34,7 +35,7 @@ std::map<std::string, torch::Tensor> paramsUnder(torch::nn::Module& m, const std
   return out;
 }
 
-torch::Tensor forwardChild(torch::nn::Module& m, const std::string& name, const torch::Tensor& x) {
+torch::Tensor siameseForwardChild(torch::nn::Module& m, const std::string& name, const torch::Tensor& x) {
   for (const auto& c : m.named_children())
     if (c.key() == name) {
       if (auto seq = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(c.value()))
@@ -116,7 +117,7 @@ class TestMethodsSiamese : public QObject {
   // The target starts as a copy of the online encoder + projector; afterStep moves every target
   // tensor to tau * old + (1 - tau) * online with tau from the schedule at ctx.progress.
   void byolTargetFollowsByEma() {
-    auto m = makeMethod("byol", tinySetup({{"tau_base", 0.9}}));
+    auto m = makeMethod("byol", siameseSetup({{"tau_base", 0.9}}));
     for (const char* part : {"encoder.", "projector."}) {
       auto online = paramsUnder(*m, part), target = paramsUnder(*m, std::string("target_") + part);
       QCOMPARE(online.size(), target.size());
@@ -155,7 +156,7 @@ class TestMethodsSiamese : public QObject {
   // The optimiser trains encoder + projector + predictor; the target is neither trained nor
   // reached by the gradient.
   void byolTargetGetsNoGradient() {
-    auto m = makeMethod("byol", tinySetup());
+    auto m = makeMethod("byol", siameseSetup());
     auto trainable = m->trainableParameters();
     auto target = paramsUnder(*m, "target_");
     QCOMPARE(trainable.size() + target.size(), m->parameters().size());
@@ -179,15 +180,15 @@ class TestMethodsSiamese : public QObject {
   // view 2 and the other way round. At the first step the target equals the online network, so
   // the target projections are the online ones (same weights, same batch statistics).
   void byolStepIsSymmetric() {
-    auto m = makeMethod("byol", tinySetup());
+    auto m = makeMethod("byol", siameseSetup());
     auto x = torch::rand({6, 1, 16, 16});
     auto r = takeStep(*m, x, 11, 0.0);
     auto gen = at::detail::createCPUGenerator(11);
     AugmentOptions aug = augmentPreset("weak");
     auto v1 = augmentBatch(x, aug, gen), v2 = augmentBatch(x, aug, gen);
     torch::NoGradGuard ng;
-    auto z = forwardChild(*m, "projector", forwardChild(*m, "encoder", torch::cat({v1, v2}, 0)));
-    auto p = forwardChild(*m, "predictor", z);
+    auto z = siameseForwardChild(*m, "projector", siameseForwardChild(*m, "encoder", torch::cat({v1, v2}, 0)));
+    auto p = siameseForwardChild(*m, "predictor", z);
     auto zz = z.split(6, 0), pp = p.split(6, 0);
     const double want = (byolLoss(pp[0], zz[1]) + byolLoss(pp[1], zz[0])).item<double>();
     const double wrongPairing = (byolLoss(pp[0], zz[0]) + byolLoss(pp[1], zz[1])).item<double>();
@@ -204,7 +205,7 @@ class TestMethodsSiamese : public QObject {
 
   // A checkpoint carries the target network (exact resume).
   void byolCheckpointKeepsTheTarget() {
-    auto a = makeMethod("byol", tinySetup());
+    auto a = makeMethod("byol", siameseSetup());
     {
       torch::NoGradGuard ng;
       for (auto& p : a->trainableParameters()) p.add_(1);
@@ -218,7 +219,7 @@ class TestMethodsSiamese : public QObject {
       a->save(out);
       out.save_to(buf);
     }
-    auto b = makeMethod("byol", tinySetup());
+    auto b = makeMethod("byol", siameseSetup());
     torch::serialize::InputArchive in;
     in.load_from(buf);
     b->load(in);
@@ -281,7 +282,7 @@ class TestMethodsSiamese : public QObject {
     std::vector<torch::Tensor> grads;
     for (bool sg : {true, false}) {
       torch::manual_seed(5);
-      auto m = makeMethod("simsiam", tinySetup({{"stop_gradient", sg}}));
+      auto m = makeMethod("simsiam", siameseSetup({{"stop_gradient", sg}}));
       auto r = takeStep(*m, x, 7);
       r.loss.backward();
       losses.push_back(r.loss.item<double>());
@@ -296,7 +297,7 @@ class TestMethodsSiamese : public QObject {
 
   void simsiamArchitecture() {
     auto m = makeMethod("simsiam",
-                        tinySetup({{"proj_layers", 3}, {"proj_dim", 16}, {"pred_hidden", 4}}));
+                        siameseSetup({{"proj_layers", 3}, {"proj_dim", 16}, {"pred_hidden", 4}}));
     // Projector: Linear-BN-ReLU, Linear-BN-ReLU, Linear-BN(no affine); predictor:
     // Linear-BN-ReLU-Linear.
     int bns = 0, linears = 0;
@@ -338,7 +339,7 @@ class TestMethodsSiamese : public QObject {
   }
   void previewsAndInputViews() {
     QFETCH(QString, name);
-    auto m = makeMethod(name.toStdString(), tinySetup());
+    auto m = makeMethod(name.toStdString(), siameseSetup());
     m->eval();
     auto x = torch::rand({20, 1, 16, 16});
     auto gen = at::detail::createCPUGenerator(4);
@@ -370,5 +371,5 @@ class TestMethodsSiamese : public QObject {
   }
 };
 
-QTEST_MAIN(TestMethodsSiamese)
+PRETEXT_TEST_AREA(TestMethodsSiamese, "methods_siamese")
 #include "test_methods_siamese.moc"

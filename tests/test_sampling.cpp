@@ -1,5 +1,6 @@
 // Batches: the sampler (deterministic per (seed, epoch)) and the prefetcher, synchronous
 // (depth 0, the CPU path) and with its worker thread (depth >= 1, the accelerator path).
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <memory>
@@ -14,7 +15,7 @@ using namespace pretext;
 
 namespace {
 
-Dataset tinyDataset(int n, bool labelled = true) {
+Dataset tinySamplingDataset(int n, bool labelled = true) {
   Dataset d;
   d.name = "tiny/train";
   d.images = torch::arange(n * 1 * 2 * 2, torch::kLong)
@@ -82,7 +83,7 @@ class TestSampling : public QObject {
     QFETCH(int64_t, startBatch);
     QFETCH(int, depth);
     QFETCH(bool, labelled);
-    Dataset d = tinyDataset(11, labelled);
+    Dataset d = tinySamplingDataset(11, labelled);
     BatchSampler reference(11, 4, 3);  // 2 batches per epoch
     Prefetcher p(d, BatchSampler(11, 4, 3), torch::kCPU, startBatch, depth);
     for (int64_t n = startBatch; n < startBatch + 6; ++n) {
@@ -98,7 +99,7 @@ class TestSampling : public QObject {
   }
 
   void gatherValues() {
-    Dataset d = tinyDataset(5);
+    Dataset d = tinySamplingDataset(5);
     Batch b = gatherBatch(d, torch::tensor({4, 0}, torch::kLong), torch::kCPU);
     QCOMPARE(b.images[0][0][1][1].item<float>(), 19.0f / 255.0f);
     QCOMPARE(b.images[1][0][0][0].item<float>(), 0.0f);
@@ -106,7 +107,7 @@ class TestSampling : public QObject {
   }
 
   void prefetcherStopsEarly() {
-    Dataset d = tinyDataset(64);
+    Dataset d = tinySamplingDataset(64);
     for (int depth : {1, 3}) {
       auto p = std::make_unique<Prefetcher>(d, BatchSampler(64, 8, 1), torch::kCPU, 3, depth);
       p->next();
@@ -117,7 +118,7 @@ class TestSampling : public QObject {
   }
 
   void prefetcherRethrows() {
-    Dataset d = tinyDataset(8);
+    Dataset d = tinySamplingDataset(8);
     d.labels = d.labels.narrow(0, 0, 2);  // too few labels: gathering fails in the worker
     Prefetcher p(d, BatchSampler(8, 4, 1, false), torch::kCPU);
     bool thrown = false;
@@ -134,5 +135,5 @@ class TestSampling : public QObject {
   }
 };
 
-QTEST_MAIN(TestSampling)
+PRETEXT_TEST_AREA(TestSampling, "sampling")
 #include "test_sampling.moc"

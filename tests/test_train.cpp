@@ -1,5 +1,6 @@
 // Training: exact resume, the NaN guard keeping the last good checkpoint, pause/step/stop from
 // another thread, atomic files, the run folder's contents.
+#include "test_main.h"
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -337,5 +338,5 @@ class TestTrain : public QObject {
   }
 };
 
-QTEST_MAIN(TestTrain)
+PRETEXT_TEST_AREA(TestTrain, "train")
 #include "test_train.moc"

@@ -1,4 +1,5 @@
 // viz: tensor <-> QImage, image grids, colour maps, metric series.
+#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QColor>
@@ -419,5 +420,5 @@ class TestViz : public QObject {
   }
 };
 
-QTEST_MAIN(TestViz)
+PRETEXT_TEST_AREA(TestViz, "viz")
 #include "test_viz.moc"

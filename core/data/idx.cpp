@@ -171,7 +171,7 @@ torch::Tensor readIdxLabels(const std::string& path, int64_t numClasses) {
   return labels;
 }
 
-Dataset readSplit(const std::string& dir, const std::string& prefix, const std::string& what,
+Dataset readIdxSplit(const std::string& dir, const std::string& prefix, const std::string& what,
                   bool builtIn, const std::vector<std::string>& classNames,
                   const std::string& name) {
   std::string imagesPath = findIdxFile(dir, prefix + "-images-idx3-ubyte", what, builtIn);
@@ -209,8 +209,8 @@ DataSplits loadIdx(const std::string& dir, bool fashion, bool builtIn, const Dat
                                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"}
           : numberedNames(10);
   DataSplits s;
-  s.train = readSplit(dir, "train", what, builtIn, names, what + "/train");
-  s.test = readSplit(dir, "t10k", what, builtIn, names, what + "/test");
+  s.train = readIdxSplit(dir, "train", what, builtIn, names, what + "/train");
+  s.test = readIdxSplit(dir, "t10k", what, builtIn, names, what + "/test");
   applyLimit(s.train, options.limit());
   applyLimit(s.test, options.limit());
   s.trainLabelled = s.train;

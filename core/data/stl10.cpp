@@ -57,7 +57,7 @@ torch::Tensor readLabels(const std::string& path, int64_t n) {
   return labels;
 }
 
-Dataset readSplit(const std::string& dir, const std::string& split, int64_t limit,
+Dataset readStl10Split(const std::string& dir, const std::string& split, int64_t limit,
                   const std::vector<std::string>& names) {
   std::string xPath = joinPath(dir, split + "_X.bin"), yPath = joinPath(dir, split + "_y.bin");
   int64_t n = countImages(xPath);
@@ -91,13 +91,13 @@ DataSplits loadStl10(const std::string& dirIn, const DataOptions& options) {
   }
   const int64_t limit = options.limit();
   DataSplits s;
-  s.test = readSplit(dir, "test", limit, names);
+  s.test = readStl10Split(dir, "test", limit, names);
 
   std::string unlabeledPath = joinPath(dir, "unlabeled_X.bin");
   bool withUnlabeled = options.stlUnlabeled() && isFile(unlabeledPath) &&
                        (limit <= 0 || limit > countImages(joinPath(dir, "train_X.bin")));
   if (!withUnlabeled) {
-    s.train = readSplit(dir, "train", limit, names);
+    s.train = readStl10Split(dir, "train", limit, names);
     s.trainLabelled = s.train;
     return s;
   }

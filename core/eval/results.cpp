@@ -1,6 +1,7 @@
 #include "core/eval/results.h"
 
 #include <algorithm>
+#include <tuple>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -86,7 +87,7 @@ void appendEvalRecord(const std::string& runDir, const EvalRecord& record) {
 
 namespace {
 
-json readJsonFile(const std::string& path) {
+json readJsonFileOrNull(const std::string& path) {
   std::ifstream in(path);
   if (!in) return json();
   try {
@@ -100,13 +101,14 @@ json readJsonFile(const std::string& path) {
 // protocol it ran. They carry no confusion matrix.
 void readCliResults(const std::string& runDir, const std::string& file, bool randomInit,
                     std::vector<EvalRecord>& out) {
-  const json j = readJsonFile(runDir + "/" + file);
+  const json j = readJsonFileOrNull(runDir + "/" + file);
   if (!j.is_object()) return;
-  const json state = readJsonFile(runDir + "/state.json");
+  const json state = readJsonFileOrNull(runDir + "/state.json");
   EvalRecord base;
   base.run = runDir;
   base.method = j.value("method", std::string());
-  base.randomInit = randomInit;
+  base.randomInit = randomInit || j.value("random_init", false);
+  base.data = j.value("probe_data", std::string());
   base.step = randomInit || !state.is_object() ? 0 : state.value("step", int64_t(0));
   base.trainImages = j.value("train_images", int64_t(0));
   base.testImages = j.value("test_images", int64_t(0));
@@ -166,8 +168,22 @@ std::vector<EvalRecord> readEvalRecords(const std::string& runDir) {
       // A line cut short (crash while appending) or edited by hand: skip it, keep the rest.
     }
   }
-  readCliResults(runDir, "eval.json", false, records);
-  readCliResults(runDir, "eval-random-init.json", true, records);
+  // eval.json, eval-random-init.json, and eval[-random-init]-on-DATA.json of transfer probes.
+  std::vector<std::string> cliFiles;
+  std::error_code ec;
+  for (fs::directory_iterator it(runDir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("eval", 0) == 0 && it->path().extension() == ".json")
+      cliFiles.push_back(name);
+  }
+  // The run's own eval.json first, then transfer probes, then the untrained baselines.
+  auto order = [](const std::string& name) {
+    return std::make_tuple(name != "eval.json", name.rfind("eval-random-init", 0) == 0, name);
+  };
+  std::sort(cliFiles.begin(), cliFiles.end(),
+            [&](const std::string& a, const std::string& b) { return order(a) < order(b); });
+  for (const auto& name : cliFiles)
+    readCliResults(runDir, name, name.rfind("eval-random-init", 0) == 0, records);
   return records;
 }
 

@@ -16,7 +16,7 @@ namespace pretext {
 
 namespace {
 // Standardise along the batch with the biased variance (BatchNorm1d(affine=False), training mode).
-torch::Tensor standardise(const torch::Tensor& z, double eps) {
+torch::Tensor standardiseOverBatch(const torch::Tensor& z, double eps) {
   auto mean = z.mean(0, /*keepdim=*/true);
   auto var = z.var(0, /*unbiased=*/false, /*keepdim=*/true);
   return (z - mean) / (var + eps).sqrt();
@@ -35,7 +35,7 @@ torch::Tensor barlowTwinsLoss(const torch::Tensor& z1, const torch::Tensor& z2, 
         "Barlow Twins standardises the embeddings along the batch and needs at least 2 "
         "images per batch, got " +
         std::to_string(n) + "; raise schedule.batch_size");
-  auto cc = torch::mm(standardise(z1, eps).t(), standardise(z2, eps)) / static_cast<double>(n);
+  auto cc = torch::mm(standardiseOverBatch(z1, eps).t(), standardiseOverBatch(z2, eps)) / static_cast<double>(n);
   if (c) *c = cc.detach();
   auto diag = cc.diagonal();
   auto onDiag = (1 - diag).pow(2).sum();

@@ -79,7 +79,6 @@ namespace {
 
 namespace nn = torch::nn;
 
-torch::Tensor toRgb(const torch::Tensor& x) { return x.size(1) == 1 ? x.repeat({1, 3, 1, 1}) : x; }
 // Hidden pixels in a muted blue (as in the MAE viewer), so they differ from any image pixel.
 torch::Tensor paint(const torch::Tensor& rgb, const torch::Tensor& where) {
   auto tint = torch::tensor({0.22f, 0.28f, 0.5f}, rgb.options()).view({1, 3, 1, 1});

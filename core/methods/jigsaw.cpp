@@ -107,7 +107,7 @@ torch::Tensor cachedPermutations(int64_t n, uint64_t seed) {
 // to the [0,1] convention the encoders expect (they see (x - 0.5) / 0.5, i.e. the z-score). The
 // paper normalises every tile on its own so that the puzzle cannot be solved from tiles' mean
 // brightness and contrast (a low-level shortcut).
-torch::Tensor standardise(const torch::Tensor& x, int64_t dims) {
+torch::Tensor standardiseBlocks(const torch::Tensor& x, int64_t dims) {
   std::vector<int64_t> axes;
   for (int64_t d = x.dim() - dims; d < x.dim(); ++d) axes.push_back(d);
   auto mean = x.mean(axes, true);
@@ -139,7 +139,7 @@ class Jigsaw : public Method {
     auto fitted = fitToGrid(x, grid_);
     auto tiles = extractPatches(fitted, grid_, randomShifts(x.size(0), grid_, gen));
     tiles = colourDefence(tiles, colour_, gen);
-    if (tileNorm_) tiles = standardise(tiles, 3);
+    if (tileNorm_) tiles = standardiseBlocks(tiles, 3);
     auto labels = torch::randint(0, perms_.size(0), {x.size(0)}, gen, torch::kLong);
     if (tilesOut) *tilesOut = tiles;
     return {shuffleTiles(tiles, perms_.index_select(0, labels).to(x.device())),
@@ -156,9 +156,9 @@ class Jigsaw : public Method {
   // the input statistics the encoder learned on, and the layout the puzzle is about.
   torch::Tensor features(const torch::Tensor& images) override {
     auto x = fitToGrid(images, grid_);
-    if (!probeTiles_) return encoder_->forward(tileNorm_ ? standardise(x, 3) : x);
+    if (!probeTiles_) return encoder_->forward(tileNorm_ ? standardiseBlocks(x, 3) : x);
     auto tiles = extractPatches(x, grid_, torch::zeros({x.size(0), 9, 2}, torch::kLong));
-    if (tileNorm_) tiles = standardise(tiles, 3);
+    if (tileNorm_) tiles = standardiseBlocks(tiles, 3);
     return encoder_->forward(tiles.flatten(0, 1)).view({x.size(0), -1});
   }
   StepResult step(const Batch& batch, StepContext& ctx) override {

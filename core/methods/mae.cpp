@@ -90,7 +90,6 @@ struct MaskedPass {
 };
 
 // Pictures: masked areas in a muted blue on colour/grey images, so they differ from any pixel.
-torch::Tensor toRgb(const torch::Tensor& x) { return x.size(1) == 1 ? x.repeat({1, 3, 1, 1}) : x; }
 torch::Tensor paintMasked(const torch::Tensor& rgb, const torch::Tensor& where) {
   if (rgb.size(1) != 3) return rgb * (1 - where) + 0.5 * where;
   auto tint = torch::tensor({0.22f, 0.28f, 0.5f}, rgb.options()).view({1, 3, 1, 1});

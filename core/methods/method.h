@@ -50,6 +50,8 @@ struct PreviewControl {
 };
 // name -> value; a control missing from the map takes its default.
 using PreviewSettings = std::map<std::string, double>;
+// Gray images repeated to three channels (for pictures that paint in colour); RGB unchanged.
+torch::Tensor toRgb(const torch::Tensor& images);
 double previewSetting(const PreviewSettings& settings, const std::vector<PreviewControl>& controls,
                       const std::string& name);
 

@@ -171,6 +171,10 @@ Preview Method::inputViews(const torch::Tensor& images, const AugmentOptions& au
           torch::stack(cols, 1).flatten(0, 1).cpu(), {}, 4};
 }
 
+torch::Tensor toRgb(const torch::Tensor& images) {
+  return images.size(1) == 1 ? images.repeat({1, 3, 1, 1}) : images;
+}
+
 double previewSetting(const PreviewSettings& settings, const std::vector<PreviewControl>& controls,
                       const std::string& name) {
   for (const auto& c : controls) {

@@ -20,7 +20,10 @@ namespace pretext {
 //   checkpoint.pt     model + optimiser + step, written atomically (temp, fsync, rename)
 //   state.json        {"step":..,"epoch":..,"finished":..}, written atomically
 //   log.txt           the run's log lines
-//   eval.json         the last `pretext-cli eval` results
+//   eval.json         the last `pretext-cli eval` results (eval-random-init.json: the untrained
+//                     baseline; eval-on-DATA.json: a transfer probe on another source)
+//   evaluations.jsonl every evaluation made in the window (core/eval/results.h)
+// A packed run (core/train/checkpoint.h) has the same files with a model-only checkpoint.
 class RunDirectory {
  public:
   // Creates OUT/NAME-YYYYmmdd-HHMMSS (a suffix when it exists) and writes experiment.json.

@@ -13,6 +13,7 @@
 #include "core/data/sampler.h"
 #include "core/eval/probes.h"
 #include "core/methods/registry.h"
+#include "core/train/checkpoint.h"
 #include "core/train/optim.h"
 #include "core/train/run_dir.h"
 #include "core/util/device.h"
@@ -33,41 +34,6 @@ double seconds(Clock::time_point a, Clock::time_point b) {
 std::string errorText(const std::exception& e) {
   if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
   return e.what();
-}
-
-void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
-                    int64_t epoch, bool finished) {
-  writeFileAtomically(run.file("checkpoint.pt"), [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive, model, optim;
-    method.save(model);
-    optimizer.torchOptimizer().save(optim);
-    archive.write("model", model);
-    archive.write("optimizer", optim);
-    archive.write("step", torch::tensor(step));
-    archive.save_to(tmp);
-  });
-  run.writeState({{"step", step}, {"epoch", epoch}, {"finished", finished},
-                  {"embedding_dim", method.embeddingDim()}});
-}
-
-int64_t loadCheckpoint(const std::string& path, Method& method, Optimizer* optimizer,
-                       c10::Device device) {
-  try {
-    torch::serialize::InputArchive archive, model, optim;
-    archive.load_from(path, device);
-    archive.read("model", model);
-    method.load(model);
-    if (optimizer) {
-      archive.read("optimizer", optim);
-      optimizer->torchOptimizer().load(optim);
-    }
-    torch::Tensor step;
-    archive.read("step", step);
-    return step.item<int64_t>();
-  } catch (const c10::Error& e) {
-    throw Error(path + ": cannot read the checkpoint (damaged, or written by a different "
-                "method/backbone): " + std::string(e.what_without_backtrace()).substr(0, 300));
-  }
 }
 
 }  // namespace
@@ -138,8 +104,14 @@ Session loadRunSession(const std::string& runDir) {
   if (!run.hasCheckpoint())
     throw Error(runDir + ": the run has no checkpoint.pt yet (it stopped before its first checkpoint)");
   Session s = makeSession(run.experiment());
-  loadCheckpoint(run.file("checkpoint.pt"), *s.method, nullptr, s.device);
+  loadCheckpoint(run, *s.method, nullptr, s.device);
   return s;
+}
+
+int64_t plannedSteps(const Experiment& e, int64_t trainImages) {
+  if (e.steps > 0) return e.steps;
+  if (e.batchSize <= 0) return 0;
+  return e.epochs * BatchSampler(trainImages, e.batchSize, e.seed).batchesPerEpoch();
 }
 
 Trainer::Trainer(Experiment experiment, TrainOptions options, TrainerEvents* events,
@@ -179,14 +151,14 @@ std::string Trainer::run() {
     if (perEpoch == 0)
       throw Error("schedule.batch_size = " + std::to_string(e.batchSize) + ": larger than the " +
                   std::to_string(s.data.train.size()) + " training images");
-    const int64_t total = e.steps > 0 ? e.steps : e.epochs * perEpoch;
+    const int64_t total = plannedSteps(e, s.data.train.size());
     const int64_t stopAt = options_.stepsOverride > 0 ? std::min(total, options_.stepsOverride) : total;
     const int64_t warmup = std::min<int64_t>(std::llround(e.warmupEpochs * perEpoch), total / 2);
     const bool autocast = usesAutocast(e, s.device);
 
     int64_t start = 0;
     if (resuming) {
-      start = loadCheckpoint(run->file("checkpoint.pt"), method, &optimizer, s.device);
+      start = loadCheckpoint(*run, method, &optimizer, s.device);
       run->truncateMetrics(start);
     }
     MetricsWriter metrics(*run);

@@ -58,6 +58,10 @@ std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset&
 // Loads a run folder's experiment and its last checkpoint's model weights.
 Session loadRunSession(const std::string& runDir);
 
+// The steps a run of `e` takes on `trainImages` training images: run.steps when set, else its
+// epochs of full batches (the window shows "0 / N steps" before the first Start).
+int64_t plannedSteps(const Experiment& e, int64_t trainImages);
+
 // Runs an experiment in the calling thread (the GUI calls it from its training thread).
 // Throws pretext::Error for bad settings or data before training starts; failures during
 // training (NaN loss, ...) are reported through events.onFailed *and* thrown.

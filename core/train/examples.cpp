@@ -1,0 +1,101 @@
+#include "core/train/examples.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/train/checkpoint.h"
+#include "core/util/error.h"
+
+namespace pretext {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+json readExampleJson(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return json();
+  return json::parse(in, nullptr, /*allow_exceptions=*/false);
+}
+
+// Reads the probe results `pretext-cli eval` left in the example: eval*.json, the trained
+// model's and the random encoder's ("random_init").
+void readExampleProbes(const fs::path& dir, ExampleRun& e) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string file = it->path().filename().string();
+    if (file.rfind("eval", 0) != 0 || it->path().extension() != ".json") continue;
+    const json j = readExampleJson(it->path());
+    if (!j.is_object()) continue;
+    const bool random = j.value("random_init", false);
+    (random ? e.randomKnnTop1 : e.knnTop1) = j.value("knn_top1", -1.0);
+    (random ? e.randomLinearTop1 : e.linearTop1) = j.value("linear_top1", -1.0);
+    if (!random) e.probeData = j.value("probe_data", std::string());
+  }
+}
+
+}  // namespace
+
+std::string examplesDirectory() {
+  if (const char* env = std::getenv("PRETEXT_RESOURCES")) return std::string(env) + "/examples";
+  return std::string(PRETEXT_RESOURCE_DIR) + "/examples";
+}
+
+std::vector<ExampleRun> exampleRuns() {
+  std::vector<ExampleRun> examples;
+  std::error_code ec;
+  for (fs::directory_iterator it(examplesDirectory(), ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path dir = it->path();
+    if (!fs::is_directory(dir, ec) || !isPackedRun(dir.string())) continue;
+    ExampleRun e;
+    e.name = dir.filename().string();
+    e.path = dir.string();
+    const json about = readExampleJson(dir / "example.json");
+    const json experiment = readExampleJson(dir / "experiment.json");
+    const json state = readExampleJson(dir / "state.json");
+    if (about.is_object()) {
+      e.title = about.value("title", e.name);
+      e.summary = about.value("summary", std::string());
+      e.panel = about.value("panel", std::string());
+    }
+    if (e.title.empty()) e.title = e.name;
+    if (experiment.is_object()) {
+      e.method = experiment.value("/method/name"_json_pointer, std::string());
+      e.data = experiment.value("/data/source"_json_pointer, std::string());
+    }
+    if (state.is_object()) e.steps = state.value("step", int64_t(0));
+    readExampleProbes(dir, e);
+    examples.push_back(std::move(e));
+  }
+  std::sort(examples.begin(), examples.end(),
+            [](const ExampleRun& a, const ExampleRun& b) { return a.name < b.name; });
+  return examples;
+}
+
+ExampleRun findExampleRun(const std::string& name) {
+  const auto all = exampleRuns();
+  for (const auto& e : all)
+    if (e.name == name) return e;
+  std::string known;
+  for (const auto& e : all) known += (known.empty() ? "" : ", ") + e.name;
+  throw Error("no example named \"" + name + "\"; the examples: " +
+              (known.empty() ? "(none in " + examplesDirectory() + ")" : known));
+}
+
+std::string copyExampleRun(const std::string& name, const std::string& runsFolder) {
+  const ExampleRun example = findExampleRun(name);
+  const fs::path target = fs::path(runsFolder) / "examples" / name;
+  std::error_code ec;
+  if (fs::exists(target / "checkpoint.pt", ec) && isPackedRun(target.string())) return target.string();
+  fs::create_directories(target, ec);
+  if (ec) throw Error(target.string() + ": cannot create the folder (" + ec.message() + ")");
+  fs::copy(example.path, target, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+  if (ec) throw Error(target.string() + ": cannot copy the example there (" + ec.message() + ")");
+  return target.string();
+}
+
+}  // namespace pretext

@@ -1,0 +1,114 @@
+#pragma once
+// The workbench window: the experiment on the left, the panels in the middle (one tab each), the
+// log at the bottom, Start / Pause / Step / Stop / Reset on the toolbar, progress in the status
+// bar. It only wires: the panels talk to the engine through the SessionController themselves.
+#include <QMainWindow>
+#include <QPointer>
+
+#include "core/config/experiment.h"
+
+class QAction;
+class QDockWidget;
+class QLabel;
+class QProgressBar;
+class QTabWidget;
+class QComboBox;
+
+namespace pretext {
+
+class SessionController;
+class ExperimentPanel;
+class CurvesPanel;
+class AugmentPanel;
+class NeighboursPanel;
+class EmbeddingPanel;
+class EncoderPanel;
+class EvaluationPanel;
+class MethodViewsPanel;
+class LogPanel;
+class PresentationBanner;
+class StartPage;
+struct RunInfo;
+struct StepPoint;
+enum class SessionState;
+
+struct MainWindowOptions {
+  bool useSettings = true;  // restore/save the layout and the last experiment (QSettings)
+};
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+
+ public:
+  explicit MainWindow(MainWindowOptions options = {}, QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  SessionController* controller() const { return controller_; }
+  ExperimentPanel* experimentPanel() const { return experimentPanel_; }
+  QTabWidget* tabs() const { return tabs_; }
+  // The panel tabs by name: "Start", "Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
+  // "Evaluation", "Method views".
+  QWidget* panel(const QString& name) const;
+  bool presentationMode() const { return presenting_; }
+  QAction* action(const QString& name) const;  // "start", "pause", "step", "stop", "reset", ...
+
+ public slots:
+  void setExperiment(const pretext::Experiment& e);
+  void loadPreset(const QString& name);
+  bool openExperimentFile(const QString& path);
+  bool saveExperimentFile(const QString& path);
+  void openRun(const QString& dir);
+  // Copies a ready-trained example into the runs folder's examples/ and opens it on the panel
+  // that shows it best (core/train/examples.h).
+  void openExample(const QString& name);
+  void resumeRun(const QString& dir);
+  void start();
+  void setPresentationMode(bool on);
+  void showPanel(const QString& name);
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+
+ private:
+  void buildActions();
+  void buildMenus();
+  void buildToolBar();
+  void buildStatusBar();
+  void buildPanels();
+  void wireController();
+  void updateActions();
+  void updateTitle();
+  void showError(const QString& title, const QString& message);
+  bool pushExperiment();  // panel -> controller; false (and a message) when invalid
+  void onStarted(const RunInfo& info);
+  void onSteps(const QVector<StepPoint>& points);
+  void onStateChanged(SessionState state);
+  void showProgress(qint64 step, qint64 total);
+  void showPlannedSteps();  // "0 / 2,808 steps" before a start, the opened run's step after opening
+
+  MainWindowOptions options_;
+  SessionController* controller_;
+  ExperimentPanel* experimentPanel_ = nullptr;
+  LogPanel* logPanel_ = nullptr;
+  QTabWidget* tabs_ = nullptr;
+  PresentationBanner* banner_ = nullptr;
+  StartPage* startPage_ = nullptr;
+  QDockWidget* experimentDock_ = nullptr;
+  QDockWidget* logDock_ = nullptr;
+  QComboBox* presetBox_ = nullptr;
+  QLabel* stateLabel_ = nullptr;
+  QLabel* speedLabel_ = nullptr;
+  QLabel* etaLabel_ = nullptr;
+  QLabel* deviceLabel_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QMap<QString, QAction*> actions_;
+  QMap<QString, QWidget*> panels_;
+  QString experimentPath_;
+  QString examplePanel_;    // the panel an opened example asks for, shown once it is loaded
+  qint64 openedStep_ = 0;   // the step of the opened run (0 for a fresh model)
+  bool presenting_ = false;
+  QByteArray normalState_;  // dock layout before presentation mode
+  QFont normalFont_;
+};
+
+}  // namespace pretext

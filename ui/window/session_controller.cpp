@@ -1,0 +1,420 @@
+#include "ui/window/session_controller.h"
+
+#include <torch/torch.h>
+
+#include <QDir>
+#include <QPointer>
+#include <QThread>
+
+#include <atomic>
+#include <map>
+#include <optional>
+
+#include "core/train/control.h"
+#include "core/train/trainer.h"
+#include "core/util/device.h"
+#include "core/util/error.h"
+#include "core/util/threads.h"
+#include "viz/image_grid.h"
+
+namespace pretext {
+
+QString stateName(SessionState s) {
+  switch (s) {
+    case SessionState::Idle: return "idle";
+    case SessionState::Running: return "running";
+    case SessionState::Paused: return "paused";
+    case SessionState::Stopping: return "stopping";
+  }
+  return {};
+}
+
+namespace {
+
+QString text(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return QString::fromStdString(c->what_without_backtrace());
+  return QString::fromStdString(e.what());
+}
+
+// What decides a random-init session: the data, the model, the seed.
+std::string fingerprint(const Experiment& e) {
+  nlohmann::json j = experimentToJson(e);
+  return j["data"].dump() + j["method"].dump() + j["backbone"].dump() + std::to_string(e.seed) +
+         e.device;
+}
+
+}  // namespace
+
+// State shared between the GUI thread and the engine thread. The buffer fields are guarded by
+// `mutex`; the session fields are touched only by the engine thread.
+struct SessionController::Shared {
+  TrainControl control;
+  std::atomic<bool> quit{false};
+  std::atomic<bool> wantPreviews{true};
+
+  std::mutex mutex;
+  // -- buffer (engine -> GUI), guarded by mutex
+  QVector<StepPoint> steps;
+  QVector<EvalPoint> evals;
+  QStringList logs;
+  QVector<QPair<qint64, QVector<PreviewImage>>> previews;
+  std::optional<RunInfo> startedInfo;
+  std::optional<QString> opened;
+  std::optional<QString> failedMessage;
+  bool ended = false;  // a run (or a failed start) is over
+  QString endedDir;
+  bool endedStopped = false;
+  bool modelChanged = false;
+  // -- requests' coalescing keys, guarded by mutex
+  std::map<QString, uint64_t> keyGeneration;
+  // -- the experiment idle inspections use, guarded by mutex
+  Experiment experiment;
+  bool discardAfterRun = false;
+
+  // -- engine thread only
+  Trainer* trainer = nullptr;              // while training
+  std::unique_ptr<Session> idle;           // trained, loaded, or random-init
+  std::string idleFingerprint;             // random-init sessions: what they were built from
+  bool idleIsRun = false;
+
+  Session* current() {
+    if (trainer && trainer->session()) return trainer->session();
+    Experiment e;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      e = experiment;
+    }
+    const std::string fp = fingerprint(e);
+    if (!idle || (!idleIsRun && idleFingerprint != fp)) {
+      idle.reset();  // free the old model before building the next
+      idle = std::make_unique<Session>(makeSession(e));
+      idleFingerprint = fp;
+      idleIsRun = false;
+    }
+    return idle.get();
+  }
+};
+
+namespace {
+
+// Trainer events copied into the shared buffer (called on the engine thread).
+class BufferEvents : public TrainerEvents {
+ public:
+  explicit BufferEvents(SessionController::Shared* shared) : sh_(shared) {}
+  bool failedReported = false;
+
+  void onStart(const StartEvent& e) override {
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->startedInfo = RunInfo{QString::fromStdString(e.runDir), QString::fromStdString(e.device),
+                               e.startStep, e.totalSteps, e.stepsPerEpoch, e.trainImages};
+  }
+  void onStep(const StepEvent& e) override {
+    StepPoint p;
+    p.step = e.step;
+    p.totalSteps = e.totalSteps;
+    p.epoch = e.epochFloat;
+    p.wallSeconds = e.wallSeconds;
+    p.loss = e.loss;
+    p.lr = e.lr;
+    p.imgPerSec = e.imgPerSec;
+    p.etaSeconds = e.etaSeconds;
+    for (const auto& m : e.metrics) p.metrics.append({QString::fromStdString(m.first), m.second});
+    p.embeddingDim = e.embeddingDim;
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->steps.append(std::move(p));
+  }
+  void onEvaluation(const EvalEvent& e) override {
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->evals.append({e.step, e.epoch, QString::fromStdString(e.kind), e.top1});
+  }
+  bool wantsPreviews() const override { return sh_->wantPreviews; }
+  void onPreviews(int64_t step, const std::vector<Preview>& previews) override {
+    QVector<PreviewImage> images;
+    for (const Preview& p : previews)
+      images.append({QString::fromStdString(p.name), QString::fromStdString(p.caption),
+                     renderPreview(p, 3)});
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->previews.append({step, std::move(images)});
+  }
+  void onLog(const std::string& line) override {
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->logs.append(QString::fromStdString(line));
+  }
+  void onFinished(const FinishEvent& e) override {
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->endedDir = QString::fromStdString(e.runDir);
+    sh_->endedStopped = e.stopped;
+  }
+  void onFailed(const std::string& message) override {
+    failedReported = true;
+    std::lock_guard<std::mutex> lock(sh_->mutex);
+    sh_->failedMessage = QString::fromStdString(message);
+  }
+
+ private:
+  SessionController::Shared* sh_;
+};
+
+}  // namespace
+
+SessionController::SessionController(QObject* parent)
+    : QObject(parent), shared_(std::make_shared<Shared>()) {
+  qRegisterMetaType<StepPoint>();
+  qRegisterMetaType<EvalPoint>();
+  qRegisterMetaType<PreviewImage>();
+  qRegisterMetaType<RunInfo>();
+  qRegisterMetaType<SessionState>();
+  qRegisterMetaType<QVector<StepPoint>>();
+  qRegisterMetaType<QVector<EvalPoint>>();
+  qRegisterMetaType<QVector<PreviewImage>>();
+  const QByteArray runs = qgetenv("PRETEXT_RUNS");
+  runsFolder_ = runs.isEmpty() ? QStringLiteral("runs") : QString::fromLocal8Bit(runs);
+  drainTimer_.setInterval(40);
+  connect(&drainTimer_, &QTimer::timeout, this, &SessionController::drain);
+  drainTimer_.start();
+  engine_ = std::thread([sh = shared_] {
+    while (!sh->quit) {
+      sh->control.waitForRequest();
+      sh->control.serveRequests();
+    }
+  });
+}
+
+SessionController::~SessionController() {
+  shared_->control.stop();
+  shared_->quit = true;
+  shared_->control.wake();
+  if (engine_.joinable()) engine_.join();
+}
+
+QString SessionController::deviceName() const {
+  try {
+    const c10::Device d = resolveDevice(experiment_.device);
+    if (d.is_cpu()) {
+      const int threads = experiment_.threads > 0 ? int(experiment_.threads) : QThread::idealThreadCount();
+      return QString("CPU (%1 thread%2)").arg(threads).arg(threads == 1 ? "" : "s");
+    }
+    return QString::fromStdString(describeDevice(d));
+  } catch (const std::exception& e) {
+    return QString("no device: %1").arg(text(e));
+  }
+}
+
+void SessionController::setRunsFolder(const QString& dir) { runsFolder_ = dir; }
+
+void SessionController::setExperiment(const Experiment& e) {
+  const bool changed = fingerprint(e) != fingerprint(experiment_);
+  experiment_ = e;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    shared_->experiment = e;
+  }
+  emit experimentChanged();
+  // A random-init session of the old settings is stale now (a loaded/trained run is not).
+  if (changed && state_ == SessionState::Idle && runDir_.isEmpty()) emit sessionChanged();
+}
+
+void SessionController::post(QObject* context, const QString& key,
+                             std::function<std::function<void()>(Session&)> work) {
+  uint64_t generation = 0;
+  if (!key.isEmpty()) {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    generation = ++shared_->keyGeneration[key];
+  }
+  QPointer<QObject> target(context);
+  SessionController* controller = this;  // outlives the engine thread (joined in ~)
+  shared_->control.post([sh = shared_.get(), key, generation, work = std::move(work), target,
+                         controller] {
+    if (!key.isEmpty()) {
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      if (sh->keyGeneration[key] != generation) return;  // superseded
+    }
+    std::function<void()> deliver;
+    QString error;
+    try {
+      Session* s = sh->current();
+      const bool wasTraining = s->method->is_training();
+      s->method->eval();
+      try {
+        deliver = work(*s);
+      } catch (...) {
+        s->method->train(wasTraining);
+        throw;
+      }
+      s->method->train(wasTraining);
+    } catch (const std::exception& e) {
+      error = text(e);
+    }
+    QMetaObject::invokeMethod(
+        controller,
+        [controller, target, deliver = std::move(deliver), error] {
+          if (!error.isEmpty()) {
+            emit controller->inspectionFailed(error);
+            return;
+          }
+          if (target && deliver) deliver();
+        },
+        Qt::QueuedConnection);
+  });
+}
+
+void SessionController::setState(SessionState s) {
+  if (s == state_) return;
+  state_ = s;
+  emit stateChanged(s);
+}
+
+void SessionController::launch(const QString& resumeDir, bool startPaused) {
+  if (state_ != SessionState::Idle) return;
+  Shared* sh = shared_.get();
+  sh->control.reset();
+  if (startPaused) sh->control.step(1);
+  {
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    sh->discardAfterRun = false;
+  }
+  setState(startPaused ? SessionState::Paused : SessionState::Running);
+  TrainOptions options;
+  options.outDir = runsFolder_.toStdString();
+  options.resumeDir = resumeDir.toStdString();
+  options.eventInterval = 0.1;  // live curves: up to 10 points a second
+  const Experiment e = experiment_;
+  sh->control.post([sh, e, options] {
+    BufferEvents events(sh);
+    sh->idle.reset();  // the new run's model replaces whatever was inspected
+    Trainer trainer(e, options, &events, &sh->control);
+    sh->trainer = &trainer;
+    try {
+      trainer.run();
+    } catch (const std::exception& ex) {
+      if (!events.failedReported) events.onFailed(text(ex).toStdString());
+    }
+    sh->trainer = nullptr;
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    if (!sh->discardAfterRun) {
+      sh->idle = trainer.takeSession();
+      sh->idleIsRun = sh->idle != nullptr;
+    }
+    sh->ended = true;
+    sh->modelChanged = true;
+  });
+}
+
+void SessionController::start() { launch({}, false); }
+
+void SessionController::resumeRun(const QString& dir) { launch(dir, false); }
+
+void SessionController::openRun(const QString& dir) {
+  if (state_ != SessionState::Idle) {
+    emit failed("Stop the running training before opening another run.");
+    return;
+  }
+  Shared* sh = shared_.get();
+  sh->control.post([sh, dir] {
+    try {
+      auto session = std::make_unique<Session>(loadRunSession(dir.toStdString()));
+      sh->idle = std::move(session);
+      sh->idleIsRun = true;
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->opened = dir;
+      sh->modelChanged = true;
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->failedMessage = dir + ": " + text(e);
+    }
+  });
+}
+
+void SessionController::pause() {
+  if (state_ != SessionState::Running) return;
+  shared_->control.pause();
+  setState(SessionState::Paused);
+}
+
+void SessionController::resume() {
+  if (state_ != SessionState::Paused) return;
+  shared_->control.resume();
+  setState(SessionState::Running);
+}
+
+void SessionController::step() {
+  if (state_ == SessionState::Idle) {
+    launch({}, true);
+  } else if (state_ == SessionState::Running || state_ == SessionState::Paused) {
+    shared_->control.step(1);
+    setState(SessionState::Paused);
+  }
+}
+
+void SessionController::stop() {
+  if (state_ != SessionState::Running && state_ != SessionState::Paused) return;
+  shared_->control.stop();
+  setState(SessionState::Stopping);
+}
+
+void SessionController::reset() {
+  Shared* sh = shared_.get();
+  if (state_ != SessionState::Idle) {
+    {
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->discardAfterRun = true;
+    }
+    stop();
+  }
+  sh->control.post([sh] {
+    if (sh->trainer) return;  // the run's end discards its session (discardAfterRun)
+    sh->idle.reset();
+    sh->idleIsRun = false;
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    sh->modelChanged = true;
+  });
+  runDir_.clear();
+  emit cleared();
+}
+
+void SessionController::drain() {
+  Shared* sh = shared_.get();
+  QVector<StepPoint> steps;
+  QVector<EvalPoint> evals;
+  QStringList logs;
+  QVector<QPair<qint64, QVector<PreviewImage>>> previews;
+  std::optional<RunInfo> startedInfo;
+  std::optional<QString> opened, failedMessage;
+  bool ended = false, stopped = false, modelChanged = false;
+  QString endedDir;
+  {
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    steps.swap(sh->steps);
+    evals.swap(sh->evals);
+    logs.swap(sh->logs);
+    previews.swap(sh->previews);
+    startedInfo.swap(sh->startedInfo);
+    opened.swap(sh->opened);
+    failedMessage.swap(sh->failedMessage);
+    std::swap(ended, sh->ended);
+    std::swap(modelChanged, sh->modelChanged);
+    endedDir = sh->endedDir;
+    stopped = sh->endedStopped;
+  }
+  if (startedInfo) {
+    runDir_ = startedInfo->runDir;
+    emit started(*startedInfo);
+    emit sessionChanged();
+  }
+  if (!logs.isEmpty()) emit logLines(logs);
+  if (!steps.isEmpty()) emit stepsArrived(steps);
+  if (!evals.isEmpty()) emit evaluationsArrived(evals);
+  for (const auto& p : previews) emit previewsArrived(p.first, p.second);
+  if (opened) {
+    runDir_ = *opened;
+    emit runOpened(*opened);
+  }
+  if (failedMessage) emit failed(*failedMessage);
+  if (ended) {
+    setState(SessionState::Idle);
+    if (!failedMessage) emit finished(endedDir, stopped);
+  }
+  if (modelChanged) emit sessionChanged();
+}
+
+}  // namespace pretext

@@ -1,0 +1,233 @@
+#include "ui/window/start_page.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QFrame>
+#include <QGridLayout>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <map>
+
+#include "core/config/experiment.h"
+#include "core/methods/registry.h"
+#include "core/train/examples.h"
+
+namespace pretext {
+
+namespace {
+
+// What each family of methods teaches, in the order a course meets them.
+struct FamilyLesson {
+  const char* family;
+  const char* title;
+  const char* lesson;
+};
+constexpr FamilyLesson kFamilyLessons[] = {
+    {"supervised", "The ceiling", "What labels buy: the same encoder trained on the classes."},
+    {"pretext task", "Pretext tasks",
+     "Labels made from the image itself: which way it was turned, where a patch sat, what colour "
+     "it had. The features are a by-product of solving the task."},
+    {"autoencoder", "Autoencoders", "Reconstruct the input through a bottleneck (or from noise)."},
+    {"generative", "Generative models", "A GAN's discriminator learns features while it judges."},
+    {"contrastive", "Contrastive learning",
+     "Two views of one image attract, other images repel: the recipe that closed the gap."},
+    {"siamese", "Without negatives",
+     "Predict the other view's embedding; what keeps it from collapsing to a constant?"},
+    {"masked", "Masked image modelling", "Hide most patches of the image and reconstruct them."},
+};
+
+QLabel* heading(const QString& text) {
+  auto* label = new QLabel(QString("<h2>%1</h2>").arg(text));
+  label->setTextFormat(Qt::RichText);
+  return label;
+}
+
+QLabel* paragraph(const QString& text) {
+  auto* label = new QLabel(text);
+  label->setWordWrap(true);
+  label->setTextFormat(Qt::RichText);
+  return label;
+}
+
+QString percent(double v) { return v < 0 ? QStringLiteral("-") : QString::number(v, 'f', 1) + "%"; }
+
+void clearLayout(QLayout* layout) {
+  while (QLayoutItem* item = layout->takeAt(0)) {
+    delete item->widget();
+    delete item;
+  }
+}
+
+QJsonObject readJsonObject(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) return {};
+  return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+}  // namespace
+
+StartPage::StartPage(QWidget* parent) : QWidget(parent) {
+  setObjectName("startPage");
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  auto* scroll = new QScrollArea(this);
+  scroll->setWidgetResizable(true);
+  scroll->setFrameShape(QFrame::NoFrame);
+  outer->addWidget(scroll);
+  auto* content = new QWidget;
+  scroll->setWidget(content);
+  auto* layout = new QVBoxLayout(content);
+  layout->setContentsMargins(24, 16, 24, 16);
+
+  layout->addWidget(heading(tr("Pretext: watch a network learn to see without labels")));
+  layout->addWidget(paragraph(
+      tr("Pretext trains the methods that took vision from pretext tasks to contrastive and masked "
+         "learning, shows what they learn while they learn it, and evaluates their features as the "
+         "field does (kNN, linear probe, few-label fine-tuning). Open a trained example to look "
+         "inside one now, or pick a preset on the left and press <b>Start</b> (F5) to train "
+         "your own.")));
+
+  layout->addWidget(heading(tr("Trained examples: open one and look")));
+  layout->addWidget(paragraph(
+      tr("Models trained by Pretext's own presets, shipped with it (half precision). kNN and "
+         "linear-probe accuracy on the test set, against the same encoder untrained.")));
+  examples_ = new QGridLayout;
+  examples_->setHorizontalSpacing(12);
+  examples_->setVerticalSpacing(12);
+  layout->addLayout(examples_);
+
+  layout->addWidget(heading(tr("Train one yourself: the presets by what they teach")));
+  presets_ = new QVBoxLayout;
+  layout->addLayout(presets_);
+
+  layout->addWidget(heading(tr("Last runs")));
+  lastRuns_ = new QVBoxLayout;
+  layout->addLayout(lastRuns_);
+  layout->addStretch(1);
+
+  fillExamples();
+  fillPresets();
+}
+
+void StartPage::refresh(const QString& runsFolder) {
+  clearLayout(examples_);
+  fillExamples();
+  clearLayout(lastRuns_);
+  fillLastRuns(runsFolder);
+}
+
+void StartPage::fillExamples() {
+  const auto examples = exampleRuns();
+  if (examples.empty()) {
+    examples_->addWidget(paragraph(tr("No examples found in %1 (scripts/make_examples.sh makes them).")
+                                       .arg(QString::fromStdString(examplesDirectory()))), 0, 0);
+    return;
+  }
+  constexpr int kColumns = 3;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const ExampleRun& e = examples[i];
+    auto* card = new QFrame;
+    card->setObjectName("exampleCard");
+    card->setFrameShape(QFrame::StyledPanel);
+    auto* v = new QVBoxLayout(card);
+    v->addWidget(paragraph(QString("<b>%1</b>").arg(QString::fromStdString(e.title).toHtmlEscaped())));
+    v->addWidget(paragraph(QString::fromStdString(e.summary).toHtmlEscaped()));
+    QString probes = tr("kNN %1, linear %2").arg(percent(e.knnTop1), percent(e.linearTop1));
+    if (e.randomKnnTop1 >= 0)
+      probes += tr("<br><span style='color:gray'>untrained: %1, %2</span>")
+                    .arg(percent(e.randomKnnTop1), percent(e.randomLinearTop1));
+    if (!e.probeData.empty() && e.probeData != e.data)
+      probes += tr("<br><span style='color:gray'>probed on %1</span>")
+                    .arg(QString::fromStdString(e.probeData).toHtmlEscaped());
+    v->addWidget(paragraph(probes));
+    v->addStretch(1);
+    auto* open = new QPushButton(tr("Open (%1 steps of %2)")
+                                     .arg(e.steps)
+                                     .arg(QString::fromStdString(e.method)));
+    open->setObjectName("openExample_" + QString::fromStdString(e.name));
+    const QString name = QString::fromStdString(e.name);
+    connect(open, &QPushButton::clicked, this, [this, name] { emit exampleRequested(name); });
+    v->addWidget(open);
+    examples_->addWidget(card, static_cast<int>(i) / kColumns, static_cast<int>(i) % kColumns);
+  }
+}
+
+void StartPage::fillPresets() {
+  std::map<std::string, std::vector<std::pair<QString, QString>>> byFamily;  // family -> (name, tip)
+  for (const std::string& name : presetNames()) {
+    try {
+      const auto j = loadPresetJson(name);
+      const std::string method = j.value("/method/name"_json_pointer, std::string());
+      const auto& registry = MethodRegistry::instance();
+      const std::string family = registry.has(method) ? registry.get(method).family : "other";
+      byFamily[family].emplace_back(QString::fromStdString(name),
+                                    QString::fromStdString(j.value("description", std::string())));
+    } catch (const std::exception&) {
+      // A preset that does not parse is reported when it is loaded, not here.
+    }
+  }
+  for (const FamilyLesson& lesson : kFamilyLessons) {
+    const auto found = byFamily.find(lesson.family);
+    if (found == byFamily.end()) continue;
+    auto* row = new QHBoxLayout;
+    auto* text = paragraph(QString("<b>%1</b><br>%2").arg(tr(lesson.title), tr(lesson.lesson)));
+    text->setMinimumWidth(320);
+    text->setMaximumWidth(420);
+    row->addWidget(text);
+    for (const auto& [name, tip] : found->second) {
+      auto* button = new QPushButton(name);
+      button->setToolTip(tip);
+      button->setObjectName("preset_" + name);
+      connect(button, &QPushButton::clicked, this, [this, name = name] { emit presetRequested(name); });
+      row->addWidget(button);
+    }
+    row->addStretch(1);
+    presets_->addLayout(row);
+  }
+}
+
+void StartPage::fillLastRuns(const QString& runsFolder) {
+  QFileInfoList runs;
+  for (const QString& root : {runsFolder, QDir(runsFolder).filePath("examples")})
+    for (const QFileInfo& fi : QDir(root).entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot))
+      if (QFileInfo::exists(QDir(fi.absoluteFilePath()).filePath("experiment.json")) &&
+          QFileInfo::exists(QDir(fi.absoluteFilePath()).filePath("state.json")))
+        runs << fi;
+  std::sort(runs.begin(), runs.end(), [](const QFileInfo& a, const QFileInfo& b) {
+    return QFileInfo(QDir(a.absoluteFilePath()).filePath("state.json")).lastModified() >
+           QFileInfo(QDir(b.absoluteFilePath()).filePath("state.json")).lastModified();
+  });
+  if (runs.isEmpty()) {
+    lastRuns_->addWidget(paragraph(tr("No runs yet in %1.").arg(QDir(runsFolder).absolutePath())));
+    return;
+  }
+  constexpr int kShown = 8;
+  for (int i = 0; i < std::min<int>(kShown, runs.size()); ++i) {
+    const QString dir = runs[i].absoluteFilePath();
+    const QJsonObject state = readJsonObject(QDir(dir).filePath("state.json"));
+    const QJsonObject experiment = readJsonObject(QDir(dir).filePath("experiment.json"));
+    const QString when = QFileInfo(QDir(dir).filePath("state.json")).lastModified().toString("yyyy-MM-dd hh:mm");
+    auto* row = new QHBoxLayout;
+    auto* open = new QPushButton(tr("Open"));
+    connect(open, &QPushButton::clicked, this, [this, dir] { emit runRequested(dir); });
+    row->addWidget(open);
+    row->addWidget(paragraph(tr("<b>%1</b> &nbsp; %2, step %3%4 &nbsp; <span style='color:gray'>%5</span>")
+                                 .arg(runs[i].fileName().toHtmlEscaped(),
+                                      experiment.value("method").toObject().value("name").toString(),
+                                      QString::number(state.value("step").toInteger()),
+                                      state.value("finished").toBool() ? tr(", finished") : QString(),
+                                      when)),
+                   1);
+    lastRuns_->addLayout(row);
+  }
+}
+
+}  // namespace pretext
