@@ -1,7 +1,8 @@
 // pretext: the workbench window.
 //   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --open-example NAME] [--runs DIR]
 //           [--start] [--present]
-//   pretext --screenshots DIR [--steps N]   trains N steps, saves a picture of every panel, quits
+//   pretext --screenshots DIR [--steps N] [--panels A,B]
+//                           trains N steps, saves a picture of every panel (or of A, B), quits
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
@@ -37,9 +38,15 @@ int main(int argc, char** argv) {
   QCommandLineOption start("start", "Start training at once.");
   QCommandLineOption present("present", "Start in presentation mode.");
   QCommandLineOption shots("screenshots", "Train, save a PNG of every panel into DIR, and quit.", "dir");
-  QCommandLineOption steps("steps", "With --screenshots: training steps first (default 60).", "n", "60");
+  QCommandLineOption steps("steps",
+                           "With --screenshots: training steps first (default 60; 0 with an opened run).",
+                           "n", "60");
+  QCommandLineOption panels("panels",
+                            "With --screenshots: only these panels, comma-separated (and "
+                            "'presentation' for presentation mode).",
+                            "names");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
-  cli.addOptions({preset, experiment, openRun, openExample, runs, start, present, shots, steps, fresh});
+  cli.addOptions({preset, experiment, openRun, openExample, runs, start, present, shots, steps, panels, fresh});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -53,13 +60,24 @@ int main(int argc, char** argv) {
   if (cli.isSet(openExample)) window.openExample(cli.value(openExample));
   if (cli.isSet(present)) window.setPresentationMode(true);
   if (cli.isSet(shots)) {
-    auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), cli.value(steps).toInt());
+    // Of an opened run or example: its pictures as they are (no training unless --steps asks).
+    const bool opened = cli.isSet(openRun) || cli.isSet(openExample);
+    const int trainSteps = cli.isSet(steps) ? cli.value(steps).toInt() : opened ? 0 : 60;
+    auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), trainSteps);
+    if (cli.isSet(panels)) shooter->setPanels(cli.value(panels).split(',', Qt::SkipEmptyParts));
     QObject::connect(shooter, &pretext::ScreenshotTour::done, &app, [&](bool ok) {
       std::cout << (ok ? "screenshots saved in " : "screenshots incomplete in ")
                 << cli.value(shots).toStdString() << "\n";
       app.exit(ok ? 0 : 1);
     });
-    QTimer::singleShot(0, shooter, &pretext::ScreenshotTour::run);
+    if (opened) {
+      // The pictures show the opened run: the tour starts once it is loaded.
+      QObject::connect(window.controller(), &pretext::SessionController::runOpened, shooter,
+                       [shooter] { QTimer::singleShot(2000, shooter, &pretext::ScreenshotTour::run); },
+                       Qt::SingleShotConnection);
+    } else {
+      QTimer::singleShot(0, shooter, &pretext::ScreenshotTour::run);
+    }
   } else if (cli.isSet(start)) {
     QTimer::singleShot(0, &window, &pretext::MainWindow::start);
   }

@@ -306,10 +306,12 @@ void MainWindow::buildStatusBar() {
   speedLabel_ = new QLabel(this);
   etaLabel_ = new QLabel(this);
   deviceLabel_ = new QLabel(this);
-  statusBar()->addWidget(stateLabel_);
-  statusBar()->addWidget(progress_);
-  statusBar()->addWidget(speedLabel_);
-  statusBar()->addWidget(etaLabel_);
+  // Permanent widgets: a message (e.g. "Opened RUN for inspection") shows on their left
+  // instead of hiding them.
+  statusBar()->addPermanentWidget(stateLabel_);
+  statusBar()->addPermanentWidget(progress_);
+  statusBar()->addPermanentWidget(speedLabel_);
+  statusBar()->addPermanentWidget(etaLabel_);
   statusBar()->addPermanentWidget(deviceLabel_);
 }
 

@@ -38,8 +38,10 @@ void ScreenshotTour::run() {
     QTimer::singleShot(500, this, &ScreenshotTour::next);
   }
   QTabWidget* tabs = window_->tabs();
+  auto wanted = [this](const QString& name) { return panels_.isEmpty() || panels_.contains(name); };
   for (int i = 0; i < tabs->count(); ++i) {
     const QString name = tabs->tabText(i);
+    if (!wanted(name)) continue;
     plan_.push_back({0, [this, name] { window_->showPanel(name); }});
     // t-SNE animates for a while (2000 points: ~20-40 s on 2 cores), and the evaluation panel
     // shows a kNN result (feature extraction over the data set): give them time.
@@ -53,14 +55,16 @@ void ScreenshotTour::run() {
                        }});
     plan_.push_back({settle, [this, name] { shoot(name); }});
   }
-  plan_.push_back({0, [this] {
-                     window_->showPanel("Augmentations");
-                     window_->setPresentationMode(true);
-                   }});
-  plan_.push_back({settleMs_, [this] { shoot("presentation"); }});
-  plan_.push_back({0, [this] { window_->showPanel("Method views"); }});
-  plan_.push_back({settleMs_, [this] { shoot("presentation-method-views"); }});
-  plan_.push_back({0, [this] { window_->setPresentationMode(false); }});
+  if (wanted("presentation")) {
+    plan_.push_back({0, [this] {
+                       window_->showPanel("Augmentations");
+                       window_->setPresentationMode(true);
+                     }});
+    plan_.push_back({settleMs_, [this] { shoot("presentation"); }});
+    plan_.push_back({0, [this] { window_->showPanel("Method views"); }});
+    plan_.push_back({settleMs_, [this] { shoot("presentation-method-views"); }});
+    plan_.push_back({0, [this] { window_->setPresentationMode(false); }});
+  }
   plan_.push_back({0, [this, c] {
                      if (c->training()) {
                        connect(c, &SessionController::finished, this, [this] { emit done(ok_); });

@@ -19,6 +19,8 @@ class ScreenshotTour : public QObject {
  public:
   ScreenshotTour(MainWindow* window, QString dir, int steps, int settleMs = 4000);
   QStringList saved() const { return saved_; }
+  // Only these panels (tab names) and, when listed, "presentation"; all of them by default.
+  void setPanels(const QStringList& panels) { panels_ = panels; }
 
  public slots:
   void run();
@@ -36,6 +38,7 @@ class ScreenshotTour : public QObject {
   std::vector<std::pair<int, std::function<void()>>> plan_;  // (delay before, action)
   size_t at_ = 0;
   QStringList saved_;
+  QStringList panels_;
   bool ok_ = true;
 };
 

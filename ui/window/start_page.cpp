@@ -81,6 +81,7 @@ StartPage::StartPage(QWidget* parent) : QWidget(parent) {
   auto* scroll = new QScrollArea(this);
   scroll->setWidgetResizable(true);
   scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   outer->addWidget(scroll);
   auto* content = new QWidget;
   scroll->setWidget(content);
@@ -182,13 +183,19 @@ void StartPage::fillPresets() {
     text->setMinimumWidth(320);
     text->setMaximumWidth(420);
     row->addWidget(text);
+    // The family's presets, three to a row, so that the page never needs to scroll sideways.
+    auto* buttons = new QGridLayout;
+    constexpr int kButtonsPerRow = 3;
+    int i = 0;
     for (const auto& [name, tip] : found->second) {
       auto* button = new QPushButton(name);
       button->setToolTip(tip);
       button->setObjectName("preset_" + name);
       connect(button, &QPushButton::clicked, this, [this, name = name] { emit presetRequested(name); });
-      row->addWidget(button);
+      buttons->addWidget(button, i / kButtonsPerRow, i % kButtonsPerRow);
+      ++i;
     }
+    row->addLayout(buttons);
     row->addStretch(1);
     presets_->addLayout(row);
   }
