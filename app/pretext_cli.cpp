@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "core/data/conform.h"
 #include "core/data/dataset.h"
 #include "core/eval/finetune.h"
+#include "core/eval/npy.h"
 #include "core/eval/probes.h"
 #include "core/methods/registry.h"
 #include "core/train/checkpoint.h"
@@ -210,6 +212,41 @@ int cmdEval(const std::string& dir, EvalArgs a) {
   return 0;
 }
 
+// pretext-cli features: the encoder's features of a split as NumPy files.
+int cmdFeatures(const std::string& dir, const std::string& dataSpec, const std::string& split,
+                const std::string& outDir) {
+  Session s = loadRunSession(dir);
+  Dataset data = split == "train" ? s.data.train : s.data.test;
+  if (!dataSpec.empty()) {  // another source, converted to what the method was trained on
+    const Dataset& like = s.data.train;
+    auto other = loadData(dataSpec, DataOptions().imageSize(like.height()).seed(s.experiment.seed));
+    data = conformImages(split == "train" ? other.train : other.test, like.channels(), like.height());
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(outDir, ec);
+  if (ec) throw Error(outDir + ": cannot create the folder (" + ec.message() + ")");
+  s.method->eval();
+  std::cout << "extracting features of " << data.size() << " " << split << " images ("
+            << data.name << ") on " << describeDevice(s.device) << std::endl;
+  const auto features = extractFeatures([&](const torch::Tensor& x) { return s.method->features(x); },
+                                        data, s.device)
+                            .to(torch::kCPU, torch::kFloat);
+  writeNpy(outDir + "/features.npy", features);
+  writeNpy(outDir + "/index.npy", torch::arange(data.size(), torch::kLong));
+  std::cout << outDir << "/features.npy: float32 " << features.size(0) << " x " << features.size(1)
+            << "\n" << outDir << "/index.npy: int64, each row's position in " << data.name << "\n";
+  if (data.labelled()) {
+    writeNpy(outDir + "/labels.npy", data.labels.to(torch::kLong));
+    std::ofstream names(outDir + "/classes.txt");
+    for (const auto& n : data.classNames) names << n << "\n";
+    std::cout << outDir << "/labels.npy: int64; class names in " << outDir << "/classes.txt\n";
+  } else {
+    std::cout << "(" << data.name << " has no labels: no labels.npy)\n";
+  }
+  std::cout << "in Python: numpy.load(\"" << outDir << "/features.npy\")\n";
+  return 0;
+}
+
 int cmdMethods(bool asJson) {
   json all = json::array();
   for (const auto& m : MethodRegistry::instance().all()) {
@@ -305,6 +342,18 @@ int main(int argc, char** argv) {
 
   auto* examples = app.add_subcommand("examples", "list the ready-trained examples");
 
+  auto* features = app.add_subcommand(
+      "features", "write a run's features as NumPy files: features.npy (float32, N x D), "
+                  "labels.npy and index.npy (int64)");
+  std::string featuresRun, featuresData, featuresSplit = "test", featuresOut;
+  features->add_option("run", featuresRun, "run folder")->required();
+  features->add_option("--data", featuresData,
+                       "another source's images, converted to the run's channels and size");
+  features->add_option("--split", featuresSplit, "train or test")
+      ->check(CLI::IsMember({"train", "test"}))
+      ->capture_default_str();
+  features->add_option("--out", featuresOut, "the folder for the .npy files")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -332,6 +381,10 @@ int main(int argc, char** argv) {
                 << double(p.checkpointBytes) / 1e6 << " MB, folder " << double(p.totalBytes) / 1e6
                 << " MB\n";
       return 0;
+    }
+    if (*features) {
+      configureThreads();
+      return cmdFeatures(featuresRun, featuresData, featuresSplit, featuresOut);
     }
     if (*examples) {
       for (const auto& e : exampleRuns()) {

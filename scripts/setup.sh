@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Pretext needs on Debian 12, idempotently: the toolchain, Qt 6, QCustomPlot for
 # Qt 6, LibTorch (CPU), oneDNN, OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
-# (Fashion-MNIST, photographs for colour) and Xvfb for GUI tests.
+# (Fashion-MNIST, photographs for colour), NumPy (the tests read .npy files with numpy.load) and
+# Xvfb for GUI tests.
 #   scripts/setup.sh            everything to build, run and test
 #   scripts/setup.sh --bench    also the PyTorch peer of the benchmarks (python3-torch, torchvision)
 set -euo pipefail
@@ -12,6 +13,7 @@ packages=(
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libopencv-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist ukui-wallpapers
+  python3-numpy
   xvfb xauth
 )
 if [[ "${1:-}" == "--bench" ]]; then

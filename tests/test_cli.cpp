@@ -41,7 +41,7 @@ class TestCli : public QObject {
   void helpEverywhere_data() {
     QTest::addColumn<QStringList>("args");
     QTest::newRow("top") << QStringList{"--help"};
-    for (const char* c : {"train", "eval", "methods", "data", "presets"}) QTest::newRow(c) << QStringList{c, "--help"};
+    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features"}) QTest::newRow(c) << QStringList{c, "--help"};
   }
   void helpEverywhere() {
     QFETCH(QStringList, args);
