@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Pretext needs on Debian 12, idempotently: the toolchain, Qt 6, QCustomPlot for
 # Qt 6, LibTorch (CPU), oneDNN, OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
-# (Fashion-MNIST, photographs for colour), NumPy (the tests read .npy files with numpy.load) and
+# (Fashion-MNIST, photographs for colour), NumPy, protobuf and crc32c for Python (the tests read
+# .npy files with numpy.load and TensorBoard event files with protobuf) and
 # Xvfb for GUI tests.
 #   scripts/setup.sh            everything to build, run and test
 #   scripts/setup.sh --bench    also the PyTorch peer of the benchmarks (python3-torch, torchvision)
@@ -13,7 +14,7 @@ packages=(
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libopencv-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist ukui-wallpapers
-  python3-numpy
+  python3-numpy python3-protobuf python3-crc32c
   xvfb xauth
 )
 if [[ "${1:-}" == "--bench" ]]; then

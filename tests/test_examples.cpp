@@ -2,7 +2,6 @@
 // precision and loads back as float32, a packed run refuses to resume, the examples are found,
 // copied and named in errors, and the examples shipped in resources/examples load and carry
 // their probe results.
-#include "test_main.h"
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "core/train/run_dir.h"
 #include "core/train/trainer.h"
 #include "core/util/error.h"
+#include "test_main.h"
 #include "test_support.h"
 
 using namespace pretext;
@@ -62,8 +62,9 @@ class TestExamples : public QObject {
     // The model alone in half precision: well under half of the full checkpoint (which also
     // holds the optimiser's moments).
     const auto full = fs::file_size(run_ + "/checkpoint.pt");
-    QVERIFY2(summary.checkpointBytes * 2 < full,
-             qPrintable(QString("packed %1 bytes, full %2").arg(summary.checkpointBytes).arg(full)));
+    QVERIFY2(
+        summary.checkpointBytes * 2 < full,
+        qPrintable(QString("packed %1 bytes, full %2").arg(summary.checkpointBytes).arg(full)));
     for (const char* name : {"experiment.json", "metrics.csv", "metrics.jsonl", "state.json"})
       QVERIFY2(fs::exists(packed + "/" + name), name);
     // metrics.jsonl keeps the kNN evaluations, not the per-step lines.
@@ -96,7 +97,8 @@ class TestExamples : public QObject {
     o.resumeDir = packed;
     PRETEXT_VERIFY_THROWS_WITH(Trainer(RunDirectory::open(packed).experiment(), o).run(),
                                "cannot be resumed");
-    PRETEXT_VERIFY_THROWS_WITH(packRun(packed, tmp_.filePath("twice").toStdString()), "already packed");
+    PRETEXT_VERIFY_THROWS_WITH(packRun(packed, tmp_.filePath("twice").toStdString()),
+                               "already packed");
     PRETEXT_VERIFY_THROWS_WITH(packRun(run_, packed), "not empty");
   }
 
@@ -106,7 +108,8 @@ class TestExamples : public QObject {
     packRun(run_, example);
     test::writeText(example + "/example.json",
                     R"({"title": "Tiny SimCLR", "summary": "a test", "panel": "Neighbours"})");
-    test::writeText(example + "/eval.json", R"({"knn_top1": 81.5, "linear_top1": 85.25, "probe_data": "mnist"})");
+    test::writeText(example + "/eval.json",
+                    R"({"knn_top1": 81.5, "linear_top1": 85.25, "probe_data": "mnist"})");
     test::writeText(example + "/eval-random-init.json",
                     R"({"knn_top1": 70, "linear_top1": 75, "random_init": true})");
     fs::create_directories(resources.toStdString() + "/examples/not-a-run");
@@ -139,8 +142,8 @@ class TestExamples : public QObject {
   void shippedExamplesLoadAndBeatTheirBaseline() {
     const auto examples = exampleRuns();
     if (examples.empty()) QSKIP("no examples in resources/examples");
-    const QStringList panels{"Curves", "Augmentations", "Neighbours", "Embedding",
-                             "Encoder", "Evaluation", "Method views"};
+    const QStringList panels{"Curves",  "Augmentations", "Neighbours",  "Embedding",
+                             "Encoder", "Evaluation",    "Method views"};
     int64_t bytes = 0;
     for (const auto& e : examples) {
       const QString name = QString::fromStdString(e.name);

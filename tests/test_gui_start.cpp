@@ -1,7 +1,6 @@
 // The first hour in the window: the Start tab (examples, presets by family, last runs), opening
 // an example on its panel, the planned steps in the status bar before a start, and the method
 // views' pictures growing in presentation mode.
-#include "test_main.h"
 #include <torch/torch.h>
 
 #include <QProgressBar>
@@ -11,12 +10,12 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QtTest>
-
 #include <filesystem>
 
 #include "core/config/experiment.h"
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
+#include "test_main.h"
 #include "test_support.h"
 #include "ui/inspect/method_views_panel.h"
 #include "ui/widgets/fit_image_view.h"
@@ -51,7 +50,8 @@ class TestGuiStart : public QObject {
     // One example, packed from a tiny rotation run, in resources of our own.
     TrainOptions o;
     o.outDir = dir_.filePath("made").toStdString();
-    const std::string run = Trainer(experimentFromJson(test::tinyExperimentJson(data_, "rotation", 1)), o).run();
+    const std::string run =
+        Trainer(experimentFromJson(test::tinyExperimentJson(data_, "rotation", 1)), o).run();
     const std::string example = dir_.filePath("resources/examples/tiny-rotation").toStdString();
     packRun(run, example);
     test::writeText(example + "/example.json",
@@ -101,7 +101,8 @@ class TestGuiStart : public QObject {
     QCOMPARE(w->tabs()->currentWidget(), w->panel("Method views"));
     // The status bar shows the example's step out of its budget, not "0 / 1".
     auto* bar = w->statusBar()->findChild<QProgressBar*>();
-    QTRY_VERIFY_WITH_TIMEOUT(bar->format().contains(" / ") && !bar->format().startsWith("0 /"), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(bar->format().contains(" / ") && !bar->format().startsWith("0 /"),
+                             20000);
   }
 
   void statusBarKnowsTheBudgetBeforeTheFirstStart() {

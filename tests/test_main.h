@@ -4,7 +4,6 @@
 // (core only) and test_gui (viz and ui), each compiled in unity batches; CTest's test_<area>
 // runs "test_core <area>" or "test_gui <area>", and "test_core --list" lists the areas.
 #include <QObject>
-
 #include <functional>
 #include <memory>
 
@@ -13,6 +12,6 @@ using TestFactory = std::function<std::unique_ptr<QObject>()>;
 bool registerArea(const char* area, TestFactory make);
 }  // namespace pretext::test
 
-#define PRETEXT_TEST_AREA(Class, area)                                                   \
-  static const bool pretextTestArea##Class = ::pretext::test::registerArea(              \
+#define PRETEXT_TEST_AREA(Class, area)                                      \
+  static const bool pretextTestArea##Class = ::pretext::test::registerArea( \
       area, [] { return std::unique_ptr<QObject>(std::make_unique<Class>().release()); });

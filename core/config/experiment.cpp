@@ -129,7 +129,7 @@ Experiment experimentFromJson(const json& j) {
   SectionReader(j, "run").field("seed", e.seed).field("device", e.device)
       .field("precision", e.precision).field("channels_last", e.channelsLast)
       .field("threads", e.threads).field("checkpoint_every", e.checkpointEvery)
-      .field("log_every", e.logEvery).finish();
+      .field("log_every", e.logEvery).field("tensorboard", e.tensorboard).finish();
 
   // Values.
   if (e.data.empty()) throw Error("data.source: expected a data spec such as fashion-mnist or cifar10:DIR");
@@ -189,7 +189,8 @@ json experimentToJson(const Experiment& e) {
                 {"knn_train_limit", e.knnTrainLimit}, {"knn_test_limit", e.knnTestLimit}}},
       {"run", {{"seed", e.seed}, {"device", e.device}, {"precision", e.precision},
                {"channels_last", e.channelsLast}, {"threads", e.threads},
-               {"checkpoint_every", e.checkpointEvery}, {"log_every", e.logEvery}}},
+               {"checkpoint_every", e.checkpointEvery}, {"log_every", e.logEvery},
+               {"tensorboard", e.tensorboard}}},
   };
 }
 

@@ -59,6 +59,7 @@ struct Experiment {
   int64_t threads = 0;             // CPU threads (0 = every core)
   int64_t checkpointEvery = 0;     // steps between checkpoints (0 = every epoch)
   int64_t logEvery = 10;           // steps between metric rows
+  bool tensorboard = true;         // also write the scalars as a TensorBoard event file, RUN/tb/
 };
 
 // Throws pretext::Error naming the path ("optimizer.lr = -1: expected a value > 0").

@@ -14,10 +14,14 @@ namespace {
 
 std::string npyDescr(const torch::Tensor& values) {
   switch (values.scalar_type()) {
-    case torch::kFloat: return "<f4";
-    case torch::kDouble: return "<f8";
-    case torch::kInt: return "<i4";
-    case torch::kLong: return "<i8";
+    case torch::kFloat:
+      return "<f4";
+    case torch::kDouble:
+      return "<f8";
+    case torch::kInt:
+      return "<i4";
+    case torch::kLong:
+      return "<i8";
     default:
       throw Error(std::string("cannot write a .npy of ") + c10::toString(values.scalar_type()) +
                   " values: float32, float64, int32 and int64 are supported");
@@ -32,8 +36,8 @@ std::string npyHeader(const torch::Tensor& values) {
   if (values.dim() > 1) shape.resize(shape.size() - 2);  // (N, D); a 1-D shape keeps "(N,"
   if (values.dim() == 1) shape.resize(shape.size() - 1);
   shape += ")";
-  std::string dict = "{'descr': '" + npyDescr(values) + "', 'fortran_order': False, 'shape': " +
-                     shape + ", }";
+  std::string dict =
+      "{'descr': '" + npyDescr(values) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // magic (6) + version (2) + length (2) + dict + padding + '\n': a multiple of 64.
   const size_t unpadded = 10 + dict.size() + 1;
   dict.append((64 - unpadded % 64) % 64, ' ');

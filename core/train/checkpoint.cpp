@@ -22,7 +22,8 @@ namespace {
 // Every parameter and buffer of the method by its dotted name (the names Module::save uses).
 std::vector<std::pair<std::string, torch::Tensor>> namedTensorsOf(Method& method) {
   std::vector<std::pair<std::string, torch::Tensor>> all;
-  for (const auto& p : method.named_parameters(/*recurse=*/true)) all.emplace_back(p.key(), p.value());
+  for (const auto& p : method.named_parameters(/*recurse=*/true))
+    all.emplace_back(p.key(), p.value());
   for (const auto& b : method.named_buffers(/*recurse=*/true)) all.emplace_back(b.key(), b.value());
   return all;
 }
@@ -62,7 +63,9 @@ void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimize
     archive.write("step", torch::tensor(step));
     archive.save_to(tmp);
   });
-  run.writeState({{"step", step}, {"epoch", epoch}, {"finished", finished},
+  run.writeState({{"step", step},
+                  {"epoch", epoch},
+                  {"finished", finished},
                   {"embedding_dim", method.embeddingDim()}});
 }
 
@@ -79,7 +82,8 @@ int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optim
   const json state = run.state();
   const bool packed = state.value("packed", false);
   if (packed && optimizer)
-    throw Error(run.path() + " is a packed run (an example: its model in half precision, no "
+    throw Error(run.path() +
+                " is a packed run (an example: its model in half precision, no "
                 "optimiser state), so it cannot be resumed; train a new run from its "
                 "experiment.json instead");
   std::set<std::string> keptFloat32;
@@ -112,8 +116,10 @@ int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optim
   } catch (const c10::Error& e) {
     for (auto& t : halved)
       if (t.scalar_type() != torch::kFloat) t.set_data(t.to(torch::kFloat));
-    throw Error(path + ": cannot read the checkpoint (damaged, or written by a different "
-                "method/backbone): " + std::string(e.what_without_backtrace()).substr(0, 300));
+    throw Error(path +
+                ": cannot read the checkpoint (damaged, or written by a different "
+                "method/backbone): " +
+                std::string(e.what_without_backtrace()).substr(0, 300));
   }
 }
 

@@ -1,11 +1,10 @@
 #include "core/train/examples.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/train/checkpoint.h"
 #include "core/util/error.h"
@@ -48,7 +47,8 @@ std::string examplesDirectory() {
 std::vector<ExampleRun> exampleRuns() {
   std::vector<ExampleRun> examples;
   std::error_code ec;
-  for (fs::directory_iterator it(examplesDirectory(), ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(examplesDirectory(), ec), end; !ec && it != end;
+       it.increment(ec)) {
     const fs::path dir = it->path();
     if (!fs::is_directory(dir, ec) || !isPackedRun(dir.string())) continue;
     ExampleRun e;
@@ -90,10 +90,12 @@ std::string copyExampleRun(const std::string& name, const std::string& runsFolde
   const ExampleRun example = findExampleRun(name);
   const fs::path target = fs::path(runsFolder) / "examples" / name;
   std::error_code ec;
-  if (fs::exists(target / "checkpoint.pt", ec) && isPackedRun(target.string())) return target.string();
+  if (fs::exists(target / "checkpoint.pt", ec) && isPackedRun(target.string()))
+    return target.string();
   fs::create_directories(target, ec);
   if (ec) throw Error(target.string() + ": cannot create the folder (" + ec.message() + ")");
-  fs::copy(example.path, target, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+  fs::copy(example.path, target, fs::copy_options::recursive | fs::copy_options::overwrite_existing,
+           ec);
   if (ec) throw Error(target.string() + ": cannot copy the example there (" + ec.message() + ")");
   return target.string();
 }

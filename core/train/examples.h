@@ -9,14 +9,14 @@
 namespace pretext {
 
 struct ExampleRun {
-  std::string name;     // the folder name, e.g. "simclr-fashion"
-  std::string path;     // resources/examples/NAME
-  std::string title;    // "SimCLR on Fashion-MNIST"
-  std::string summary;  // one or two sentences: what to look at
-  std::string panel;    // e.g. "Neighbours"
-  std::string method;   // experiment.json's method
-  std::string data;     // experiment.json's data source
-  int64_t steps = 0;    // the steps it trained
+  std::string name;                                  // the folder name, e.g. "simclr-fashion"
+  std::string path;                                  // resources/examples/NAME
+  std::string title;                                 // "SimCLR on Fashion-MNIST"
+  std::string summary;                               // one or two sentences: what to look at
+  std::string panel;                                 // e.g. "Neighbours"
+  std::string method;                                // experiment.json's method
+  std::string data;                                  // experiment.json's data source
+  int64_t steps = 0;                                 // the steps it trained
   double knnTop1 = -1, linearTop1 = -1;              // its probes (percent; -1 when not measured)
   double randomKnnTop1 = -1, randomLinearTop1 = -1;  // the same architecture untrained
   std::string probeData;                             // where the probes ran

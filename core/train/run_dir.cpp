@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "core/train/tensorboard.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -144,8 +145,9 @@ void RunDirectory::truncateMetrics(int64_t step) const {
   filter("metrics.jsonl", false);
 }
 
-MetricsWriter::MetricsWriter(const RunDirectory& run)
+MetricsWriter::MetricsWriter(const RunDirectory& run, bool tensorboard)
     : csvPath_(run.file("metrics.csv")), jsonlPath_(run.file("metrics.jsonl")) {
+  if (tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(run.file("tb"));
   // Resuming: keep the existing header's metric columns.
   std::ifstream in(csvPath_);
   std::string header;
@@ -161,6 +163,8 @@ MetricsWriter::MetricsWriter(const RunDirectory& run)
   jsonl_.open(jsonlPath_, std::ios::app);
   if (!csv_ || !jsonl_) throw Error(csvPath_ + ": cannot open the metrics files for writing");
 }
+
+MetricsWriter::~MetricsWriter() = default;
 
 void MetricsWriter::step(int64_t step, double epoch, double loss, double lr, double imgPerSec,
                          double wallSeconds, const std::vector<std::pair<std::string, double>>& metrics) {
@@ -188,10 +192,22 @@ void MetricsWriter::step(int64_t step, double epoch, double loss, double lr, dou
   csv_.flush();
   jsonl_ << row.dump() << "\n";
   jsonl_.flush();
+  if (tensorboard_) {
+    tensorboard_->scalar("loss", loss, step);
+    tensorboard_->scalar("lr", lr, step);
+    tensorboard_->scalar("img_per_s", imgPerSec, step);
+    tensorboard_->scalar("epoch", epoch, step);
+    for (const auto& [name, value] : metrics) tensorboard_->scalar(name, value, step);
+    tensorboard_->flush();
+  }
 }
 
 void MetricsWriter::eval(int64_t step, int64_t epoch, const std::string& kind, double top1) {
   if (kind == "knn") lastKnn_ = top1;
+  if (tensorboard_) {
+    tensorboard_->scalar(kind + "_top1", top1, step);
+    tensorboard_->flush();
+  }
   jsonl_ << json{{"type", "eval"}, {"step", step}, {"epoch", epoch}, {"kind", kind}, {"top1", top1}}.dump()
          << "\n";
   jsonl_.flush();

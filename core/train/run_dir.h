@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,7 @@ namespace pretext {
 //   eval.json         the last `pretext-cli eval` results (eval-random-init.json: the untrained
 //                     baseline; eval-on-DATA.json: a transfer probe on another source)
 //   evaluations.jsonl every evaluation made in the window (core/eval/results.h)
+//   tb/               TensorBoard's event file of the same scalars (run.tensorboard)
 // A packed run (core/train/checkpoint.h) has the same files with a model-only checkpoint.
 class RunDirectory {
  public:
@@ -51,10 +53,14 @@ class RunDirectory {
 // which is fsync'ed and renamed over `path`; a crash leaves the old file intact.
 void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write);
 
-// CSV + JSONL metric writer with a fixed column set decided at the first row.
+class TensorBoardWriter;
+
+// CSV + JSONL metric writer with a fixed column set decided at the first row; with
+// `tensorboard`, every value also goes to a TensorBoard event file in RUN/tb/.
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const RunDirectory& run);
+  explicit MetricsWriter(const RunDirectory& run, bool tensorboard = false);
+  ~MetricsWriter();
   void step(int64_t step, double epoch, double loss, double lr, double imgPerSec, double wallSeconds,
             const std::vector<std::pair<std::string, double>>& metrics);
   void eval(int64_t step, int64_t epoch, const std::string& kind, double top1);
@@ -66,6 +72,7 @@ class MetricsWriter {
   bool headerKnown_ = false;
   double lastKnn_ = -1;
   std::ofstream csv_, jsonl_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
 }  // namespace pretext

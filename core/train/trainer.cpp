@@ -161,7 +161,7 @@ std::string Trainer::run() {
       start = loadCheckpoint(*run, method, &optimizer, s.device);
       run->truncateMetrics(start);
     }
-    MetricsWriter metrics(*run);
+    MetricsWriter metrics(*run, e.tensorboard);
     log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
     log("device " + describeDevice(s.device) + (autocast ? ", bf16 autocast" : "") + ", method " +
         e.method + ", backbone " + e.backbone + " (" +

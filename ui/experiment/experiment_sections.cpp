@@ -406,6 +406,8 @@ const std::vector<SectionField>& sectionFields() {
        {},
        "steps between checkpoints (0 = every epoch)"},
       {"run", "log_every", "Log every", T::Int, 1, 1e6, {}, "steps between metric rows"},
+      {"run", "tensorboard", "TensorBoard", T::Bool, 0, 0, {},
+       "also write the scalars as a TensorBoard event file in the run's tb/ folder"},
   };
   return fields;
 }

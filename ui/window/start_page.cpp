@@ -12,7 +12,6 @@
 #include <QPushButton>
 #include <QScrollArea>
 #include <QVBoxLayout>
-
 #include <algorithm>
 #include <map>
 
@@ -128,8 +127,10 @@ void StartPage::refresh(const QString& runsFolder) {
 void StartPage::fillExamples() {
   const auto examples = exampleRuns();
   if (examples.empty()) {
-    examples_->addWidget(paragraph(tr("No examples found in %1 (scripts/make_examples.sh makes them).")
-                                       .arg(QString::fromStdString(examplesDirectory()))), 0, 0);
+    examples_->addWidget(
+        paragraph(tr("No examples found in %1 (scripts/make_examples.sh makes them).")
+                      .arg(QString::fromStdString(examplesDirectory()))),
+        0, 0);
     return;
   }
   constexpr int kColumns = 3;
@@ -139,7 +140,8 @@ void StartPage::fillExamples() {
     card->setObjectName("exampleCard");
     card->setFrameShape(QFrame::StyledPanel);
     auto* v = new QVBoxLayout(card);
-    v->addWidget(paragraph(QString("<b>%1</b>").arg(QString::fromStdString(e.title).toHtmlEscaped())));
+    v->addWidget(
+        paragraph(QString("<b>%1</b>").arg(QString::fromStdString(e.title).toHtmlEscaped())));
     v->addWidget(paragraph(QString::fromStdString(e.summary).toHtmlEscaped()));
     QString probes = tr("kNN %1, linear %2").arg(percent(e.knnTop1), percent(e.linearTop1));
     if (e.randomKnnTop1 >= 0)
@@ -150,9 +152,8 @@ void StartPage::fillExamples() {
                     .arg(QString::fromStdString(e.probeData).toHtmlEscaped());
     v->addWidget(paragraph(probes));
     v->addStretch(1);
-    auto* open = new QPushButton(tr("Open (%1 steps of %2)")
-                                     .arg(e.steps)
-                                     .arg(QString::fromStdString(e.method)));
+    auto* open = new QPushButton(
+        tr("Open (%1 steps of %2)").arg(e.steps).arg(QString::fromStdString(e.method)));
     open->setObjectName("openExample_" + QString::fromStdString(e.name));
     const QString name = QString::fromStdString(e.name);
     connect(open, &QPushButton::clicked, this, [this, name] { emit exampleRequested(name); });
@@ -162,7 +163,8 @@ void StartPage::fillExamples() {
 }
 
 void StartPage::fillPresets() {
-  std::map<std::string, std::vector<std::pair<QString, QString>>> byFamily;  // family -> (name, tip)
+  std::map<std::string, std::vector<std::pair<QString, QString>>>
+      byFamily;  // family -> (name, tip)
   for (const std::string& name : presetNames()) {
     try {
       const auto j = loadPresetJson(name);
@@ -191,7 +193,8 @@ void StartPage::fillPresets() {
       auto* button = new QPushButton(name);
       button->setToolTip(tip);
       button->setObjectName("preset_" + name);
-      connect(button, &QPushButton::clicked, this, [this, name = name] { emit presetRequested(name); });
+      connect(button, &QPushButton::clicked, this,
+              [this, name = name] { emit presetRequested(name); });
       buttons->addWidget(button, i / kButtonsPerRow, i % kButtonsPerRow);
       ++i;
     }
@@ -221,18 +224,19 @@ void StartPage::fillLastRuns(const QString& runsFolder) {
     const QString dir = runs[i].absoluteFilePath();
     const QJsonObject state = readJsonObject(QDir(dir).filePath("state.json"));
     const QJsonObject experiment = readJsonObject(QDir(dir).filePath("experiment.json"));
-    const QString when = QFileInfo(QDir(dir).filePath("state.json")).lastModified().toString("yyyy-MM-dd hh:mm");
+    const QString when =
+        QFileInfo(QDir(dir).filePath("state.json")).lastModified().toString("yyyy-MM-dd hh:mm");
     auto* row = new QHBoxLayout;
     auto* open = new QPushButton(tr("Open"));
     connect(open, &QPushButton::clicked, this, [this, dir] { emit runRequested(dir); });
     row->addWidget(open);
-    row->addWidget(paragraph(tr("<b>%1</b> &nbsp; %2, step %3%4 &nbsp; <span style='color:gray'>%5</span>")
-                                 .arg(runs[i].fileName().toHtmlEscaped(),
-                                      experiment.value("method").toObject().value("name").toString(),
-                                      QString::number(state.value("step").toInteger()),
-                                      state.value("finished").toBool() ? tr(", finished") : QString(),
-                                      when)),
-                   1);
+    row->addWidget(
+        paragraph(tr("<b>%1</b> &nbsp; %2, step %3%4 &nbsp; <span style='color:gray'>%5</span>")
+                      .arg(runs[i].fileName().toHtmlEscaped(),
+                           experiment.value("method").toObject().value("name").toString(),
+                           QString::number(state.value("step").toInteger()),
+                           state.value("finished").toBool() ? tr(", finished") : QString(), when)),
+        1);
     lastRuns_->addLayout(row);
   }
 }
