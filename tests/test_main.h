@@ -14,4 +14,4 @@ bool registerArea(const char* area, TestFactory make);
 
 #define PRETEXT_TEST_AREA(Class, area)                                      \
   static const bool pretextTestArea##Class = ::pretext::test::registerArea( \
-      area, [] { return std::unique_ptr<QObject>(std::make_unique<Class>().release()); });
+      area, []() -> std::unique_ptr<QObject> { return std::make_unique<Class>(); });

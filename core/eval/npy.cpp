@@ -31,11 +31,10 @@ std::string npyDescr(const torch::Tensor& values) {
 }  // namespace
 
 std::string npyHeader(const torch::Tensor& values) {
-  std::string shape = "(";
-  for (int64_t d = 0; d < values.dim(); ++d) shape += std::to_string(values.size(d)) + ", ";
-  if (values.dim() > 1) shape.resize(shape.size() - 2);  // (N, D); a 1-D shape keeps "(N,"
-  if (values.dim() == 1) shape.resize(shape.size() - 1);
-  shape += ")";
+  std::string shape;  // Python's tuple: (), (N,), (N, D)
+  for (int64_t d = 0; d < values.dim(); ++d)
+    shape += (d ? ", " : "") + std::to_string(values.size(d));
+  shape = "(" + shape + (values.dim() == 1 ? ",)" : ")");
   std::string dict =
       "{'descr': '" + npyDescr(values) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // magic (6) + version (2) + length (2) + dict + padding + '\n': a multiple of 64.

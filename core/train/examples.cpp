@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/eval/results.h"
 #include "core/train/checkpoint.h"
 #include "core/util/error.h"
 
@@ -21,19 +22,16 @@ json readExampleJson(const fs::path& path) {
   return json::parse(in, nullptr, /*allow_exceptions=*/false);
 }
 
-// Reads the probe results `pretext-cli eval` left in the example: eval*.json, the trained
-// model's and the random encoder's ("random_init").
+// The probes `pretext-cli eval` left in the example (eval*.json, read as the Evaluation panel
+// reads them): the first kNN and linear result of the trained model and of the random encoder.
 void readExampleProbes(const fs::path& dir, ExampleRun& e) {
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string file = it->path().filename().string();
-    if (file.rfind("eval", 0) != 0 || it->path().extension() != ".json") continue;
-    const json j = readExampleJson(it->path());
-    if (!j.is_object()) continue;
-    const bool random = j.value("random_init", false);
-    (random ? e.randomKnnTop1 : e.knnTop1) = j.value("knn_top1", -1.0);
-    (random ? e.randomLinearTop1 : e.linearTop1) = j.value("linear_top1", -1.0);
-    if (!random) e.probeData = j.value("probe_data", std::string());
+  for (const EvalRecord& r : readEvalRecords(dir.string())) {
+    double* knn = r.randomInit ? &e.randomKnnTop1 : &e.knnTop1;
+    double* linear = r.randomInit ? &e.randomLinearTop1 : &e.linearTop1;
+    double* slot = r.protocol == "knn" ? knn : r.protocol == "linear" ? linear : nullptr;
+    if (!slot || *slot >= 0) continue;
+    *slot = r.top1;
+    if (!r.randomInit && e.probeData.empty()) e.probeData = r.data;
   }
 }
 

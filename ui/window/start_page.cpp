@@ -211,10 +211,15 @@ void StartPage::fillLastRuns(const QString& runsFolder) {
       if (QFileInfo::exists(QDir(fi.absoluteFilePath()).filePath("experiment.json")) &&
           QFileInfo::exists(QDir(fi.absoluteFilePath()).filePath("state.json")))
         runs << fi;
-  std::sort(runs.begin(), runs.end(), [](const QFileInfo& a, const QFileInfo& b) {
-    return QFileInfo(QDir(a.absoluteFilePath()).filePath("state.json")).lastModified() >
-           QFileInfo(QDir(b.absoluteFilePath()).filePath("state.json")).lastModified();
-  });
+  // Newest first, by when each run last saved its state (read once per run).
+  std::vector<std::pair<QDateTime, QFileInfo>> byTime;
+  for (const QFileInfo& fi : runs)
+    byTime.emplace_back(
+        QFileInfo(QDir(fi.absoluteFilePath()).filePath("state.json")).lastModified(), fi);
+  std::sort(byTime.begin(), byTime.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  runs.clear();
+  for (const auto& [when, fi] : byTime) runs << fi;
   if (runs.isEmpty()) {
     lastRuns_->addWidget(paragraph(tr("No runs yet in %1.").arg(QDir(runsFolder).absolutePath())));
     return;
