@@ -20,6 +20,8 @@
 #include "core/eval/finetune.h"
 #include "core/eval/npy.h"
 #include "core/eval/probes.h"
+#include "core/interop/export_run.h"
+#include "core/interop/import_run.h"
 #include "core/methods/registry.h"
 #include "core/train/checkpoint.h"
 #include "core/train/examples.h"
@@ -247,6 +249,55 @@ int cmdFeatures(const std::string& dir, const std::string& dataSpec, const std::
   return 0;
 }
 
+struct ExportArgs {
+  std::string run, out, projector, data, split = "test";
+  int64_t projectorLimit = 2000;
+};
+
+// pretext-cli export: the encoder as a PyTorch state_dict (+ sidecar), and/or the features for
+// TensorBoard's Embedding Projector.
+int cmdExport(const ExportArgs& a) {
+  Session s = loadRunSession(a.run);
+  const bool weights = !a.out.empty() || a.projector.empty();
+  if (weights) {
+    const std::string file = a.out.empty() ? a.run + "/export/encoder.pt" : a.out;
+    const ExportedEncoder x = exportEncoder(s, a.run, file);
+    std::cout << x.weightsPath << ": the " << x.arch << " encoder as a PyTorch state_dict, "
+              << x.tensors << " tensors, " << x.parameters << " parameters, " << std::fixed
+              << std::setprecision(2) << double(x.bytes) / 1e6 << " MB\n"
+              << x.sidecarPath << ": architecture, input, normalisation, evaluations\n"
+              << "in Python:\n" << x.sidecar["python"].get<std::string>();
+  }
+  if (!a.projector.empty()) {
+    Dataset data = a.split == "train" ? s.data.train : s.data.test;
+    if (!a.data.empty()) {
+      const Dataset& like = s.data.train;
+      auto other = loadData(a.data, DataOptions().imageSize(like.height()).seed(s.experiment.seed));
+      data = conformImages(a.split == "train" ? other.train : other.test, like.channels(), like.height());
+    }
+    std::cout << "extracting features of " << std::min<int64_t>(a.projectorLimit, data.size())
+              << " " << data.name << " images on " << describeDevice(s.device) << std::endl;
+    const ProjectorExport p = exportProjector(s, data, a.projector, a.projectorLimit,
+                                              s.experiment.name + " (" + s.experiment.method + ")");
+    std::cout << a.projector << ": " << p.points << " points of " << p.dim
+              << " dimensions (tensors.tsv, metadata.tsv" << (p.sprite ? ", sprite.png" : "")
+              << ", projector_config.pbtxt)\nopen it with: tensorboard --logdir " << a.projector
+              << "  (the Projector tab), or load the .tsv files at projector.tensorflow.org\n";
+  }
+  return 0;
+}
+
+int cmdImport(const ImportOptions& o) {
+  const ImportSummary r = importWeights(o, [](const std::string& line) { std::cout << line << std::endl; });
+  std::cout << "imported " << r.tensors << " tensors from " << o.file << " into a " << r.arch
+            << " encoder\n";
+  for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
+  std::cout << "run saved in " << r.runDir << "\nevaluate it with: pretext-cli eval " << r.runDir
+            << "\ntrain from it: pretext-cli train --preset NAME --set model.init_from=" << o.file
+            << " " << r.backboneSettings << "\n";
+  return 0;
+}
+
 int cmdMethods(bool asJson) {
   json all = json::array();
   for (const auto& m : MethodRegistry::instance().all()) {
@@ -354,6 +405,41 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   features->add_option("--out", featuresOut, "the folder for the .npy files")->required();
 
+  auto* exportCmd = app.add_subcommand(
+      "export", "write a run's encoder as a PyTorch state_dict (torch.load reads it; torchvision "
+                "names for the ResNets) with a JSON sidecar, and/or its features for "
+                "TensorBoard's Embedding Projector");
+  ExportArgs xa;
+  exportCmd->add_option("run", xa.run, "run folder")->required();
+  exportCmd->add_option("--out", xa.out, "the weights file (default RUN/export/encoder.pt)");
+  exportCmd->add_option("--projector", xa.projector,
+                        "also (or only, without --out) write tensors.tsv, metadata.tsv, sprite.png "
+                        "and projector_config.pbtxt into this folder");
+  exportCmd->add_option("--projector-limit", xa.projectorLimit, "images in the projector")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  exportCmd->add_option("--data", xa.data, "the projector's images from another source");
+  exportCmd->add_option("--split", xa.split, "the projector's split: train or test")
+      ->check(CLI::IsMember({"train", "test"}))
+      ->capture_default_str();
+
+  auto* importCmd = app.add_subcommand(
+      "import", "make a run from a PyTorch state_dict (a torchvision ResNet, a solo-learn or "
+                "lightly backbone, a Pretext export) that the window and eval open");
+  ImportOptions io;
+  importCmd->add_option("file", io.file, "the .pt file torch.save wrote")->required();
+  importCmd->add_option("--arch", io.arch, "resnet18, resnet34, convnet or vit (default: read off the keys)")
+      ->check(CLI::IsMember({"resnet18", "resnet34", "convnet", "vit"}));
+  importCmd->add_option("--stem", io.stem, "resnets: small (3x3 conv) or imagenet (7x7 + max-pool); default: read off conv1")
+      ->check(CLI::IsMember({"small", "imagenet"}));
+  importCmd->add_option("--data", io.data,
+                        "the data to inspect and evaluate it on (default: the export's, else "
+                        "fashion-mnist for 1-channel weights, photos for 3-channel ones)");
+  importCmd->add_option("--image-size", io.imageSize, "folder:/photos: sources: image size");
+  importCmd->add_option("--heads", io.heads, "vit: attention heads (the weights do not say)");
+  importCmd->add_option("--out", io.outDir, "folder for run folders")->capture_default_str();
+  importCmd->add_option("--name", io.name, "the run's name (default imported-FILE)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -385,6 +471,14 @@ int main(int argc, char** argv) {
     if (*features) {
       configureThreads();
       return cmdFeatures(featuresRun, featuresData, featuresSplit, featuresOut);
+    }
+    if (*exportCmd) {
+      configureThreads();
+      return cmdExport(xa);
+    }
+    if (*importCmd) {
+      configureThreads();
+      return cmdImport(io);
     }
     if (*examples) {
       for (const auto& e : exampleRuns()) {

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Pretext needs on Debian 12, idempotently: the toolchain, Qt 6, QCustomPlot for
 # Qt 6, LibTorch (CPU), oneDNN, OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
-# (Fashion-MNIST, photographs for colour), NumPy, protobuf and crc32c for Python (the tests read
-# .npy files with numpy.load and TensorBoard event files with protobuf) and
-# Xvfb for GUI tests.
-#   scripts/setup.sh            everything to build, run and test
-#   scripts/setup.sh --bench    also the PyTorch peer of the benchmarks (python3-torch, torchvision)
+# (Fashion-MNIST, photographs for colour), PyTorch, torchvision, NumPy, protobuf and crc32c for
+# Python (the tests check what Pretext writes with the clients that read it: torch.load and
+# torchvision for exported encoders, numpy.load for .npy files, protobuf for TensorBoard's
+# files; the benchmarks' PyTorch peer) and Xvfb for GUI tests.
+#   scripts/setup.sh            everything to build, run, test and benchmark
+#   scripts/setup.sh --bench    the same (kept for older notes)
 set -euo pipefail
 
 packages=(
@@ -14,12 +15,9 @@ packages=(
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libopencv-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist ukui-wallpapers
-  python3-numpy python3-protobuf python3-crc32c
+  python3-numpy python3-protobuf python3-crc32c python3-torch python3-torchvision
   xvfb xauth
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-torchvision)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

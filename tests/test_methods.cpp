@@ -2,6 +2,8 @@
 #include "test_main.h"
 #include <torch/torch.h>
 
+#include <QFileInfo>
+#include <QTemporaryDir>
 #include <cmath>
 
 #include "core/methods/registry.h"
@@ -10,6 +12,7 @@
 #include "core/methods/rotation.h"
 #include "core/methods/simclr.h"
 #include "core/train/events.h"
+#include "core/train/trainer.h"
 #include "core/util/error.h"
 #include "test_support.h"
 
@@ -92,6 +95,27 @@ class TestMethods : public QObject {
       for (const auto& p : m.params) QVERIFY2(!p.help.empty(), p.name.c_str());
     }
     PRETEXT_VERIFY_THROWS_WITH(MethodRegistry::instance().get("nope"), "known methods: supervised");
+  }
+
+  // Imported weights: features like any method, no training step, and a trainer that says so
+  // before it makes a run folder.
+  void pretrainedRefusesToTrain() {
+    MethodSetup s;
+    s.imageSize = 16;
+    s.backbone.width(4);
+    auto method = makeMethod("pretrained", s);
+    method->eval();
+    QCOMPARE(method->features(torch::rand({2, 1, 16, 16})).size(1), int64_t(32));
+    Batch b;
+    b.images = torch::rand({2, 1, 16, 16});
+    StepContext ctx;
+    PRETEXT_VERIFY_THROWS_WITH(method->step(b, ctx), "model.init_from");
+    QTemporaryDir dir;
+    TrainOptions o;
+    o.outDir = dir.filePath("runs").toStdString();
+    nlohmann::json j = {{"method", {{"name", "pretrained"}}}, {"data", {{"source", "fashion-mnist"}}}};
+    PRETEXT_VERIFY_THROWS_WITH(Trainer(experimentFromJson(j), o).run(), "cannot be trained");
+    QVERIFY(!QFileInfo::exists(dir.filePath("runs")));
   }
 
   void resolveParamsFillsDefaultsAndRefuses_data() {
@@ -198,6 +222,7 @@ class TestMethods : public QObject {
     QTest::addColumn<QString>("name");
     QTest::addColumn<bool>("channelsLast");
     for (const auto& n : MethodRegistry::instance().names()) {
+      if (!MethodRegistry::instance().get(n).trainable) continue;  // pretrainedRefusesToTrain
       QTest::newRow(n.c_str()) << QString::fromStdString(n) << false;
       QTest::newRow((n + " channels-last").c_str()) << QString::fromStdString(n) << true;
     }

@@ -89,7 +89,7 @@ void requireChoice(const std::string& path, const std::string& value,
 }
 
 const std::vector<std::string> kSections = {"name", "description", "data", "method", "backbone",
-                                            "augment", "optimizer", "schedule", "eval", "run"};
+                                            "model", "augment", "optimizer", "schedule", "eval", "run"};
 
 }  // namespace
 
@@ -98,7 +98,7 @@ Experiment experimentFromJson(const json& j) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (std::find(kSections.begin(), kSections.end(), it.key()) == kSections.end())
       throw Error(it.key() + ": unknown section; sections are name, description, data, method, "
-                  "backbone, augment, optimizer, schedule, eval, run");
+                  "backbone, model, augment, optimizer, schedule, eval, run");
   }
   Experiment e;
   if (j.contains("name")) {
@@ -114,7 +114,8 @@ Experiment experimentFromJson(const json& j) {
   json params = json::object();
   SectionReader(j, "method").field("name", e.method).raw("params", params).finish();
   SectionReader(j, "backbone").field("name", e.backbone).field("width", e.width)
-      .field("patch_size", e.patchSize).field("depth", e.depth).field("heads", e.heads).finish();
+      .field("patch_size", e.patchSize).field("depth", e.depth).field("heads", e.heads).field("stem", e.stem).finish();
+  SectionReader(j, "model").field("init_from", e.initFrom).finish();
   if (j.contains("augment")) e.augment = j["augment"];
   SectionReader(j, "optimizer").field("name", e.optimizer).field("lr", e.lr)
       .field("momentum", e.momentum).field("nesterov", e.nesterov)
@@ -177,7 +178,8 @@ json experimentToJson(const Experiment& e) {
       {"data", {{"source", e.data}, {"image_size", e.imageSize}, {"limit", e.dataLimit}}},
       {"method", {{"name", e.method}, {"params", e.methodParams}}},
       {"backbone", {{"name", e.backbone}, {"width", e.width}, {"patch_size", e.patchSize},
-                    {"depth", e.depth}, {"heads", e.heads}}},
+                    {"depth", e.depth}, {"heads", e.heads}, {"stem", e.stem}}},
+      {"model", {{"init_from", e.initFrom}}},
       {"augment", e.augment},
       {"optimizer", {{"name", e.optimizer}, {"lr", e.lr}, {"momentum", e.momentum},
                      {"nesterov", e.nesterov}, {"weight_decay", e.weightDecay},
@@ -201,6 +203,7 @@ BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t
       .patchSize(e.patchSize)
       .depth(e.depth)
       .heads(e.heads)
+      .stem(e.stem)
       .inChannels(channels)
       .imageSize(imageSize);
 }
@@ -258,7 +261,7 @@ void applyOverride(json& j, const std::string& assignment) {
   }
   if (std::find(kSections.begin(), kSections.end(), keys[0]) == kSections.end())
     throw Error("--set " + assignment + ": unknown section \"" + keys[0] +
-                "\"; sections are data, method, backbone, augment, optimizer, schedule, eval, run");
+                "\"; sections are data, method, backbone, model, augment, optimizer, schedule, eval, run");
   json* node = &j;
   for (size_t i = 0; i + 1 < keys.size(); ++i) {
     json& next = (*node)[keys[i]];

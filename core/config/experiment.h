@@ -28,6 +28,9 @@ struct Experiment {
   int64_t patchSize = 4;        // vit only
   int64_t depth = 4;            // vit only: transformer blocks
   int64_t heads = 4;            // vit only: attention heads
+  std::string stem = "small";   // resnets only: small (3x3 conv) | imagenet (7x7/2 conv + max-pool)
+  // model
+  std::string initFrom;         // a PyTorch state_dict (.pt) the encoder starts from ("" = random)
   // augmentations ({"preset": ..., overrides}); null = the method's default preset
   nlohmann::json augment;
   // optimiser

@@ -29,6 +29,7 @@ MethodInfo inpaintingMethodInfo();
 MethodInfo dcganMethodInfo();
 MethodInfo colorizationMethodInfo();
 MethodInfo splitbrainMethodInfo();
+MethodInfo pretrainedMethodInfo();
 
 MethodRegistry& MethodRegistry::instance() {
   static MethodRegistry registry = [] {
@@ -51,6 +52,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(dcganMethodInfo());
     r.add(colorizationMethodInfo());
     r.add(splitbrainMethodInfo());
+    r.add(pretrainedMethodInfo());
     return r;
   }();
   return registry;

@@ -36,6 +36,7 @@ struct MethodInfo {
   bool needsColour = false;  // needs 3-channel (RGB) training images (colorization, split-brain)
   std::string requiredBackbone;         // a backbone the method cannot do without ("" = any)
   std::string defaultAugment = "none";  // augmentation preset that suits it
+  bool trainable = true;     // false: an encoder from elsewhere, inspected and evaluated only
   std::vector<ParamSpec> params;
   std::function<std::shared_ptr<Method>(const MethodSetup&)> make;
 };

@@ -29,6 +29,11 @@ void BackboneOptions::validateArchitecture() const {
     throw Error("backbone.depth = " + std::to_string(depth()) + ": expected a value in [1, 64]");
   if (heads() < 1 || heads() > 64)
     throw Error("backbone.heads = " + std::to_string(heads()) + ": expected a value in [1, 64]");
+  if (stem() != "small" && stem() != "imagenet")
+    throw Error("backbone.stem = \"" + stem() + "\": expected small or imagenet");
+  if (stem() != "small" && name().rfind("resnet", 0) != 0)
+    throw Error("backbone.stem = \"" + stem() + "\": only the resnets have a choice of stem; " +
+                "backbone.name is " + name());
   if (name() == "vit") {
     if (width() % heads() != 0)
       throw Error("backbone.heads = " + std::to_string(heads()) + ": the vit's width (embedding " +

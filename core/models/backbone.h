@@ -18,6 +18,9 @@ struct BackboneOptions {
   PRETEXT_ARG(int64_t, patchSize) = 4;         // vit: side of the square patches (one token each)
   PRETEXT_ARG(int64_t, depth) = 4;             // vit: transformer blocks
   PRETEXT_ARG(int64_t, heads) = 4;             // vit: attention heads (must divide width)
+  // resnets: "small" (a 3x3 stride-1 first convolution, no max-pool: SimCLR's CIFAR stem) or
+  // "imagenet" (torchvision's 7x7 stride-2 convolution and 3x3 stride-2 max-pool)
+  PRETEXT_ARG(std::string, stem) = "small";
 
  public:
   // Throws pretext::Error naming backbone.<field>. validateArchitecture() checks everything that

@@ -1,5 +1,7 @@
 // ResNet-18/34 (He et al. 2016) with the small-image stem used for CIFAR-sized inputs in the
-// SimCLR paper: a 3x3 stride-1 first convolution and no max-pool.
+// SimCLR paper (a 3x3 stride-1 first convolution and no max-pool) or, with stem "imagenet", the
+// original one (7x7 stride-2 convolution, 3x3 stride-2 max-pool) that torchvision's ImageNet
+// weights were trained with. core/interop/torch_weights maps the names to torchvision's.
 #include <torch/torch.h>
 
 #include "core/models/backbone.h"
@@ -36,9 +38,15 @@ class ResNet : public Encoder {
  public:
   ResNet(const BackboneOptions& o, const std::vector<int>& blocks) {
     const int64_t w = o.width();
-    stem_ = register_module("stem", nn::Sequential(
-        nn::Conv2d(nn::Conv2dOptions(o.inChannels(), w, 3).padding(1).bias(false)),
-        nn::BatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true))));
+    if (o.stem() == "imagenet")
+      stem_ = register_module("stem", nn::Sequential(
+          nn::Conv2d(nn::Conv2dOptions(o.inChannels(), w, 7).stride(2).padding(3).bias(false)),
+          nn::BatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true)),
+          nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1))));
+    else
+      stem_ = register_module("stem", nn::Sequential(
+          nn::Conv2d(nn::Conv2dOptions(o.inChannels(), w, 3).padding(1).bias(false)),
+          nn::BatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true))));
     int64_t in = w;
     for (size_t s = 0; s < blocks.size(); ++s) {
       const int64_t out = w << s;

@@ -12,6 +12,7 @@
 #include "core/data/prefetcher.h"
 #include "core/data/sampler.h"
 #include "core/eval/probes.h"
+#include "core/interop/import_run.h"
 #include "core/methods/registry.h"
 #include "core/train/checkpoint.h"
 #include "core/train/optim.h"
@@ -133,8 +134,15 @@ std::string Trainer::run() {
       throw Error(options_.resumeDir + ": nothing to resume (no checkpoint.pt)");
   }
   const Experiment& e = experiment_;
+  if (!MethodRegistry::instance().get(e.method).trainable)
+    throw Error("method.name = \"" + e.method + "\": " + MethodRegistry::instance().get(e.method).title +
+                " cannot be trained (no training objective); to train from these weights, choose a "
+                "method and set model.init_from to the weights file");
   session_ = std::make_unique<Session>(makeSession(e));
   Session& s = *session_;
+  // Before the run folder exists: weights that do not fit leave nothing behind.
+  std::vector<std::string> initNotes;
+  if (!resuming && !e.initFrom.empty()) initNotes = initEncoderFrom(*s.method, e, e.initFrom);
   if (!resuming) run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
 
   auto log = [&](const std::string& line) {
@@ -163,6 +171,10 @@ std::string Trainer::run() {
     }
     MetricsWriter metrics(*run, e.tensorboard);
     log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
+    if (!resuming && !e.initFrom.empty()) {
+      log("encoder initialised from " + e.initFrom);
+      for (const auto& n : initNotes) log("note: " + n);
+    }
     log("device " + describeDevice(s.device) + (autocast ? ", bf16 autocast" : "") + ", method " +
         e.method + ", backbone " + e.backbone + " (" +
         std::to_string(method.encoder()->featureDim()) + "-d features), " +

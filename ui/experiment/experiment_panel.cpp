@@ -263,6 +263,7 @@ void ExperimentPanel::setExperiment(const Experiment& e) {
   applyMethod(QString::fromStdString(e.method), false);
   methodForm_->setValues(e.methodParams);
   backboneForm_->setValues(j["backbone"]);
+  initFrom_ = e.initFrom;
   augment_->setJson(e.augment.is_null()
                         ? json{{"preset", MethodRegistry::instance().get(e.method).defaultAugment}}
                         : e.augment);
@@ -303,6 +304,7 @@ Experiment ExperimentPanel::experiment() const {
   j["data"]["source"] = data_->spec().toStdString();
   j["method"] = {{"name", method_->method().toStdString()}, {"params", methodForm_->values()}};
   j["backbone"] = backboneForm_->values();
+  if (!initFrom_.empty()) j["model"] = {{"init_from", initFrom_}};
   j["augment"] = augment_->augmentJson();
   j["optimizer"] = optimizerForm_->values();
   j["schedule"] = scheduleForm_->values();

@@ -75,6 +75,7 @@ class ExperimentPanel : public QWidget {
   ParamForm* evalForm_ = nullptr;
   ParamForm* runForm_ = nullptr;
   QLineEdit* seed_ = nullptr;
+  std::string initFrom_;  // model.init_from: kept as the experiment had it (set with --set or JSON)
   QComboBox* device_ = nullptr;
   QLabel* status_ = nullptr;
   std::vector<QWidget*> editors_;  // what setLocked disables

@@ -182,6 +182,8 @@ MethodPicker::MethodPicker(QWidget* parent) : QComboBox(parent) {
     for (const auto& m : all) {
       if (m.family != family) continue;
       auto* item = new QStandardItem(QString::fromStdString(m.title));
+      // Shown (an imported run's method must be displayable) but never chosen to train.
+      if (!m.trainable) item->setEnabled(false);
       item->setData(QString::fromStdString(m.name), kSpecRole);
       item->setToolTip(QString::fromStdString(m.summary));
       model->appendRow(item);
@@ -276,6 +278,9 @@ const std::vector<SectionField>& sectionFields() {
        64,
        {},
        "vit only: attention heads per block (must divide the width)"},
+      {"backbone", "stem", "Stem", T::Choice, 0, 0, {"small", "imagenet"},
+       "resnets only: small (a 3x3 first convolution, no max-pool: for 28-32 px images) or "
+       "imagenet (torchvision's 7x7 stride-2 convolution and max-pool)"},
       {"optimizer",
        "name",
        "Optimiser",

@@ -215,6 +215,13 @@ void MainWindow::buildMenus() {
                                                           controller_->runsFolder());
     if (!dir.isEmpty()) openRun(dir);
   });
+  file->addAction(tr("Open &weights..."), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open PyTorch weights (a state_dict: torchvision ResNet-18/34, a solo-learn or "
+                 "lightly backbone, a Pretext export)"),
+        {}, tr("PyTorch weights (*.pt *.pth *.ckpt *.tar);;All files (*)"));
+    if (!path.isEmpty()) controller_->openWeights(path);
+  })->setStatusTip(tr("Import a PyTorch state_dict as a run that every panel inspects"));
   QMenu* examples = file->addMenu(tr("Open e&xample"));
   for (const ExampleRun& e : exampleRuns()) {
     const QString name = QString::fromStdString(e.name);

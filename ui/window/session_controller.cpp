@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "core/interop/import_run.h"
 #include "core/train/control.h"
 #include "core/train/trainer.h"
 #include "core/util/device.h"
@@ -321,6 +322,32 @@ void SessionController::openRun(const QString& dir) {
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(sh->mutex);
       sh->failedMessage = dir + ": " + text(e);
+    }
+  });
+}
+
+void SessionController::openWeights(const QString& file) {
+  if (state_ != SessionState::Idle) {
+    emit failed("Stop the running training before opening weights.");
+    return;
+  }
+  Shared* sh = shared_.get();
+  const std::string out = QDir(runsFolder_).filePath("imported").toStdString();
+  sh->control.post([sh, file, out] {
+    try {
+      ImportOptions options;
+      options.file = file.toStdString();
+      options.outDir = out;
+      const QString dir = QString::fromStdString(importWeights(options).runDir);
+      auto session = std::make_unique<Session>(loadRunSession(dir.toStdString()));
+      sh->idle = std::move(session);
+      sh->idleIsRun = true;
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->opened = dir;
+      sh->modelChanged = true;
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->failedMessage = text(e);
     }
   });
 }

@@ -115,6 +115,8 @@ class SessionController : public QObject {
   void start();                        // trains experiment() into a new folder of runsFolder()
   void resumeRun(const QString& dir);  // continues a run folder from its checkpoint
   void openRun(const QString& dir);    // loads a run's model for inspection, no training
+  // Imports a PyTorch state_dict into a new run under runsFolder()/imported and opens it.
+  void openWeights(const QString& file);
   void pause();
   void resume();
   void step();   // one batch: pauses a running session, or starts one paused
