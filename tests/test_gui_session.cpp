@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "core/interop/torch_weights.h"
 #include "core/train/trainer.h"
 #include "core/util/error.h"
 #include "test_support.h"
@@ -212,6 +213,28 @@ class TestGuiSession : public QObject {
     c.resumeRun(run);
     QVERIFY(finished.wait(60000));
     QCOMPARE(finished.first().at(1).toBool(), false);
+
+    // File > Open weights...: the run's encoder as a state_dict (no sidecar: the architecture is
+    // read off the keys) becomes a run under runs/imported, opened with those weights.
+    const std::string weights = dir_.filePath("encoder.pt").toStdString();
+    Session trained = loadRunSession(run.toStdString());
+    writeStateDict(weights, exportedEncoderTensors(*trained.method->encoder(), "convnet"));
+    opened.clear();
+    c.openWeights(QString::fromStdString(weights));
+    QVERIFY(opened.wait(60000));
+    QVERIFY2(c.runDir().startsWith(dir_.filePath("runs/imported/")), qPrintable(c.runDir()));
+    auto encoderWeight = [](Session& s) { return s.method->encoder()->parameters().front().detach().clone(); };
+    got = false;
+    c.inspect<torch::Tensor>(this, encoderWeight, [&](torch::Tensor t) { w2 = t; got = true; });
+    QTRY_VERIFY_WITH_TIMEOUT(got, 20000);
+    QVERIFY(torch::equal(w2, trained.method->encoder()->parameters().front().contiguous()));
+    // A file that is not a state_dict: a message naming it, nothing opened.
+    const QString text = dir_.filePath("notes.pt");
+    test::writeText(text.toStdString(), "not weights");
+    QSignalSpy failed(&c, &SessionController::failed);
+    c.openWeights(text);
+    QVERIFY(failed.wait(20000));
+    QVERIFY2(failed.first().first().toString().contains(text), qPrintable(failed.first().first().toString()));
   }
 };
 
