@@ -292,7 +292,8 @@ class PickleMachine {
     auto n = make(Node::Kind::Storage);
     n->s = key;
     n->tensor = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
-    std::memcpy(n->tensor.data_ptr(), data.get(), static_cast<size_t>(numel * elem));
+    if (numel > 0)  // (an empty storage has no data pointer to copy to)
+      std::memcpy(n->tensor.data_ptr(), data.get(), static_cast<size_t>(numel * elem));
     storages_[key] = n;
     return n;
   }
@@ -313,7 +314,10 @@ class PickleMachine {
         for (size_t d = 0; d < size.size(); ++d) {
           if (size[d] < 0 || stride[d] < 0) fail("a tensor with a negative size or stride");
           empty = empty || size[d] == 0;
-          if (size[d] > 0) last += (size[d] - 1) * stride[d];
+          int64_t reach = 0;
+          if (size[d] > 0 && (__builtin_mul_overflow(size[d] - 1, stride[d], &reach) ||
+                              __builtin_add_overflow(last, reach, &last)))
+            fail("a tensor whose size and stride overflow");
         }
         if (offset < 0 || (!empty && last >= storage.numel()))
           fail("a tensor reaching beyond its storage of " + std::to_string(storage.numel()) + " values");
@@ -345,8 +349,11 @@ class PickleMachine {
   std::map<std::string, NodePtr> storages_;
 };
 
-c10::IValue toIValue(const NodePtr& n, int depth) {
+// `budget` counts the values converted: a pickle can share one list many times over (through the
+// memo), and converting a shared value once per reference could take exponential time.
+c10::IValue toIValue(const NodePtr& n, int depth, int64_t& budget) {
   if (depth > 200) throw Error("the pickle nests deeper than 200 levels");
+  if (--budget < 0) throw Error("the pickle holds more than ten million values");
   switch (n->kind) {
     case Node::Kind::None: return c10::IValue();
     case Node::Kind::Bool: return c10::IValue(n->b);
@@ -356,12 +363,12 @@ c10::IValue toIValue(const NodePtr& n, int depth) {
     case Node::Kind::Tensor: return c10::IValue(n->tensor);
     case Node::Kind::List: {
       c10::impl::GenericList list(c10::AnyType::get());
-      for (const auto& item : n->items) list.push_back(toIValue(item, depth + 1));
+      for (const auto& item : n->items) list.push_back(toIValue(item, depth + 1, budget));
       return c10::IValue(list);
     }
     case Node::Kind::Tuple: {
       std::vector<c10::IValue> items;
-      for (const auto& item : n->items) items.push_back(toIValue(item, depth + 1));
+      for (const auto& item : n->items) items.push_back(toIValue(item, depth + 1, budget));
       return c10::IValue(c10::ivalue::Tuple::create(std::move(items)));
     }
     case Node::Kind::Dict: {
@@ -370,7 +377,7 @@ c10::IValue toIValue(const NodePtr& n, int depth) {
         // Keys as Python hashes them; ones LibTorch cannot hash (tuples...) by a placeholder.
         const bool hashable = k->kind == Node::Kind::Str || k->kind == Node::Kind::Int ||
                               k->kind == Node::Kind::Bool || k->kind == Node::Kind::Float;
-        dict.insert_or_assign(hashable ? toIValue(k, depth + 1) : c10::IValue("<key>"), toIValue(v, depth + 1));
+        dict.insert_or_assign(hashable ? toIValue(k, depth + 1, budget) : c10::IValue("<key>"), toIValue(v, depth + 1, budget));
       }
       return c10::IValue(dict);
     }
@@ -384,25 +391,39 @@ c10::IValue toIValue(const NodePtr& n, int depth) {
 
 }  // namespace
 
-c10::IValue loadTorchSave(const std::string& path) {
-  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
+namespace {
+
+c10::IValue readArchive(caffe2::serialize::PyTorchStreamReader& zip, const std::string& name) {
+  if (!zip.hasRecord("data.pkl")) throw Error(name + ": a zip archive without data.pkl: not a torch.save file");
   try {
-    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
-  } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    throw Error(path + ": not a torch.save zip archive, or a truncated one (" + why.substr(0, why.find('\n')) + ")");
-  }
-  if (!zip->hasRecord("data.pkl")) throw Error(path + ": a zip archive without data.pkl: not a torch.save file");
-  try {
-    auto [data, size] = zip->getRecord("data.pkl");
-    PickleMachine machine(static_cast<const char*>(data.get()), size, *zip);
-    return toIValue(machine.run(), 0);
+    auto [data, size] = zip.getRecord("data.pkl");
+    PickleMachine machine(static_cast<const char*>(data.get()), size, zip);
+    int64_t budget = 10000000;
+    return toIValue(machine.run(), 0, budget);
   } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
+    throw Error(name + ": " + e.what());
   } catch (const c10::Error& e) {
     std::string why = e.what_without_backtrace();
-    throw Error(path + ": a damaged or truncated torch.save archive (" + why.substr(0, why.find('\n')) + ")");
+    throw Error(name + ": a damaged or truncated torch.save archive (" + why.substr(0, why.find('\n')) + ")");
   }
 }
+
+template <typename Source>
+c10::IValue openArchive(Source source, const std::string& name) {
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
+  try {
+    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(source);
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    throw Error(name + ": not a torch.save zip archive, or a truncated one (" + why.substr(0, why.find('\n')) + ")");
+  }
+  return readArchive(*zip, name);
+}
+
+}  // namespace
+
+c10::IValue loadTorchSave(const std::string& path) { return openArchive(path, path); }
+
+c10::IValue loadTorchSave(std::istream& in, const std::string& name) { return openArchive(&in, name); }
 
 }  // namespace pretext

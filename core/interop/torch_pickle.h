@@ -14,6 +14,7 @@
 // Header values (sizes, strides, offsets) are checked against the storages, never trusted.
 #include <ATen/core/ivalue.h>
 
+#include <istream>
 #include <string>
 
 namespace pretext {
@@ -21,5 +22,7 @@ namespace pretext {
 // The object torch.save stored in `path`. Throws pretext::Error naming the file and what is
 // wrong (not a zip, no data.pkl, an opcode it does not know, a tensor beyond its storage...).
 c10::IValue loadTorchSave(const std::string& path);
+// The same for an archive in memory or any stream; `name` labels the errors.
+c10::IValue loadTorchSave(std::istream& in, const std::string& name);
 
 }  // namespace pretext

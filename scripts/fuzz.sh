@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fuzzes a parser of outside input with clang's libFuzzer under AddressSanitizer and
+# UndefinedBehaviorSanitizer (Debian's clang-14 and libclang-rt-14-dev).
+#   scripts/fuzz.sh HARNESS [SECONDS] [-- libFuzzer options]
+#   scripts/fuzz.sh torch_pickle 600
+# The harness is fuzz/HARNESS_fuzz.cpp; it starts from tests/fuzz_corpus/HARNESS (the seeds, and
+# every input that once crashed, which ctest replays in the plain build) and grows a working
+# corpus in build-fuzz/HARNESS-corpus. A crash is written to build-fuzz/ as crash-*: fix it,
+# then copy the input into tests/fuzz_corpus/HARNESS/ so that it stays fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+harness=${1:?usage: scripts/fuzz.sh HARNESS [SECONDS]}
+seconds=${2:-600}
+shift $(( $# >= 2 ? 2 : 1 ))
+[[ "${1:-}" == "--" ]] && shift
+src=fuzz/${harness}_fuzz.cpp
+[[ -f $src ]] || { echo "fuzz: no harness $src" >&2; exit 1; }
+command -v clang++ >/dev/null || { echo "fuzz: needs clang++ (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+out=build-fuzz
+mkdir -p "$out/$harness-corpus"
+# The parser's own sources: what the harness includes from core/ (kept short on purpose).
+case $harness in
+  torch_pickle) sources=(core/interop/torch_pickle.cpp) ;;
+  *) echo "fuzz: list the sources of $harness in scripts/fuzz.sh" >&2; exit 1 ;;
+esac
+torch_include=/usr/include/torch/csrc/api/include
+echo "fuzz: building $out/$harness (clang, -fsanitize=fuzzer,address,undefined)"
+clang++ -std=c++17 -O1 -g -fno-omit-frame-pointer \
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I. -I"$torch_include" "$src" "${sources[@]}" \
+  -ltorch -ltorch_cpu -lc10 -o "$out/$harness"
+echo "fuzz: running $harness for $seconds s"
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  "$out/$harness" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$out/" "$@" "$out/$harness-corpus" "tests/fuzz_corpus/$harness"
