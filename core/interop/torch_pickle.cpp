@@ -29,11 +29,6 @@ struct Node {
   torch::Tensor tensor;                                // Tensor; Storage: the flat storage
 };
 
-NodePtr make(Node::Kind k) {
-  auto n = std::make_shared<Node>();
-  n->kind = k;
-  return n;
-}
 
 c10::ScalarType storageType(const std::string& global) {
   static const std::map<std::string, c10::ScalarType> types = {
@@ -53,6 +48,14 @@ class PickleMachine {
  public:
   PickleMachine(const char* data, size_t size, caffe2::serialize::PyTorchStreamReader& zip)
       : p_(data), end_(data + size), begin_(data), zip_(zip) {}
+  // A pickle can make a list hold itself (APPEND after DUP or BINGET): the links are cut here so
+  // that such cycles of shared pointers are freed (found by the fuzzer's leak checker).
+  ~PickleMachine() {
+    for (auto& n : nodes_) {
+      n->items.clear();
+      n->entries.clear();
+    }
+  }
 
   NodePtr run() {
     for (;;) {
@@ -340,6 +343,14 @@ class PickleMachine {
     return n;
   }
 
+  NodePtr make(Node::Kind k) {
+    auto n = std::make_shared<Node>();
+    n->kind = k;
+    nodes_.push_back(n);
+    return n;
+  }
+
+  std::vector<NodePtr> nodes_;  // every value made, for the destructor
   const char* p_;
   const char* end_;
   const char* begin_;
