@@ -21,6 +21,8 @@ mkdir -p "$out/$harness-corpus"
 # The parser's own sources: what the harness includes from core/ (kept short on purpose).
 case $harness in
   torch_pickle) sources=(core/interop/torch_pickle.cpp) ;;
+  idx) sources=(core/data/idx.cpp core/data/data_io.cpp) ;;
+  cifar) sources=(core/data/cifar.cpp core/data/data_io.cpp) ;;
   *) echo "fuzz: list the sources of $harness in scripts/fuzz.sh" >&2; exit 1 ;;
 esac
 torch_include=/usr/include/torch/csrc/api/include
@@ -28,7 +30,7 @@ echo "fuzz: building $out/$harness (clang, -fsanitize=fuzzer,address,undefined)"
 clang++ -std=c++17 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I. -I"$torch_include" "$src" "${sources[@]}" \
-  -ltorch -ltorch_cpu -lc10 -o "$out/$harness"
+  -ltorch -ltorch_cpu -lc10 -lz -o "$out/$harness"
 echo "fuzz: running $harness for $seconds s"
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
   "$out/$harness" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
