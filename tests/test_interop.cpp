@@ -26,14 +26,6 @@ namespace {
 
 constexpr const char* kPython = "/usr/bin/python3";
 
-QString runProgram(const QString& program, const QStringList& args, int* code) {
-  QProcess p;
-  p.start(program, args);
-  p.waitForFinished(300000);
-  *code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  return QString::fromUtf8(p.readAllStandardOutput()) + QString::fromUtf8(p.readAllStandardError());
-}
-
 }  // namespace
 
 class TestInterop : public QObject {
@@ -75,13 +67,13 @@ class TestInterop : public QObject {
   void numpyLoadsTheFeatures() {
     int code = 0;
     const QString numpy =
-        runProgram(kPython, {"-c", "import numpy; print(numpy.__version__)"}, &code);
+        test::runProgram(kPython, {"-c", "import numpy; print(numpy.__version__)"}, &code);
     if (code != 0)
       QFAIL(qPrintable("numpy.load is the client this test checks with, and " + QString(kPython) +
                        " has no numpy: install python3-numpy (scripts/setup.sh does). " + numpy));
     const QString out = dir_.filePath("features");
     const QString cli =
-        runProgram(PRETEXT_CLI, {"features", QString::fromStdString(run_), "--out", out}, &code);
+        test::runProgram(PRETEXT_CLI, {"features", QString::fromStdString(run_), "--out", out}, &code);
     QVERIFY2(code == 0, qPrintable(cli));
     QVERIFY(cli.contains("numpy.load"));
 
@@ -99,7 +91,7 @@ print(json.dumps({'shape': list(f.shape), 'dtype': str(f.dtype), 'labels_dtype':
                   'sum': float(f.astype(np.float64).sum())}))
 )")
                                .arg(out);
-    const QString printed = runProgram(kPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kPython, {"-c", script}, &code);
     QVERIFY2(code == 0, qPrintable(printed));
     const auto j = nlohmann::json::parse(printed.toStdString());
     QCOMPARE(j["shape"][0].get<int64_t>(), mine.size(0));
@@ -168,7 +160,7 @@ print(json.dumps(out))
 )")
                                .arg(QString::fromStdString(events));
     int code = 0;
-    const QString printed = runProgram(kPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kPython, {"-c", script}, &code);
     QVERIFY2(
         code == 0,
         qPrintable(printed + "\n(install python3-protobuf and python3-crc32c: scripts/setup.sh)"));
@@ -217,13 +209,13 @@ print(json.dumps(out))
 
   void featuresRefusesWhatItCannotDo() {
     int code = 0;
-    const QString r = runProgram(
+    const QString r = test::runProgram(
         PRETEXT_CLI,
         {"features", QString::fromStdString(run_), "--split", "val", "--out", dir_.filePath("x")},
         &code);
     QVERIFY(code != 0);
     QVERIFY2(r.contains("val"), qPrintable(r));
-    const QString missing = runProgram(
+    const QString missing = test::runProgram(
         PRETEXT_CLI, {"features", dir_.filePath("nope"), "--out", dir_.filePath("y")}, &code);
     QVERIFY(code != 0);
     QVERIFY2(missing.contains("nope"), qPrintable(missing));

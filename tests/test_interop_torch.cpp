@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include <QFileInfo>
-#include <QProcess>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,15 +31,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kTorchPython = "/usr/bin/python3";
-
-QString runTorchProgram(const QString& program, const QStringList& args, int* code) {
-  QProcess p;
-  p.setProcessChannelMode(QProcess::MergedChannels);
-  p.start(program, args);
-  p.waitForFinished(300000);
-  *code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  return QString::fromUtf8(p.readAllStandardOutput());
-}
 
 // The last line of a Python script's output, as JSON.
 nlohmann::json lastJsonLine(const QString& printed) {
@@ -80,7 +70,7 @@ class TestInteropTorch : public QObject {
   double pythonDifference(const std::string& run, const QString& loader) {
     const std::string weights = run + "/export/encoder.pt";
     int code = 0;
-    const QString cli = runTorchProgram(PRETEXT_CLI, {"export", QString::fromStdString(run)}, &code);
+    const QString cli = test::runProgram(PRETEXT_CLI, {"export", QString::fromStdString(run)}, &code);
     if (code != 0) return QTest::qFail(qPrintable(cli), __FILE__, __LINE__), 1e9;
     writeNpy(run + "/expected.npy", pretextFeatures(run).contiguous());
     const QString script = QString(R"(
@@ -101,7 +91,7 @@ print(json.dumps({'max_diff': float(np.abs(mine - ref).max()), 'scale': float(np
 )")
                                .arg(PRETEXT_SOURCE_DIR "/python", QString::fromStdString(run), loader,
                                     QString::fromStdString(imagesNpy_));
-    const QString printed = runTorchProgram(kTorchPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kTorchPython, {"-c", script}, &code);
     if (code != 0)
       return QTest::qFail(qPrintable(printed + "\n(the check needs python3-torch and "
                                                "python3-torchvision: scripts/setup.sh)"),
@@ -192,17 +182,17 @@ print(json.dumps({'dim': f.shape[1]}))
 )")
                                .arg(plain, lightning, QString::fromStdString(imagesNpy_));
     int code = 0;
-    const QString printed = runTorchProgram(kTorchPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kTorchPython, {"-c", script}, &code);
     QVERIFY2(code == 0, qPrintable(printed));
     const QString compare = QString(R"(
 import json, numpy as np
 print(json.dumps(np.load('%1.features.npy').astype(float).tolist()))
 )")
                                 .arg(plain);
-    const auto theirs = lastJsonLine(runTorchProgram(kTorchPython, {"-c", compare}, &code));
+    const auto theirs = lastJsonLine(test::runProgram(kTorchPython, {"-c", compare}, &code));
     for (const auto& [file, said] : {std::pair{plain, QString("fc.*")}, std::pair{lightning, QString("backbone.")}}) {
       const QString runs = dir_.filePath("imported-" + QFileInfo(file).baseName());
-      const QString cli = runTorchProgram(
+      const QString cli = test::runProgram(
           PRETEXT_CLI, {"import", file, "--arch", "resnet18", "--data", QString::fromStdString("mnist:" + data_), "--out", runs},
           &code);
       QVERIFY2(code == 0, qPrintable(cli));
@@ -256,11 +246,11 @@ print(json.dumps(f.double().tolist()))
 )")
                                .arg(file, QString::fromStdString(images));
     int code = 0;
-    const QString printed = runTorchProgram(kTorchPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kTorchPython, {"-c", script}, &code);
     QVERIFY2(code == 0, qPrintable(printed));
     const auto theirs = lastJsonLine(printed);
     const QString runs = dir_.filePath("imported-imagenet");
-    const QString cli = runTorchProgram(
+    const QString cli = test::runProgram(
         PRETEXT_CLI, {"import", file, "--data", QString::fromStdString("cifar10:" + cifar), "--out", runs}, &code);
     QVERIFY2(code == 0, qPrintable(cli));
     std::string run;
@@ -284,15 +274,15 @@ print(json.dumps(f.double().tolist()))
     const std::string run = trainRun("round", {{"name", "convnet"}, {"width", 4}});
     int code = 0;
     const QString weights = dir_.filePath("round.pt");
-    QString out = runTorchProgram(PRETEXT_CLI, {"export", QString::fromStdString(run), "--out", weights}, &code);
+    QString out = test::runProgram(PRETEXT_CLI, {"export", QString::fromStdString(run), "--out", weights}, &code);
     QVERIFY2(code == 0, qPrintable(out));
     const QString runs = dir_.filePath("round-runs");
-    out = runTorchProgram(PRETEXT_CLI, {"import", weights, "--out", runs}, &code);  // the sidecar says the rest
+    out = test::runProgram(PRETEXT_CLI, {"import", weights, "--out", runs}, &code);  // the sidecar says the rest
     QVERIFY2(code == 0, qPrintable(out));
     std::string imported;
     for (const auto& e : fs::directory_iterator(runs.toStdString())) imported = e.path().string();
     auto knnOf = [&](const std::string& r) {
-      const QString o = runTorchProgram(PRETEXT_CLI, {"eval", QString::fromStdString(r), "--knn", "--k", "5", "--json"}, &code);
+      const QString o = test::runProgram(PRETEXT_CLI, {"eval", QString::fromStdString(r), "--knn", "--k", "5", "--json"}, &code);
       return lastJsonLine(o)["knn_top1"].get<double>();
     };
     QCOMPARE(knnOf(imported), knnOf(run));
@@ -322,11 +312,11 @@ print(json.dumps(f.double().tolist()))
     const std::string run = trainRun("bad", {{"name", "convnet"}, {"width", 4}});
     const std::string good = dir_.filePath("good.pt").toStdString();
     int code = 0;
-    runTorchProgram(PRETEXT_CLI, {"export", QString::fromStdString(run), "--out", QString::fromStdString(good)}, &code);
+    test::runProgram(PRETEXT_CLI, {"export", QString::fromStdString(run), "--out", QString::fromStdString(good)}, &code);
     QCOMPARE(code, 0);
     const std::string runs = dir_.filePath("bad-runs").toStdString();
     auto refused = [&](const std::string& file, const std::vector<QString>& words, QStringList extra = {}) {
-      const QString out = runTorchProgram(
+      const QString out = test::runProgram(
           PRETEXT_CLI, QStringList{"import", QString::fromStdString(file), "--out", QString::fromStdString(runs)} + extra, &code);
       QVERIFY2(code != 0, qPrintable(out));
       QVERIFY2(out.contains(QString::fromStdString(file)), qPrintable(out));
@@ -357,7 +347,7 @@ s['extra.weight'] = torch.zeros(2)
 torch.save(s, '%1/wrong.pt')
 )")
                                .arg(dir_.path(), QString::fromStdString(good));
-    const QString printed = runTorchProgram(kTorchPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kTorchPython, {"-c", script}, &code);
     QVERIFY2(code == 0, qPrintable(printed));
     const std::string d = dir_.path().toStdString();
     refused(d + "/list.pt", {"a list of 3 items", "state_dict"});
@@ -367,7 +357,7 @@ torch.save(s, '%1/wrong.pt')
             {"--arch", "convnet"});
     refused(good, {"conv1.weight"}, {"--arch", "resnet18"});  // not a ResNet's keys
     // A weights file that cannot be written: the folder is a file.
-    const QString blocked = runTorchProgram(
+    const QString blocked = test::runProgram(
         PRETEXT_CLI, {"export", QString::fromStdString(run), "--out", QString::fromStdString(good + "/x.pt")}, &code);
     QVERIFY(code != 0);
     QVERIFY2(blocked.contains(QString::fromStdString(good)), qPrintable(blocked));
@@ -377,7 +367,7 @@ torch.save(s, '%1/wrong.pt')
     const std::string run = trainRun("proj", {{"name", "convnet"}, {"width", 4}});
     const QString dir = dir_.filePath("projector");
     int code = 0;
-    const QString out = runTorchProgram(
+    const QString out = test::runProgram(
         PRETEXT_CLI, {"export", QString::fromStdString(run), "--projector", dir, "--projector-limit", "30"}, &code);
     QVERIFY2(code == 0, qPrintable(out));
     QVERIFY(!fs::exists(run + "/export/encoder.pt"));  // --projector alone: no weights
@@ -410,7 +400,7 @@ print(json.dumps({'rows': t.shape[0], 'cols': t.shape[1], 'meta': meta[:2], 'met
                   'sprite': e.sprite.image_path, 'dims': list(e.sprite.single_image_dim)}))
 )")
                                .arg(dir);
-    const QString printed = runTorchProgram(kTorchPython, {"-c", script}, &code);
+    const QString printed = test::runProgram(kTorchPython, {"-c", script}, &code);
     QVERIFY2(code == 0, qPrintable(printed));
     const auto j = lastJsonLine(printed);
     QCOMPARE(j["rows"].get<int>(), 30);

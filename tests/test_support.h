@@ -1,6 +1,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 // Small helpers shared by the tests: temporary directories and tiny files.
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -14,6 +15,17 @@ namespace pretext::test {
 inline void writeBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Runs a program to its end (5 minutes at most): its output, stdout and stderr in the order
+// written; *code is its exit code, or -1 when it crashed.
+inline QString runProgram(const QString& program, const QStringList& args, int* code) {
+  QProcess p;
+  p.setProcessChannelMode(QProcess::MergedChannels);
+  p.start(program, args);
+  p.waitForFinished(300000);
+  *code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+  return QString::fromUtf8(p.readAllStandardOutput());
 }
 
 inline void writeText(const std::string& path, const std::string& text) {

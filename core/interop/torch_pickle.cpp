@@ -160,16 +160,8 @@ class PickleMachine {
           push(reduce(*fn, *args));
           break;
         }
-        case 0x81: {                       // NEWOBJ
-          pop();
-          auto cls = pop();
-          auto n = make(Node::Kind::Object);
-          n->s = cls->s;
-          push(n);
-          break;
-        }
-        case 0x92: {                       // NEWOBJ_EX
-          pop();
+        case 0x81: case 0x92: {            // NEWOBJ cls args, NEWOBJ_EX cls args kwargs
+          if (op == 0x92) pop();
           pop();
           auto cls = pop();
           auto n = make(Node::Kind::Object);

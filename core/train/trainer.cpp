@@ -134,8 +134,8 @@ std::string Trainer::run() {
       throw Error(options_.resumeDir + ": nothing to resume (no checkpoint.pt)");
   }
   const Experiment& e = experiment_;
-  if (!MethodRegistry::instance().get(e.method).trainable)
-    throw Error("method.name = \"" + e.method + "\": " + MethodRegistry::instance().get(e.method).title +
+  if (const MethodInfo& info = MethodRegistry::instance().get(e.method); !info.trainable)
+    throw Error("method.name = \"" + e.method + "\": " + info.title +
                 " cannot be trained (no training objective); to train from these weights, choose a "
                 "method and set model.init_from to the weights file");
   session_ = std::make_unique<Session>(makeSession(e));

@@ -310,20 +310,7 @@ void SessionController::openRun(const QString& dir) {
     emit failed("Stop the running training before opening another run.");
     return;
   }
-  Shared* sh = shared_.get();
-  sh->control.post([sh, dir] {
-    try {
-      auto session = std::make_unique<Session>(loadRunSession(dir.toStdString()));
-      sh->idle = std::move(session);
-      sh->idleIsRun = true;
-      std::lock_guard<std::mutex> lock(sh->mutex);
-      sh->opened = dir;
-      sh->modelChanged = true;
-    } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> lock(sh->mutex);
-      sh->failedMessage = dir + ": " + text(e);
-    }
-  });
+  postOpen([dir] { return dir; }, dir + ": ");
 }
 
 void SessionController::openWeights(const QString& file) {
@@ -331,14 +318,22 @@ void SessionController::openWeights(const QString& file) {
     emit failed("Stop the running training before opening weights.");
     return;
   }
-  Shared* sh = shared_.get();
   const std::string out = QDir(runsFolder_).filePath("imported").toStdString();
-  sh->control.post([sh, file, out] {
+  postOpen(
+      [file, out] {
+        ImportOptions options;
+        options.file = file.toStdString();
+        options.outDir = out;
+        return QString::fromStdString(importWeights(options).runDir);
+      },
+      {});  // importWeights' messages name the file themselves
+}
+
+void SessionController::postOpen(std::function<QString()> runDir, const QString& errorPrefix) {
+  Shared* sh = shared_.get();
+  sh->control.post([sh, runDir = std::move(runDir), errorPrefix] {
     try {
-      ImportOptions options;
-      options.file = file.toStdString();
-      options.outDir = out;
-      const QString dir = QString::fromStdString(importWeights(options).runDir);
+      const QString dir = runDir();
       auto session = std::make_unique<Session>(loadRunSession(dir.toStdString()));
       sh->idle = std::move(session);
       sh->idleIsRun = true;
@@ -347,7 +342,7 @@ void SessionController::openWeights(const QString& file) {
       sh->modelChanged = true;
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(sh->mutex);
-      sh->failedMessage = text(e);
+      sh->failedMessage = errorPrefix + text(e);
     }
   });
 }

@@ -147,6 +147,9 @@ class SessionController : public QObject {
   void drain();
   void setState(SessionState s);
   void launch(const QString& resumeDir, bool startPaused);
+  // On the engine thread: `runDir()` names (or makes) a run folder, whose model becomes the
+  // inspected one; an error goes to failed(), prefixed with `errorPrefix`.
+  void postOpen(std::function<QString()> runDir, const QString& errorPrefix);
   void engineLoop();
 
   std::shared_ptr<Shared> shared_;
