@@ -17,6 +17,7 @@
 #include "core/config/experiment.h"
 #include "core/data/conform.h"
 #include "core/data/dataset.h"
+#include "core/dist/launch_env.h"
 #include "core/eval/finetune.h"
 #include "core/eval/npy.h"
 #include "core/eval/probes.h"
@@ -75,6 +76,7 @@ class CliEvents : public TrainerEvents {
   }
   void onLog(const std::string& line) override {
     if (line.rfind("run ", 0) == 0 || line.rfind("device ", 0) == 0) return;  // shown by onStart
+    if (line.rfind("error: ", 0) == 0) return;  // main() prints the error once
     if (dirty_) std::cout << "\n";
     dirty_ = false;
     std::cout << line << "\n" << std::flush;
@@ -96,6 +98,9 @@ int cmdTrain(const std::string& file, const std::string& preset, const std::vect
   TrainOptions options;
   options.outDir = out;
   options.stepsOverride = steps;
+  // Under torchrun or srun (RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS): one rank of a
+  // data-parallel job; rank 0 writes the run and prints the progress.
+  options.distributedFromEnv = true;
   Experiment experiment;
   if (!resume.empty()) {
     if (!file.empty() || !preset.empty() || !sets.empty())
@@ -120,7 +125,8 @@ int cmdTrain(const std::string& file, const std::string& preset, const std::vect
   }
   Trainer trainer(experiment, options, &events);
   const std::string dir = trainer.run();
-  std::cout << "\nrun saved in " << dir << "\nevaluate it with: pretext-cli eval " << dir << "\n";
+  if (readLaunchEnv().rank == 0)
+    std::cout << "\nrun saved in " << dir << "\nevaluate it with: pretext-cli eval " << dir << "\n";
   return 0;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Pretext needs on Debian 12, idempotently: the toolchain, Qt 6, QCustomPlot for
-# Qt 6, LibTorch (CPU), oneDNN, OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
+# Qt 6, LibTorch (CPU) with Gloo's headers for its distributed engine (c10d), oneDNN, OpenCV, nlohmann-json, CLI11, zlib, OpenBLAS, the built-in data
 # (Fashion-MNIST, photographs for colour), PyTorch, torchvision, NumPy, protobuf and crc32c for
 # Python (the tests check what Pretext writes with the clients that read it: torch.load and
 # torchvision for exported encoders, numpy.load for .npy files, protobuf for TensorBoard's
@@ -11,7 +11,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread libdnnl-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread libdnnl-dev
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libopencv-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist ukui-wallpapers

@@ -9,6 +9,7 @@
 #include "core/methods/byol.h"
 #include "core/methods/registry.h"
 #include "core/methods/siamese_preview.h"
+#include "core/models/batch_norm.h"
 #include "core/methods/simsiam.h"
 #include "core/util/error.h"
 #include "test_support.h"
@@ -303,7 +304,7 @@ class TestMethodsSiamese : public QObject {
     int bns = 0, linears = 0;
     for (const auto& c : m->named_modules()) {
       if (c.key().rfind("projector.", 0) == 0) {
-        bns += c.value()->name() == "torch::nn::BatchNorm1dImpl";
+        bns += c.value()->as<SyncableBatchNormImpl>() != nullptr;
         linears += c.value()->name() == "torch::nn::LinearImpl";
       }
     }

@@ -120,17 +120,21 @@ Experiment experimentFromJson(const json& j) {
   SectionReader(j, "optimizer").field("name", e.optimizer).field("lr", e.lr)
       .field("momentum", e.momentum).field("nesterov", e.nesterov)
       .field("weight_decay", e.weightDecay).field("exclude_bias_norm", e.excludeBiasNorm)
-      .field("grad_clip", e.gradClip).field("lars_eta", e.larsEta).finish();
+      .field("grad_clip", e.gradClip).field("lars_eta", e.larsEta)
+      .field("lr_scaling", e.lrScaling).field("lr_reference_batch", e.lrReferenceBatch).finish();
+  int64_t batchPerProcess = 0;  // written for the reader (batch_size / world_size); not a setting
   SectionReader(j, "schedule").field("epochs", e.epochs).field("steps", e.steps)
-      .field("batch_size", e.batchSize).field("warmup_epochs", e.warmupEpochs)
-      .field("lr_schedule", e.lrSchedule).finish();
+      .field("batch_size", e.batchSize).field("batch_per_process", batchPerProcess)
+      .field("warmup_epochs", e.warmupEpochs).field("lr_schedule", e.lrSchedule).finish();
   SectionReader(j, "eval").field("knn_every", e.knnEvery).field("knn_k", e.knnK)
       .field("knn_temperature", e.knnTemperature).field("knn_train_limit", e.knnTrainLimit)
       .field("knn_test_limit", e.knnTestLimit).finish();
   SectionReader(j, "run").field("seed", e.seed).field("device", e.device)
       .field("precision", e.precision).field("channels_last", e.channelsLast)
       .field("threads", e.threads).field("checkpoint_every", e.checkpointEvery)
-      .field("log_every", e.logEvery).field("tensorboard", e.tensorboard).finish();
+      .field("log_every", e.logEvery).field("tensorboard", e.tensorboard)
+      .field("sync_batch_norm", e.syncBatchNorm).field("dist_timeout", e.distTimeout)
+      .field("world_size", e.worldSize).finish();
 
   // Values.
   if (e.data.empty()) throw Error("data.source: expected a data spec such as fashion-mnist or cifar10:DIR");
@@ -150,6 +154,8 @@ Experiment experimentFromJson(const json& j) {
   require(e.weightDecay >= 0 && e.weightDecay <= 1, "optimizer.weight_decay", e.weightDecay, "a value in [0, 1]");
   require(e.gradClip >= 0, "optimizer.grad_clip", e.gradClip, "a value >= 0 (0 = off)");
   require(e.larsEta > 0 && e.larsEta <= 1, "optimizer.lars_eta", e.larsEta, "a value in (0, 1]");
+  requireChoice("optimizer.lr_scaling", e.lrScaling, {"none", "linear", "sqrt"});
+  require(e.lrReferenceBatch >= 1, "optimizer.lr_reference_batch", e.lrReferenceBatch, "a value >= 1");
   if (e.nesterov && e.optimizer != "sgd" && e.optimizer != "lars")
     throw Error("optimizer.nesterov = true: Nesterov momentum needs optimizer.name sgd or lars");
   require(e.epochs >= 1 && e.epochs <= 100000, "schedule.epochs", e.epochs, "a value in [1, 100000]");
@@ -168,6 +174,8 @@ Experiment experimentFromJson(const json& j) {
   require(e.threads >= 0, "run.threads", e.threads, "a value >= 0 (0 = every core)");
   require(e.checkpointEvery >= 0, "run.checkpoint_every", e.checkpointEvery, "a value >= 0 (0 = every epoch)");
   require(e.logEvery >= 1, "run.log_every", e.logEvery, "a value >= 1");
+  require(e.distTimeout >= 1, "run.dist_timeout", e.distTimeout, "a value >= 1 (seconds)");
+  require(e.worldSize >= 1, "run.world_size", e.worldSize, "a value >= 1");
   return e;
 }
 
@@ -184,16 +192,26 @@ json experimentToJson(const Experiment& e) {
       {"optimizer", {{"name", e.optimizer}, {"lr", e.lr}, {"momentum", e.momentum},
                      {"nesterov", e.nesterov}, {"weight_decay", e.weightDecay},
                      {"exclude_bias_norm", e.excludeBiasNorm}, {"grad_clip", e.gradClip},
-                     {"lars_eta", e.larsEta}}},
+                     {"lars_eta", e.larsEta}, {"lr_scaling", e.lrScaling},
+                     {"lr_reference_batch", e.lrReferenceBatch}}},
       {"schedule", {{"epochs", e.epochs}, {"steps", e.steps}, {"batch_size", e.batchSize},
+                    {"batch_per_process", e.batchSize / std::max<int64_t>(1, e.worldSize)},
                     {"warmup_epochs", e.warmupEpochs}, {"lr_schedule", e.lrSchedule}}},
       {"eval", {{"knn_every", e.knnEvery}, {"knn_k", e.knnK}, {"knn_temperature", e.knnTemperature},
                 {"knn_train_limit", e.knnTrainLimit}, {"knn_test_limit", e.knnTestLimit}}},
       {"run", {{"seed", e.seed}, {"device", e.device}, {"precision", e.precision},
                {"channels_last", e.channelsLast}, {"threads", e.threads},
                {"checkpoint_every", e.checkpointEvery}, {"log_every", e.logEvery},
-               {"tensorboard", e.tensorboard}}},
+               {"tensorboard", e.tensorboard}, {"sync_batch_norm", e.syncBatchNorm},
+               {"dist_timeout", e.distTimeout}, {"world_size", e.worldSize}}},
   };
+}
+
+double scaledLr(const Experiment& e) {
+  const double ratio = double(e.batchSize) / double(std::max<int64_t>(1, e.lrReferenceBatch));
+  if (e.lrScaling == "linear") return e.lr * ratio;
+  if (e.lrScaling == "sqrt") return e.lr * std::sqrt(ratio);
+  return e.lr;
 }
 
 BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t imageSize) {

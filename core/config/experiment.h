@@ -42,6 +42,12 @@ struct Experiment {
   bool excludeBiasNorm = true;     // no weight decay (and no LARS adaptation) on biases and norms
   double gradClip = 0;             // max global gradient norm (0 = off)
   double larsEta = 0.001;          // LARS trust coefficient
+  // The learning-rate scaling rule of the method's paper: optimizer.lr is the rate for
+  // lr_reference_batch images, and the run trains at lr x (batch_size / reference) (linear:
+  // SimCLR with SGD/LARS, BYOL, MoCo) or lr x sqrt(batch_size / reference) (SimCLR's LARS at
+  // large batches); none: optimizer.lr as given. See scaledLr.
+  std::string lrScaling = "none";  // none | linear | sqrt
+  int64_t lrReferenceBatch = 256;
   // schedule
   int64_t epochs = 10;
   int64_t steps = 0;               // >0: a step budget instead of epochs
@@ -63,7 +69,16 @@ struct Experiment {
   int64_t checkpointEvery = 0;     // steps between checkpoints (0 = every epoch)
   int64_t logEvery = 10;           // steps between metric rows
   bool tensorboard = true;         // also write the scalars as a TensorBoard event file, RUN/tb/
+  // distributed (torchrun / srun): schedule.batch_size is the global batch, split evenly over
+  // the processes
+  bool syncBatchNorm = true;       // several processes: batch norm over the global batch
+  int64_t distTimeout = 600;       // seconds a collective waits for the other ranks
+  int64_t worldSize = 1;           // the processes the run trains on (the trainer records it)
 };
+
+// The learning rate the run trains at (before warm-up and schedule): optimizer.lr scaled by the
+// rule optimizer.lr_scaling for the global batch schedule.batch_size.
+double scaledLr(const Experiment& e);
 
 // Throws pretext::Error naming the path ("optimizer.lr = -1: expected a value > 0").
 Experiment experimentFromJson(const nlohmann::json& j);

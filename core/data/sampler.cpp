@@ -43,7 +43,24 @@ torch::Tensor BatchSampler::indices(int64_t epoch, int64_t batch) {
     cachedEpoch_ = epoch;
   }
   int64_t start = batch * batchSize_;
-  return perm_.narrow(0, start, std::min(batchSize_, size_ - start));
+  auto global = perm_.narrow(0, start, std::min(batchSize_, size_ - start));
+  if (worldSize_ == 1) return global;
+  const int64_t part = global.size(0) / worldSize_;
+  return global.narrow(0, rank_ * part, part);
+}
+
+BatchSampler& BatchSampler::shard(int64_t rank, int64_t worldSize) {
+  if (worldSize < 1 || rank < 0 || rank >= worldSize)
+    throw Error("rank " + std::to_string(rank) + " of " + std::to_string(worldSize) + " is invalid");
+  if (batchSize_ % worldSize != 0)
+    throw Error("schedule.batch_size = " + std::to_string(batchSize_) + " does not split over " +
+                std::to_string(worldSize) + " processes: the global batch must be a multiple of the world size "
+                "(each process takes batch_size / world size images); set schedule.batch_size to " +
+                std::to_string((batchSize_ / worldSize + 1) * worldSize) + " or " +
+                std::to_string(std::max<int64_t>(1, batchSize_ / worldSize) * worldSize));
+  rank_ = rank;
+  worldSize_ = worldSize;
+  return *this;
 }
 
 }  // namespace pretext

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/dist/step_group.h"
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
 #include "core/util/error.h"
@@ -79,7 +80,10 @@ class BarlowTwins : public Method {
     auto z = embed(torch::cat({v1, v2}, 0)).chunk(2, 0);
     auto z1 = z[0], z2 = z[1];
     torch::Tensor c;
-    auto loss = barlowTwinsLoss(z1, z2, lambda_, &c);
+    // Several processes: the cross-correlation and the standardisation over the global batch,
+    // with their gradients (the gathered views; the gather's backward pass sums over ranks).
+    // The reference code all-reduces C without a gradient, which makes the gradients 1/W too small.
+    auto loss = barlowTwinsLoss(gatherAcrossRanks(z1), gatherAcrossRanks(z2), lambda_, &c);
     StepResult r{loss, diagonalMetrics(c)};
     for (auto& m : collapseMetrics(z1)) r.metrics.push_back(m);
     return r;

@@ -2,6 +2,7 @@
 // predicts, for every pixel of a quarter-resolution grid, a distribution over the Q in-gamut bins
 // of the ab plane; a multinomial cross-entropy against soft-encoded targets, reweighted so rare
 // (saturated) colours count more. Decoding takes the annealed mean of the distribution.
+#include "core/models/batch_norm.h"
 #include "core/methods/colorization.h"
 
 #include <torch/torch.h>
@@ -58,7 +59,7 @@ DenseHeadImpl::DenseHeadImpl(Encoder& encoder, int64_t imageSize, int64_t width,
   middle_ = register_module("middle", nn::Conv2d(nn::Conv2dOptions(probe[mid_].size(1), width, 1)));
   tail_ = register_module(
       "tail", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(width, width, 3).padding(1).bias(false)),
-                             nn::BatchNorm2d(width), nn::ReLU(nn::ReLUOptions(true)),
+                             SyncableBatchNorm2d(width), nn::ReLU(nn::ReLUOptions(true)),
                              nn::Conv2d(nn::Conv2dOptions(width, out, 1))));
 }
 

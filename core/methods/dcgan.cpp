@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "core/methods/registry.h"
+#include "core/models/batch_norm.h"
 #include "core/models/decoder.h"
 #include "core/util/error.h"
 
@@ -52,7 +53,7 @@ class BatchStatsScope {
  public:
   explicit BatchStatsScope(nn::Module& module) {
     for (auto& m : module.modules(/*include_self=*/true))
-      if (auto* bn = m->as<nn::BatchNorm2dImpl>()) {
+      if (auto* bn = m->as<SyncableBatchNormImpl>()) {
         saved_.push_back(
             {bn, bn->options.momentum(), bn->is_training(), bn->num_batches_tracked.clone()});
         bn->options.momentum(0.0);
@@ -71,7 +72,7 @@ class BatchStatsScope {
 
  private:
   struct Saved {
-    nn::BatchNorm2dImpl* bn;
+    SyncableBatchNormImpl* bn;
     c10::optional<double> momentum;
     bool training;
     torch::Tensor tracked;
@@ -238,6 +239,7 @@ class Dcgan : public Method {
 
 MethodInfo dcganMethodInfo() {
   MethodInfo m;
+  m.dataParallel = false;  // its step runs an optimiser of its own
   m.name = "dcgan";
   m.title = "DCGAN";
   m.family = "generative";

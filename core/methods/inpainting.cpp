@@ -245,6 +245,7 @@ class Inpainting : public Method {
 
 MethodInfo inpaintingMethodInfo() {
   MethodInfo m;
+  m.dataParallel = false;  // its step runs an optimiser of its own
   m.name = "inpainting";
   m.title = "Context encoder (inpainting)";
   m.family = "pretext task";

@@ -33,6 +33,7 @@
 
 #include <cstdio>
 
+#include "core/dist/step_group.h"
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
 #include "core/util/error.h"
@@ -108,10 +109,12 @@ class MoCo : public Method {
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
     const int64_t n = batch.images.size(0);
-    const int64_t keysPerStep = symmetric_ ? 2 * n : n;
+    // Several processes: every rank enqueues the keys of the whole global batch.
+    const int64_t ranks = stepGroup() ? stepGroup()->worldSize() : 1;
+    const int64_t keysPerStep = (symmetric_ ? 2 * n : n) * ranks;
     if (keysPerStep > queue_.size(0))
       throw Error("method.params.queue_size = " + std::to_string(queue_.size(0)) + ": smaller than the " +
-                  std::to_string(keysPerStep) + " keys one step adds to the queue (batch of " + std::to_string(n) +
+                  std::to_string(keysPerStep) + " keys one step adds to the queue (global batch of " + std::to_string(n * ranks) +
                   (symmetric_ ? " x 2 views, symmetric loss)" : ")") + "; set method.params.queue_size to at least " +
                   std::to_string(keysPerStep) + " (the paper uses 65536) or lower schedule.batch_size");
     auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
@@ -135,9 +138,9 @@ class MoCo : public Method {
       torch::Tensor acc2;
       loss = 0.5 * (loss + mocoLoss(z2, k1, queue_, temperature_, &acc2));
       acc = 0.5 * (acc + acc2);
-      pendingKeys_ = torch::cat({k2, k1}, 0);
+      pendingKeys_ = torch::cat({gatherAcrossRanks(k2), gatherAcrossRanks(k1)}, 0);
     } else {
-      pendingKeys_ = k2;
+      pendingKeys_ = gatherAcrossRanks(k2);
     }
     StepResult r{loss, {{"contrastive_acc", acc}}};
     for (auto& m : collapseMetrics(z1)) r.metrics.push_back(m);

@@ -37,6 +37,9 @@ struct MethodInfo {
   std::string requiredBackbone;         // a backbone the method cannot do without ("" = any)
   std::string defaultAugment = "none";  // augmentation preset that suits it
   bool trainable = true;     // false: an encoder from elsewhere, inspected and evaluated only
+  // false: the step runs optimisers of its own (a GAN's second player), whose gradients the
+  // trainer cannot average over processes; such a method trains on one process only.
+  bool dataParallel = true;
   std::vector<ParamSpec> params;
   std::function<std::shared_ptr<Method>(const MethodSetup&)> make;
 };

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/dist/step_group.h"
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
 
@@ -41,7 +42,9 @@ class SimClr : public Method {
     auto z = projector_->forward(encoder_->forward(torch::cat({v1, v2}, 0)));
     auto parts = z.chunk(2, 0);
     torch::Tensor acc;
-    auto loss = ntXentLoss(parts[0], parts[1], temperature_, &acc);
+    // Several processes: the negatives of the whole global batch (every rank computes the loss
+    // of the gathered batch; the gather's backward pass sums the gradients over ranks).
+    auto loss = ntXentLoss(gatherAcrossRanks(parts[0]), gatherAcrossRanks(parts[1]), temperature_, &acc);
     StepResult r{loss, {{"contrastive_acc", acc}}};
     for (auto& m : collapseMetrics(parts[0])) r.metrics.push_back(m);
     return r;

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/models/batch_norm.h"
 #include "core/models/heads.h"
 #include "core/util/error.h"
 
@@ -77,12 +78,12 @@ torch::nn::Sequential makeMlp(int64_t inDim, int64_t hiddenDim, int64_t outDim, 
   int64_t in = inDim;
   for (int64_t i = 0; i + 1 < layers; ++i) {
     mlp->push_back(nn::Linear(nn::LinearOptions(in, hiddenDim).bias(!batchNorm)));
-    if (batchNorm) mlp->push_back(nn::BatchNorm1d(hiddenDim));
+    if (batchNorm) mlp->push_back(SyncableBatchNorm1d(hiddenDim));
     mlp->push_back(nn::ReLU(nn::ReLUOptions(true)));
     in = hiddenDim;
   }
   mlp->push_back(nn::Linear(nn::LinearOptions(in, outDim).bias(!lastBn)));
-  if (lastBn) mlp->push_back(nn::BatchNorm1d(nn::BatchNorm1dOptions(outDim).affine(false)));
+  if (lastBn) mlp->push_back(SyncableBatchNorm1d(nn::BatchNorm1dOptions(outDim).affine(false)));
   return mlp;
 }
 

@@ -3,6 +3,7 @@
 // average pooling: an 8w-dimensional representation.
 #include <torch/torch.h>
 
+#include "core/models/batch_norm.h"
 #include "core/models/backbone.h"
 
 namespace pretext {
@@ -12,7 +13,7 @@ namespace nn = torch::nn;
 
 nn::Sequential convStage(int64_t in, int64_t out, bool pool) {
   nn::Sequential s(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).bias(false)),
-                   nn::BatchNorm2d(out), nn::ReLU(nn::ReLUOptions(true)));
+                   SyncableBatchNorm2d(out), nn::ReLU(nn::ReLUOptions(true)));
   if (pool) s->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
   return s;
 }

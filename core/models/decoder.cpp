@@ -1,3 +1,4 @@
+#include "core/models/batch_norm.h"
 #include "core/models/decoder.h"
 
 #include <torch/torch.h>
@@ -17,14 +18,14 @@ ConvDecoderImpl::ConvDecoderImpl(const DecoderOptions& o) : options_(o) {
   side_ = (o.imageSize() + 7) / 8;
   fc_ = register_module("fc", nn::Linear(o.inDim(), 4 * w * side_ * side_));
   nn::Sequential body;
-  body->push_back(nn::BatchNorm2d(4 * w));
+  body->push_back(SyncableBatchNorm2d(4 * w));
   body->push_back(nn::ReLU(nn::ReLUOptions(true)));
   const int64_t widths[4] = {4 * w, 2 * w, w, w};
   for (int i = 0; i < 3; ++i) {
     body->push_back(nn::Upsample(
         nn::UpsampleOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kNearest)));
     body->push_back(nn::Conv2d(nn::Conv2dOptions(widths[i], widths[i + 1], 3).padding(1).bias(false)));
-    body->push_back(nn::BatchNorm2d(widths[i + 1]));
+    body->push_back(SyncableBatchNorm2d(widths[i + 1]));
     body->push_back(nn::ReLU(nn::ReLUOptions(true)));
   }
   body->push_back(nn::Conv2d(nn::Conv2dOptions(w, o.outChannels(), 3).padding(1)));

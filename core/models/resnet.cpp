@@ -4,6 +4,7 @@
 // weights were trained with. core/interop/torch_weights maps the names to torchvision's.
 #include <torch/torch.h>
 
+#include "core/models/batch_norm.h"
 #include "core/models/backbone.h"
 
 namespace pretext {
@@ -15,12 +16,12 @@ class BasicBlockImpl : public nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
     conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
-    bn1 = register_module("bn1", nn::BatchNorm2d(out));
+    bn1 = register_module("bn1", SyncableBatchNorm2d(out));
     conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
-    bn2 = register_module("bn2", nn::BatchNorm2d(out));
+    bn2 = register_module("bn2", SyncableBatchNorm2d(out));
     if (stride != 1 || in != out) {
       shortcut = register_module("shortcut", nn::Sequential(
-          nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)), nn::BatchNorm2d(out)));
+          nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)), SyncableBatchNorm2d(out)));
     }
   }
   torch::Tensor forward(torch::Tensor x) {
@@ -29,7 +30,7 @@ class BasicBlockImpl : public nn::Module {
     return torch::relu(y + (shortcut ? shortcut->forward(x) : x));
   }
   nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  SyncableBatchNorm2d bn1{nullptr}, bn2{nullptr};
   nn::Sequential shortcut{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -41,12 +42,12 @@ class ResNet : public Encoder {
     if (o.stem() == "imagenet")
       stem_ = register_module("stem", nn::Sequential(
           nn::Conv2d(nn::Conv2dOptions(o.inChannels(), w, 7).stride(2).padding(3).bias(false)),
-          nn::BatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true)),
+          SyncableBatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true)),
           nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1))));
     else
       stem_ = register_module("stem", nn::Sequential(
           nn::Conv2d(nn::Conv2dOptions(o.inChannels(), w, 3).padding(1).bias(false)),
-          nn::BatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true))));
+          SyncableBatchNorm2d(w), nn::ReLU(nn::ReLUOptions(true))));
     int64_t in = w;
     for (size_t s = 0; s < blocks.size(); ++s) {
       const int64_t out = w << s;

@@ -11,6 +11,10 @@
 #include "core/augment/augment.h"
 #include "core/data/prefetcher.h"
 #include "core/data/sampler.h"
+#include "core/dist/gradient_sync.h"
+#include "core/dist/launch_env.h"
+#include "core/dist/process_group.h"
+#include "core/dist/step_group.h"
 #include "core/eval/probes.h"
 #include "core/interop/import_run.h"
 #include "core/methods/registry.h"
@@ -124,7 +128,6 @@ Trainer::~Trainer() = default;
 
 std::string Trainer::run() {
   TrainerEvents silent;
-  TrainerEvents& ev = events_ ? *events_ : silent;
   const bool resuming = !options_.resumeDir.empty();
   std::unique_ptr<RunDirectory> run;
   if (resuming) {
@@ -133,21 +136,53 @@ std::string Trainer::run() {
     if (!run->hasCheckpoint())
       throw Error(options_.resumeDir + ": nothing to resume (no checkpoint.pt)");
   }
+  // Distributed: the launcher's environment says where this process sits (one process: as
+  // always). Rank 0 ("the lead") writes the run folder, the metrics, the checkpoints and the
+  // log, and runs the online kNN and previews; every rank trains its shard of each global batch.
+  const LaunchEnv launch = options_.distributedFromEnv ? readLaunchEnv() : LaunchEnv{};
+  const int64_t recordedWorld = experiment_.worldSize;
+  experiment_.worldSize = launch.worldSize;
   const Experiment& e = experiment_;
-  if (const MethodInfo& info = MethodRegistry::instance().get(e.method); !info.trainable)
+  const MethodInfo& info = MethodRegistry::instance().get(e.method);
+  if (!info.trainable)
     throw Error("method.name = \"" + e.method + "\": " + info.title +
                 " cannot be trained (no training objective); to train from these weights, choose a "
                 "method and set model.init_from to the weights file");
-  session_ = std::make_unique<Session>(makeSession(e));
-  Session& s = *session_;
-  // Before the run folder exists: weights that do not fit leave nothing behind.
+  if (launch.distributed() && !info.dataParallel)
+    throw Error("method.name = \"" + e.method + "\": " + info.title + " runs an optimiser of its own inside "
+                "its step, which cannot be averaged over processes yet; train it on one process "
+                "(WORLD_SIZE is " + std::to_string(launch.worldSize) + ")");
+  std::shared_ptr<DistGroup> group;
+  if (launch.distributed()) group = DistGroup::connect(launch, std::chrono::seconds(e.distTimeout));
+  const bool lead = !group || group->rank() == 0;
+  // The lead reports; the other ranks train in silence.
+  TrainerEvents& events = events_ && lead ? *events_ : silent;
   std::vector<std::string> initNotes;
-  if (!resuming && !e.initFrom.empty()) initNotes = initEncoderFrom(*s.method, e, e.initFrom);
-  if (!resuming) run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
+  try {
+    session_ = std::make_unique<Session>(makeSession(e));
+    // Before the run folder exists: weights that do not fit leave nothing behind.
+    if (!resuming && !e.initFrom.empty()) initNotes = initEncoderFrom(*session_->method, e, e.initFrom);
+    if (!resuming && lead) {
+      run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
+      if (group) group->storeSet("run_dir", run->path());
+    } else if (!resuming) {
+      const std::string dir = group->storeGet("run_dir");
+      if (dir.rfind("error:", 0) == 0) throw Error("rank 0 could not start the run: " + dir.substr(6));
+      run = std::make_unique<RunDirectory>(RunDirectory::open(dir));
+    }
+  } catch (const std::exception& ex) {
+    if (group) {
+      group->reportFailure(errorText(ex));
+      if (lead && !resuming) group->storeSet("run_dir", "error:" + errorText(ex));
+    }
+    throw;
+  }
+  Session& s = *session_;
 
   auto log = [&](const std::string& line) {
+    if (!lead) return;
     run->appendLog(line);
-    ev.onLog(line);
+    events.onLog(line);
   };
 
   try {
@@ -155,6 +190,7 @@ std::string Trainer::run() {
     const AugmentOptions augment = augmentFromJson(e.augment, 0);
     Optimizer optimizer(method.trainableParameters(), e);
     BatchSampler sampler(s.data.train.size(), e.batchSize, e.seed);
+    if (group) sampler.shard(group->rank(), group->worldSize());
     const int64_t perEpoch = sampler.batchesPerEpoch();
     if (perEpoch == 0)
       throw Error("schedule.batch_size = " + std::to_string(e.batchSize) + ": larger than the " +
@@ -167,10 +203,37 @@ std::string Trainer::run() {
     int64_t start = 0;
     if (resuming) {
       start = loadCheckpoint(*run, method, &optimizer, s.device);
-      run->truncateMetrics(start);
+      if (lead) run->truncateMetrics(start);
     }
-    MetricsWriter metrics(*run, e.tensorboard);
+    std::unique_ptr<MetricsWriter> metrics;
+    if (lead) metrics = std::make_unique<MetricsWriter>(*run, e.tensorboard);
+    // Every rank starts from rank 0's weights and buffers; the gradients are averaged from here.
+    std::unique_ptr<GradientSync> gradients;
+    if (group) {
+      broadcastModule(method, *group);
+      gradients = std::make_unique<GradientSync>(method.trainableParameters(), group);
+    }
     log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
+    if (group) {
+      std::ostringstream line;
+      line << "distributed: " << launch.describe() << "; global batch " << e.batchSize << " = "
+           << group->worldSize() << " processes x " << e.batchSize / group->worldSize()
+           << "; batch norm " << (e.syncBatchNorm ? "synchronised over the global batch" : "per process")
+           << "; gradients averaged in " << gradients->buckets() << " bucket(s), "
+           << gradients->bytesPerStep() / 1024 << " KiB per step";
+      log(line.str());
+    }
+    if (resuming && recordedWorld != launch.worldSize)
+      log("note: the run trained on " + std::to_string(recordedWorld) + " process(es) and resumes on " +
+          std::to_string(launch.worldSize) + ": the same parameters, global batch and batch order, but the "
+          "augmentations draw differently from here on, so the losses will not match an uninterrupted run's");
+    if (e.lrScaling != "none") {
+      std::ostringstream line;
+      line << "learning rate " << scaledLr(e) << " = optimizer.lr " << e.lr << " x "
+           << (e.lrScaling == "linear" ? "" : "sqrt") << "(global batch " << e.batchSize << " / "
+           << e.lrReferenceBatch << ") (optimizer.lr_scaling " << e.lrScaling << ")";
+      log(line.str());
+    }
     if (!resuming && !e.initFrom.empty()) {
       log("encoder initialised from " + e.initFrom);
       for (const auto& n : initNotes) log("note: " + n);
@@ -183,13 +246,26 @@ std::string Trainer::run() {
     if (autocast && s.device.is_cpu() && cpuLacksNativeBf16())
       log("note: run.precision is bf16 but this CPU has no native bf16 (AVX512-BF16 or AMX): "
           "LibTorch emulates it, usually slower than fp32; set run.precision to auto for fp32");
-    ev.onStart({run->path(), describeDevice(s.device), start, total, perEpoch, s.data.train.size()});
+    events.onStart({run->path(), describeDevice(s.device), start, total, perEpoch, s.data.train.size()});
 
     Prefetcher prefetcher(s.data.train, sampler, s.device, start, prefetchDepthFor(s.device));
     const Dataset knnTrain = headOf(s.data.trainLabelled, e.knnTrainLimit);
     const Dataset knnTest = headOf(s.data.test, e.knnTestLimit);
     const bool canKnn = e.knnEvery > 0 && knnTrain.labelled() && knnTest.labelled();
 
+    // A distributed job's rows: the losses and metrics averaged over the ranks, img/s summed.
+    auto acrossRanks = [&](double& lossSum, std::vector<double>& metricSums, double& images) {
+      if (!group) return;
+      std::vector<double> v{lossSum, images};
+      v.insert(v.end(), metricSums.begin(), metricSums.end());
+      auto t = torch::tensor(v, torch::kDouble);
+      group->allReduceSum(t);
+      const double* r = t.data_ptr<double>();
+      const double w = double(group->worldSize());
+      lossSum = r[0] / w;
+      images = r[1];
+      for (size_t i = 0; i < metricSums.size(); ++i) metricSums[i] = r[2 + i] / w;
+    };
     const auto t0 = Clock::now();
     // Two windows over the steps: metric rows every logEvery steps (the files), and step events
     // for the outside world, with the rows and, when eventInterval > 0, also every eventInterval
@@ -252,18 +328,23 @@ std::string Trainer::run() {
       }
       unread.clear();
     };
-    auto summarise = [&](Window& w, int64_t epoch, double lr, Clock::time_point now) {
+    auto summarise = [&](Window& w, int64_t epoch, double lr, Clock::time_point now, bool reduce) {
+      double lossSum = w.lossSum.item<double>(), images = double(w.images);
+      std::vector<double> metricSums;
+      for (auto& m : w.metricSums) metricSums.push_back(m.second.item<double>());
+      if (reduce) acrossRanks(lossSum, metricSums, images);
       StepEvent se;
       se.step = done;
       se.totalSteps = total;
       se.epoch = epoch;
       se.epochFloat = double(done) / double(perEpoch);
-      se.loss = w.lossSum.item<double>() / double(w.steps);
+      se.loss = lossSum / double(w.steps);
       se.lr = lr;
-      se.imgPerSec = double(w.images) / std::max(1e-9, seconds(w.since, now));
+      se.imgPerSec = images / std::max(1e-9, seconds(w.since, now));
       se.wallSeconds = seconds(t0, now);
       se.etaSeconds = se.wallSeconds / double(done - start) * double(stopAt - done);
-      for (auto& m : w.metricSums) se.metrics.emplace_back(m.first, m.second.item<double>() / double(w.steps));
+      for (size_t i = 0; i < metricSums.size(); ++i)
+        se.metrics.emplace_back(w.metricSums[i].first, metricSums[i] / double(w.steps));
       se.embeddingDim = method.embeddingDim();
       w.reset(now);
       return se;
@@ -294,8 +375,8 @@ std::string Trainer::run() {
       method.train();
       auto r = knnClassify(trainF, knnTrain.labels, testF, knnTest.labels, knnTest.numClasses(),
                            KnnOptions().k(e.knnK).temperature(e.knnTemperature));
-      metrics.eval(done, epoch, "knn", r.top1);
-      ev.onEvaluation({epoch, done, "knn", r.top1});
+      metrics->eval(done, epoch, "knn", r.top1);
+      events.onEvaluation({epoch, done, "knn", r.top1});
       std::ostringstream line;
       line << "epoch " << epoch + 1 << ": online kNN top-1 " << r.top1 << "% (" << knnTrain.size()
            << " train / " << knnTest.size() << " test images)";
@@ -309,15 +390,18 @@ std::string Trainer::run() {
       }
       Batch batch = prefetcher.next();
       const int64_t epoch = step / perEpoch;
-      const double lr = scheduledLr(e.lr, step, total, warmup, e.lrSchedule == "cosine");
+      const double lr = scheduledLr(scaledLr(e), step, total, warmup, e.lrSchedule == "cosine");
       optimizer.setLr(lr);
-      auto gen = at::detail::createCPUGenerator(mixSeed(e.seed, static_cast<uint64_t>(step)));
+      // Each rank draws its own augmentations (one process: the stream it always drew).
+      const uint64_t stepSeed = mixSeed(e.seed, static_cast<uint64_t>(step));
+      auto gen = at::detail::createCPUGenerator(group ? mixSeed(stepSeed, 1000 + uint64_t(group->rank())) : stepSeed);
       StepContext ctx{step, epoch, double(step) / double(total), &gen, &augment};
       method.train();
       optimizer.zeroGrad();
       StepResult result;
       {
         AutocastScope scope(autocast, s.device);
+        StepGroupScope ranks(group.get(), e.syncBatchNorm);
         result = method.step(batch, ctx);
       }
       if (unread.empty()) unreadFrom = step;
@@ -325,6 +409,7 @@ std::string Trainer::run() {
       // Every step on CPU: a NaN is caught before its backward pass touches the weights.
       if (static_cast<int64_t>(unread.size()) >= lossReadEvery) readLosses();
       result.loss.backward();
+      if (gradients) gradients->finish();
       optimizer.step();
       method.afterStep(ctx);
       done = step + 1;
@@ -338,60 +423,79 @@ std::string Trainer::run() {
       if (row) {
         readLosses();  // an epoch's end is a row too
         const bool same = eventWindow.steps == rowWindow.steps;
-        StepEvent se = summarise(rowWindow, epoch, lr, now);
-        metrics.step(done, se.epochFloat, se.loss, lr, se.imgPerSec, se.wallSeconds, se.metrics);
-        if (!same) se = summarise(eventWindow, epoch, lr, now);
+        StepEvent se = summarise(rowWindow, epoch, lr, now, /*reduce=*/true);
+        if (metrics) metrics->step(done, se.epochFloat, se.loss, lr, se.imgPerSec, se.wallSeconds, se.metrics);
+        if (!same) se = summarise(eventWindow, epoch, lr, now, false);
         eventWindow.reset(now);
         watchCollapse(se);
-        ev.onStep(se);
-      } else if (options_.eventInterval > 0 && seconds(eventWindow.since, now) >= options_.eventInterval) {
-        ev.onStep(summarise(eventWindow, epoch, lr, now));
+        events.onStep(se);
+      } else if (!group && options_.eventInterval > 0 && seconds(eventWindow.since, now) >= options_.eventInterval) {
+        events.onStep(summarise(eventWindow, epoch, lr, now, false));
       }
       if (epochEnd) {
         const auto now = Clock::now();
-        const double mean = epochLoss / double(std::max<int64_t>(1, epochSteps));
-        metrics.epoch(epoch, done, mean, seconds(tEpoch, now));
-        ev.onEpoch({epoch, done, mean, seconds(tEpoch, now)});
+        double steps = double(std::max<int64_t>(1, epochSteps)), unused = 0;
+        std::vector<double> none;
+        acrossRanks(epochLoss, none, unused);
+        const double mean = epochLoss / steps;
+        if (metrics) metrics->epoch(epoch, done, mean, seconds(tEpoch, now));
+        events.onEpoch({epoch, done, mean, seconds(tEpoch, now)});
         std::ostringstream line;
         line << "epoch " << epoch + 1 << " done: mean loss " << mean << ", " << seconds(tEpoch, now) << " s";
         log(line.str());
         epochLoss = 0;
         epochSteps = 0;
         tEpoch = now;
-        if (canKnn && (epoch + 1) % e.knnEvery == 0) onlineKnn(epoch);
-        if (ev.wantsPreviews()) {
+        if (lead && canKnn && (epoch + 1) % e.knnEvery == 0) onlineKnn(epoch);
+        if (lead && events.wantsPreviews()) {
           torch::NoGradGuard ng;
           method.eval();
           auto pgen = at::detail::createCPUGenerator(mixSeed(e.seed, 7));
           auto images = s.data.test.images.slice(0, 0, 16).to(s.device).to(torch::kFloat).div(255);
-          ev.onPreviews(done, method.previews(images, pgen, {}));
+          events.onPreviews(done, method.previews(images, pgen, {}));
           method.train();
         }
       }
       if ((e.checkpointEvery > 0 && done % e.checkpointEvery == 0) ||
           (e.checkpointEvery == 0 && epochEnd)) {
         readLosses();
-        saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
+        if (lead) saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
         lastSaved = done;
       }
     }
     readLosses();
     if (lastSaved != done || !run->hasCheckpoint()) {
-      saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
+      if (lead) saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
       lastSaved = done;
     }
+    // No rank leaves while another may still need it (the lead's last checkpoint is whole).
+    if (group) group->barrier();
     const double wall = seconds(t0, Clock::now());
     std::ostringstream line;
     line << (stopped ? "stopped" : "finished") << " at step " << done << " of " << total << " after "
          << wall << " s";
+    if (group && gradients) {
+      std::ostringstream comm;
+      comm.precision(3);
+      comm << "communication: " << gradients->waitSeconds() << " s waiting for gradients after the backward "
+           << "passes (" << 100.0 * gradients->waitSeconds() / std::max(1e-9, wall) << "% of the run); "
+           << gradients->overlappedBuckets() << " bucket all-reduces started during the backward pass";
+      log(comm.str());
+    }
     log(line.str());
-    ev.onFinished({run->path(), done, wall, stopped || done < total});
+    events.onFinished({run->path(), done, wall, stopped || done < total});
     return run->path();
   } catch (const std::exception& ex) {
-    const std::string msg = errorText(ex);
+    std::string msg = errorText(ex);
+    if (group) {
+      group->reportFailure(msg);
+      if (run->hasCheckpoint())
+        msg += " The run's last checkpoint is whole: resume it with pretext-cli train --resume " + run->path() +
+               " (on this many processes or any other; torchrun --max_restarts does it by itself)";
+    }
     log("error: " + msg);
-    ev.onFailed(msg);
-    throw Error(msg);
+    events.onFailed(msg);
+    throw Error(group && !lead ? "rank " + std::to_string(group->rank()) + ": " + msg : msg);
   }
 }
 

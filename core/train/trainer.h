@@ -23,6 +23,9 @@ struct TrainOptions {
                                  // where a read is free, every 25 on CUDA, where a read waits
                                  // for the queued steps; also before each metric row and
                                  // checkpoint, so no checkpoint holds the weights of a NaN step
+  bool distributedFromEnv = false;  // join the distributed job the launcher's environment
+                                    // describes (torchrun, srun; core/dist/launch_env.h), when
+                                    // it has more than one process: pretext-cli train does
 };
 
 // Whether an experiment's steps run under bf16 autocast on `device`: run.precision "bf16"
