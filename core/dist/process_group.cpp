@@ -127,6 +127,17 @@ class GlooGroup : public DistGroup {
     }
   }
 
+  std::string previousAttemptValue(const std::string& key) override {
+    if (!env_.agentServesStore || env_.restartCount < 1) return "";
+    try {
+      auto raw = makeStore(false, false, std::chrono::milliseconds(5000), /*prefixed=*/false);
+      const std::string full = "/worker/attempt_" + std::to_string(env_.restartCount - 1) + "/pretext/" + key;
+      return raw->check({full}) ? text(raw->get(full)) : "";
+    } catch (const std::exception&) {
+      return "";
+    }
+  }
+
   void reportFailure(const std::string& message) noexcept override {
     try {
       auto client = makeStore(false, false, std::chrono::milliseconds(3000));
@@ -189,7 +200,8 @@ class GlooGroup : public DistGroup {
   // The main store of each rank counts in the server's wait for the workers (as Python's
   // TCPStore(host, port, world_size, is_master) does); the heartbeat's and the diagnosis's
   // extra clients do not.
-  c10::intrusive_ptr<c10d::Store> makeStore(bool server, bool main, std::chrono::milliseconds timeout) const {
+  c10::intrusive_ptr<c10d::Store> makeStore(bool server, bool main, std::chrono::milliseconds timeout,
+                                            bool prefixed = true) const {
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(env_.masterPort);
     o.isServer = server;
@@ -207,7 +219,7 @@ class GlooGroup : public DistGroup {
                   (server ? "is the port in use? set MASTER_PORT to a free one"
                           : "check MASTER_ADDR and MASTER_PORT, and that every rank was started"));
     }
-    if (!env_.storePrefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(env_.storePrefix, store);
+    if (prefixed && !env_.storePrefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(env_.storePrefix, store);
     return store;
   }
 

@@ -57,6 +57,10 @@ class DistGroup {
   // waits up to the timeout for the key.
   virtual void storeSet(const std::string& key, const std::string& value) = 0;
   virtual std::string storeGet(const std::string& key) = 0;
+  // torchrun --max_restarts: the value `key` had in the previous attempt of this job (the
+  // agent's store keeps every attempt's keys under /worker/attempt_N); empty when there was no
+  // previous attempt, no such key, or the store is not the agent's.
+  virtual std::string previousAttemptValue(const std::string& key) = 0;
   // This rank failed: tell the others why (best effort; never throws).
   virtual void reportFailure(const std::string& message) noexcept = 0;
   // The error of a failed collective or store call, with the culprit named.

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <sstream>
 #include <vector>
@@ -128,7 +130,7 @@ Trainer::~Trainer() = default;
 
 std::string Trainer::run() {
   TrainerEvents silent;
-  const bool resuming = !options_.resumeDir.empty();
+  bool resuming = !options_.resumeDir.empty();
   std::unique_ptr<RunDirectory> run;
   if (resuming) {
     run = std::make_unique<RunDirectory>(RunDirectory::open(options_.resumeDir));
@@ -140,20 +142,38 @@ std::string Trainer::run() {
   // always). Rank 0 ("the lead") writes the run folder, the metrics, the checkpoints and the
   // log, and runs the online kNN and previews; every rank trains its shard of each global batch.
   const LaunchEnv launch = options_.distributedFromEnv ? readLaunchEnv() : LaunchEnv{};
+  {
+    const MethodInfo& info = MethodRegistry::instance().get(experiment_.method);
+    if (!info.trainable)
+      throw Error("method.name = \"" + experiment_.method + "\": " + info.title +
+                  " cannot be trained (no training objective); to train from these weights, choose a "
+                  "method and set model.init_from to the weights file");
+    if (launch.distributed() && !info.dataParallel)
+      throw Error("method.name = \"" + experiment_.method + "\": " + info.title + " runs an optimiser of its own "
+                  "inside its step, which cannot be averaged over processes yet; train it on one process "
+                  "(WORLD_SIZE is " + std::to_string(launch.worldSize) + ")");
+  }
+  std::shared_ptr<DistGroup> group;
+  if (launch.distributed()) group = DistGroup::connect(launch, std::chrono::seconds(experiment_.distTimeout));
+  // torchrun --max_restarts restarts the job with the same command line after a rank failed:
+  // every rank then resumes the run that the previous attempt started, from its last checkpoint.
+  std::string restartNote;
+  if (group && !resuming) {
+    const std::string previous = group->previousAttemptValue("run_dir");
+    if (!previous.empty() && previous.rfind("error:", 0) != 0) {
+      auto before = RunDirectory::open(previous);
+      if (before.hasCheckpoint()) {
+        run = std::make_unique<RunDirectory>(std::move(before));
+        experiment_ = run->experiment();
+        resuming = true;
+        restartNote = "torchrun restart " + std::to_string(launch.restartCount) + ": resuming the run of attempt " +
+                      std::to_string(launch.restartCount - 1);
+      }
+    }
+  }
   const int64_t recordedWorld = experiment_.worldSize;
   experiment_.worldSize = launch.worldSize;
   const Experiment& e = experiment_;
-  const MethodInfo& info = MethodRegistry::instance().get(e.method);
-  if (!info.trainable)
-    throw Error("method.name = \"" + e.method + "\": " + info.title +
-                " cannot be trained (no training objective); to train from these weights, choose a "
-                "method and set model.init_from to the weights file");
-  if (launch.distributed() && !info.dataParallel)
-    throw Error("method.name = \"" + e.method + "\": " + info.title + " runs an optimiser of its own inside "
-                "its step, which cannot be averaged over processes yet; train it on one process "
-                "(WORLD_SIZE is " + std::to_string(launch.worldSize) + ")");
-  std::shared_ptr<DistGroup> group;
-  if (launch.distributed()) group = DistGroup::connect(launch, std::chrono::seconds(e.distTimeout));
   const bool lead = !group || group->rank() == 0;
   // The lead reports; the other ranks train in silence.
   TrainerEvents& events = events_ && lead ? *events_ : silent;
@@ -162,10 +182,10 @@ std::string Trainer::run() {
     session_ = std::make_unique<Session>(makeSession(e));
     // Before the run folder exists: weights that do not fit leave nothing behind.
     if (!resuming && !e.initFrom.empty()) initNotes = initEncoderFrom(*session_->method, e, e.initFrom);
-    if (!resuming && lead) {
-      run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
-      if (group) group->storeSet("run_dir", run->path());
-    } else if (!resuming) {
+    if (!resuming && lead) run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
+    // The run's folder for the other ranks, and for the next attempt after a restart.
+    if (group && lead) group->storeSet("run_dir", run->path());
+    if (!resuming && !lead) {
       const std::string dir = group->storeGet("run_dir");
       if (dir.rfind("error:", 0) == 0) throw Error("rank 0 could not start the run: " + dir.substr(6));
       run = std::make_unique<RunDirectory>(RunDirectory::open(dir));
@@ -214,6 +234,7 @@ std::string Trainer::run() {
       gradients = std::make_unique<GradientSync>(method.trainableParameters(), group);
     }
     log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
+    if (!restartNote.empty()) log(restartNote);
     if (group) {
       std::ostringstream line;
       line << "distributed: " << launch.describe() << "; global batch " << e.batchSize << " = "
@@ -266,6 +287,12 @@ std::string Trainer::run() {
       images = r[1];
       for (size_t i = 0; i < metricSums.size(); ++i) metricSums[i] = r[2 + i] / w;
     };
+    // Fault injection for the tests of failure and restart: PRETEXT_CRASH_AT=STEP:RANK makes
+    // that rank of a distributed job's first attempt exit without a word when it reaches STEP.
+    int64_t crashAt = -1, crashRank = 1;
+    if (const char* c = std::getenv("PRETEXT_CRASH_AT"))
+      if (std::sscanf(c, "%lld:%lld", reinterpret_cast<long long*>(&crashAt), reinterpret_cast<long long*>(&crashRank)) < 1)
+        crashAt = -1;
     const auto t0 = Clock::now();
     // Two windows over the steps: metric rows every logEvery steps (the files), and step events
     // for the outside world, with the rows and, when eventInterval > 0, also every eventInterval
@@ -387,6 +414,11 @@ std::string Trainer::run() {
       if (!control_->waitToProceed()) {
         stopped = true;
         break;
+      }
+      if (crashAt == step && group && group->rank() == crashRank && launch.restartCount == 0) {
+        std::fprintf(stderr, "rank %lld: PRETEXT_CRASH_AT: exiting at step %lld\n",
+                     static_cast<long long>(crashRank), static_cast<long long>(step));
+        std::_Exit(3);
       }
       Batch batch = prefetcher.next();
       const int64_t epoch = step / perEpoch;
