@@ -24,7 +24,8 @@ PY
 
 "$cli" "${common[@]}" --out "$out/one" --set run.threads=2 > "$out/one.log"
 one=$(mean_img_s "$(ls -d "$out"/one/*/)")
-OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --no_python --nproc_per_node 2 \
+# --redirects 2 --tee 2: Debian 12's torchrun (1.13 on Python 3.11) fails on its default 0.
+OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --no_python --redirects 2 --tee 2 --nproc_per_node 2 \
   --master_port $((20000 + RANDOM % 20000)) "$cli" "${common[@]}" --out "$out/two" --set run.threads=1 \
   > "$out/two.log" 2>&1
 two=$(mean_img_s "$(ls -d "$out"/two/*/)")

@@ -14,6 +14,7 @@
 
 #include <QProcess>
 #include <QTemporaryDir>
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -122,20 +123,41 @@ std::string writeExperiment(const QTemporaryDir& dir, const json& j, const std::
   return path;
 }
 
-// Starts pretext-cli train as rank `rank` of `world` (the variables torchrun sets by hand).
-QProcess* startRank(QObject* parent, int rank, int world, int port, const QStringList& args) {
-  auto* p = new QProcess(parent);
-  auto env = QProcessEnvironment::systemEnvironment();
-  env.insert("RANK", QString::number(rank));
-  env.insert("WORLD_SIZE", QString::number(world));
-  env.insert("LOCAL_RANK", QString::number(rank));
-  env.insert("MASTER_ADDR", "127.0.0.1");
-  env.insert("MASTER_PORT", QString::number(port));
-  env.insert("OMP_NUM_THREADS", "1");
-  p->setProcessEnvironment(env);
-  p->setProcessChannelMode(QProcess::MergedChannels);
-  p->start(cli(), args);
-  return p;
+QStringList trainArgs(const std::string& file, const std::string& out) {
+  return {"train", QString::fromStdString(file), "--out", QString::fromStdString(out), "--quiet"};
+}
+
+// Starts `pretext-cli train FILE --out OUT` as ranks 0 and 1 of a two-process job (the
+// variables torchrun sets, set by hand).
+std::array<QProcess*, 2> startTwoRanks(QObject* parent, const std::string& file, const std::string& out) {
+  const int port = freePort();
+  std::array<QProcess*, 2> ranks{};
+  for (int rank = 0; rank < 2; ++rank) {
+    auto* p = new QProcess(parent);
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert("RANK", QString::number(rank));
+    env.insert("WORLD_SIZE", "2");
+    env.insert("LOCAL_RANK", QString::number(rank));
+    env.insert("MASTER_ADDR", "127.0.0.1");
+    env.insert("MASTER_PORT", QString::number(port));
+    env.insert("OMP_NUM_THREADS", "1");
+    p->setProcessEnvironment(env);
+    p->setProcessChannelMode(QProcess::MergedChannels);
+    p->start(cli(), trainArgs(file, out));
+    ranks[rank] = p;
+  }
+  return ranks;
+}
+
+// Waits for both ranks; true when both exited with 0. `outputs` gets what each printed.
+bool finishTwoRanks(const std::array<QProcess*, 2>& ranks, std::array<QString, 2>& outputs) {
+  bool ok = true;
+  for (int r = 0; r < 2; ++r) {
+    ok = ranks[r]->waitForFinished(180000) && ok;
+    outputs[r] = QString::fromUtf8(ranks[r]->readAll());
+    ok = ok && ranks[r]->exitStatus() == QProcess::NormalExit && ranks[r]->exitCode() == 0;
+  }
+  return ok;
 }
 
 // How far two runs of the same experiment ended apart, relative to how far the first moved its
@@ -389,18 +411,11 @@ class TestDistributed : public QObject {
     const auto file = writeExperiment(tmp, tinyExperiment(m, steps), "e.json");
     const std::string one = tmp.filePath("one").toStdString(), two = tmp.filePath("two").toStdString();
     int code = 0;
-    const QString single = test::runProgram(cli(), {"train", QString::fromStdString(file), "--out",
-                                                    QString::fromStdString(one), "--quiet"}, &code);
+    const QString single = test::runProgram(cli(), trainArgs(file, one), &code);
     QVERIFY2(code == 0, qPrintable(single));
-    const int port = freePort();
-    const QStringList args{"train", QString::fromStdString(file), "--out", QString::fromStdString(two), "--quiet"};
-    QProcess* r0 = startRank(this, 0, 2, port, args);
-    QProcess* r1 = startRank(this, 1, 2, port, args);
-    QVERIFY(r0->waitForFinished(180000) && r1->waitForFinished(180000));
-    const QString out0 = QString::fromUtf8(r0->readAll()), out1 = QString::fromUtf8(r1->readAll());
-    QVERIFY2(r0->exitCode() == 0, qPrintable(out0));
-    QVERIFY2(r1->exitCode() == 0, qPrintable(out1));
-    QVERIFY2(out0.contains("global batch 32 = 2 processes x 16"), qPrintable(out0));
+    std::array<QString, 2> outputs;
+    QVERIFY2(finishTwoRanks(startTwoRanks(this, file, two), outputs), qPrintable(outputs[0] + outputs[1]));
+    QVERIFY2(outputs[0].contains("global batch 32 = 2 processes x 16"), qPrintable(outputs[0]));
     const std::string runOne = onlyRunIn(one), runTwo = onlyRunIn(two);
     QVERIFY2(!runTwo.empty(), "the two ranks wrote more or less than one run folder");
     const auto experiment = RunDirectory::open(runTwo).experiment();
@@ -417,7 +432,7 @@ class TestDistributed : public QObject {
     j2["run"]["threads"] = 2;
     const auto twoThreads = writeExperiment(tmp, j2, "threads.json");
     const std::string floorDir = tmp.filePath("floor").toStdString();
-    test::runProgram(cli(), {"train", QString::fromStdString(twoThreads), "--out", QString::fromStdString(floorDir), "--quiet"}, &code);
+    test::runProgram(cli(), trainArgs(twoThreads, floorDir), &code);
     QCOMPARE(code, 0);
     const double floor = relativeDivergence(runOne, onlyRunIn(floorDir));
     qInfo("%s, %lld step(s): two processes end %.2g apart from one; one process on 2 threads %.2g", m.c_str(),
@@ -430,12 +445,7 @@ class TestDistributed : public QObject {
       j["run"]["sync_batch_norm"] = false;
       const auto unsynced = writeExperiment(tmp, j, "unsynced.json");
       const std::string three = tmp.filePath("three").toStdString();
-      const int port2 = freePort();
-      const QStringList args2{"train", QString::fromStdString(unsynced), "--out", QString::fromStdString(three), "--quiet"};
-      QProcess* u0 = startRank(this, 0, 2, port2, args2);
-      QProcess* u1 = startRank(this, 1, 2, port2, args2);
-      QVERIFY(u0->waitForFinished(180000) && u1->waitForFinished(180000));
-      QVERIFY(u0->exitCode() == 0 && u1->exitCode() == 0);
+      QVERIFY2(finishTwoRanks(startTwoRanks(this, unsynced, three), outputs), qPrintable(outputs[0] + outputs[1]));
       const double apart = relativeDivergence(runOne, onlyRunIn(three));
       qInfo("%s with batch norm per process: %.2g apart", m.c_str(), apart);
       QVERIFY2(apart > 0.1 && apart > 10 * (3 * floor + 1e-4),
@@ -479,10 +489,7 @@ class TestDistributed : public QObject {
     j["run"]["dist_timeout"] = 30;
     const auto file = writeExperiment(tmp, j, "e.json");
     const std::string out = tmp.filePath("runs").toStdString();
-    const int port = freePort();
-    const QStringList args{"train", QString::fromStdString(file), "--out", QString::fromStdString(out), "--quiet"};
-    QProcess* r0 = startRank(this, 0, 2, port, args);
-    QProcess* r1 = startRank(this, 1, 2, port, args);
+    const auto [r0, r1] = startTwoRanks(this, file, out);
     // Wait for the first checkpoints, then kill rank 1 without warning.
     const auto t0 = std::chrono::steady_clock::now();
     std::string run;

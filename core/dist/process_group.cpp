@@ -169,18 +169,16 @@ class GlooGroup : public DistGroup {
         }
       }
       // Else: which ranks stopped beating?
-      std::vector<int64_t> before(worldSize()), after(worldSize());
+      std::vector<int64_t> before(worldSize());
       for (int64_t r = 0; r < worldSize(); ++r) before[r] = client->add(kHeartbeat + std::to_string(r), 0);
       std::this_thread::sleep_for(std::chrono::milliseconds(kSilentMs));
       std::vector<int64_t> silent;
-      for (int64_t r = 0; r < worldSize(); ++r) {
-        after[r] = client->add(kHeartbeat + std::to_string(r), 0);
-        if (r != rank() && after[r] == before[r]) silent.push_back(r);
-      }
+      for (int64_t r = 0; r < worldSize(); ++r)
+        if (r != rank() && client->add(kHeartbeat + std::to_string(r), 0) == before[r]) silent.push_back(r);
       if (!silent.empty()) {
         msg << (silent.size() == 1 ? "rank " : "ranks ");
         for (size_t i = 0; i < silent.size(); ++i) msg << (i ? ", " : "") << silent[i];
-        msg << (silent.size() == 1 ? " stopped answering" : " stopped answering") << " (no heartbeat for "
+        msg << " stopped answering (no heartbeat for "
             << kSilentMs / 1000 << " s: killed, crashed or its machine is gone). " << error;
         return msg.str();
       }

@@ -105,8 +105,8 @@ torch::Tensor syncedBatchNorm(const torch::Tensor& x, const BatchNormTensors& bn
     torch::NoGradGuard ng;
     bn.batchesTracked.add_(1);
     const double m = bn.momentum ? *bn.momentum : 1.0 / bn.batchesTracked.item<double>();
-    const double N = n.item<double>();
-    auto unbiased = var * (N / std::max(1.0, N - 1));
+    // Tensor arithmetic, not a read of the count: no host sync per layer on an accelerator.
+    auto unbiased = var * n / (n - 1).clamp_min(1);
     bn.runningMean.mul_(1 - m).add_(mean.detach().to(bn.runningMean.scalar_type()), m);
     bn.runningVar.mul_(1 - m).add_(unbiased.detach().to(bn.runningVar.scalar_type()), m);
   }

@@ -274,18 +274,15 @@ std::string Trainer::run() {
     const Dataset knnTest = headOf(s.data.test, e.knnTestLimit);
     const bool canKnn = e.knnEvery > 0 && knnTrain.labelled() && knnTest.labelled();
 
-    // A distributed job's rows: the losses and metrics averaged over the ranks, img/s summed.
-    auto acrossRanks = [&](double& lossSum, std::vector<double>& metricSums, double& images) {
+    // A distributed job's rows: the losses and metrics averaged over the ranks, img/s summed
+    // (values[0] is the image count; the others are means).
+    auto acrossRanks = [&](std::vector<double>& values) {
       if (!group) return;
-      std::vector<double> v{lossSum, images};
-      v.insert(v.end(), metricSums.begin(), metricSums.end());
-      auto t = torch::tensor(v, torch::kDouble);
+      auto t = torch::tensor(values, torch::kDouble);
       group->allReduceSum(t);
       const double* r = t.data_ptr<double>();
-      const double w = double(group->worldSize());
-      lossSum = r[0] / w;
-      images = r[1];
-      for (size_t i = 0; i < metricSums.size(); ++i) metricSums[i] = r[2 + i] / w;
+      values[0] = r[0];
+      for (size_t i = 1; i < values.size(); ++i) values[i] = r[i] / double(group->worldSize());
     };
     // Fault injection for the tests of failure and restart: PRETEXT_CRASH_AT=STEP:RANK makes
     // that rank of a distributed job's first attempt exit without a word when it reaches STEP.
@@ -356,22 +353,22 @@ std::string Trainer::run() {
       unread.clear();
     };
     auto summarise = [&](Window& w, int64_t epoch, double lr, Clock::time_point now, bool reduce) {
-      double lossSum = w.lossSum.item<double>(), images = double(w.images);
-      std::vector<double> metricSums;
-      for (auto& m : w.metricSums) metricSums.push_back(m.second.item<double>());
-      if (reduce) acrossRanks(lossSum, metricSums, images);
+      // images, loss, then the metrics
+      std::vector<double> sums{double(w.images), w.lossSum.item<double>()};
+      for (auto& m : w.metricSums) sums.push_back(m.second.item<double>());
+      if (reduce) acrossRanks(sums);
       StepEvent se;
       se.step = done;
       se.totalSteps = total;
       se.epoch = epoch;
       se.epochFloat = double(done) / double(perEpoch);
-      se.loss = lossSum / double(w.steps);
+      se.loss = sums[1] / double(w.steps);
       se.lr = lr;
-      se.imgPerSec = images / std::max(1e-9, seconds(w.since, now));
+      se.imgPerSec = sums[0] / std::max(1e-9, seconds(w.since, now));
       se.wallSeconds = seconds(t0, now);
       se.etaSeconds = se.wallSeconds / double(done - start) * double(stopAt - done);
-      for (size_t i = 0; i < metricSums.size(); ++i)
-        se.metrics.emplace_back(w.metricSums[i].first, metricSums[i] / double(w.steps));
+      for (size_t i = 0; i < w.metricSums.size(); ++i)
+        se.metrics.emplace_back(w.metricSums[i].first, sums[2 + i] / double(w.steps));
       se.embeddingDim = method.embeddingDim();
       w.reset(now);
       return se;
@@ -466,10 +463,9 @@ std::string Trainer::run() {
       }
       if (epochEnd) {
         const auto now = Clock::now();
-        double steps = double(std::max<int64_t>(1, epochSteps)), unused = 0;
-        std::vector<double> none;
-        acrossRanks(epochLoss, none, unused);
-        const double mean = epochLoss / steps;
+        std::vector<double> sums{double(epochSteps), epochLoss};
+        acrossRanks(sums);  // the mean over ranks of each rank's epoch loss
+        const double mean = sums[1] / double(std::max<int64_t>(1, epochSteps));
         if (metrics) metrics->epoch(epoch, done, mean, seconds(tEpoch, now));
         events.onEpoch({epoch, done, mean, seconds(tEpoch, now)});
         std::ostringstream line;
