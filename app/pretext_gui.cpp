@@ -1,5 +1,6 @@
 // pretext: the workbench window.
-//   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --open-example NAME] [--runs DIR]
+//   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --follow DIR | --open-example NAME]
+//           [--runs DIR]
 //           [--start] [--present]
 //   pretext --screenshots DIR [--steps N] [--panels A,B]
 //                           trains N steps, saves a picture of every panel (or of A, B), quits
@@ -32,6 +33,10 @@ int main(int argc, char** argv) {
   QCommandLineOption preset("preset", "Load a preset (see pretext-cli presets).", "name");
   QCommandLineOption experiment("experiment", "Load an experiment JSON file.", "file");
   QCommandLineOption openRun("open-run", "Open a run folder for inspection.", "dir");
+  QCommandLineOption follow("follow",
+                            "Follow a run folder another process is writing (curves grow, panels reload "
+                            "at each checkpoint).",
+                            "dir");
   QCommandLineOption openExample("open-example",
                                  "Open a ready-trained example (pretext-cli examples lists them).", "name");
   QCommandLineOption runs("runs", "Folder for new runs (default: runs).", "dir");
@@ -46,7 +51,7 @@ int main(int argc, char** argv) {
                             "'presentation' for presentation mode).",
                             "names");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
-  cli.addOptions({preset, experiment, openRun, openExample, runs, start, present, shots, steps, panels, fresh});
+  cli.addOptions({preset, experiment, openRun, follow, openExample, runs, start, present, shots, steps, panels, fresh});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -57,11 +62,12 @@ int main(int argc, char** argv) {
   if (cli.isSet(experiment) && !window.openExperimentFile(cli.value(experiment))) return 1;
   window.show();
   if (cli.isSet(openRun)) window.openRun(cli.value(openRun));
+  if (cli.isSet(follow)) window.followRun(cli.value(follow));
   if (cli.isSet(openExample)) window.openExample(cli.value(openExample));
   if (cli.isSet(present)) window.setPresentationMode(true);
   if (cli.isSet(shots)) {
     // Of an opened run or example: its pictures as they are (no training unless --steps asks).
-    const bool opened = cli.isSet(openRun) || cli.isSet(openExample);
+    const bool opened = cli.isSet(openRun) || cli.isSet(openExample) || cli.isSet(follow);
     const int trainSteps = cli.isSet(steps) ? cli.value(steps).toInt() : opened ? 0 : 60;
     auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), trainSteps);
     if (cli.isSet(panels)) shooter->setPanels(cli.value(panels).split(',', Qt::SkipEmptyParts));

@@ -14,6 +14,7 @@
 #include "core/methods/registry.h"
 #include "core/train/optim.h"
 #include "core/train/run_dir.h"
+#include "core/train/run_tail.h"
 #include "core/train/trainer.h"
 #include "core/util/error.h"
 #include "test_support.h"
@@ -293,6 +294,91 @@ class TestTrain : public QObject {
     in >> text;
     QCOMPARE(text, std::string("old"));
     QVERIFY(!fs::exists(path + ".tmp"));
+  }
+
+  // Following a run another process writes: only whole lines, each row once, in order.
+  void runTailReadsWholeLinesOnce() {
+    QTemporaryDir dir;
+    const std::string run = dir.path().toStdString();
+    RunTail tail(run);
+    QVERIFY(tail.poll().steps.empty());  // nothing written yet is not an error
+    // (moc cannot read raw string literals: the rows are built as JSON.)
+    const std::string first =
+        json{{"type", "step"}, {"step", 1}, {"epoch", 0.5}, {"loss", 2.5}, {"lr", 0.1},
+             {"img_per_s", 100}, {"wall_s", 1}, {"emb_std", 0.3}}.dump();
+    const std::string second = json{{"type", "step"}, {"step", 2}, {"loss", 2.0}, {"wall_s", 2}}.dump();
+    const size_t cut = second.size() / 2;  // the writer is half-way through the second row
+    {
+      std::ofstream out(run + "/metrics.jsonl");
+      out << first << "\n" << second.substr(0, cut);
+    }
+    RunTailUpdate u = tail.poll();
+    QCOMPARE(u.steps.size(), size_t(1));
+    QCOMPARE(u.steps[0].step, int64_t(1));
+    QCOMPARE(u.steps[0].loss, 2.5);
+    QCOMPARE(u.steps[0].imgPerSec, 100.0);
+    QCOMPARE(u.steps[0].metrics.size(), size_t(1));
+    QCOMPARE(u.steps[0].metrics[0].first, std::string("emb_std"));
+    {
+      std::ofstream out(run + "/metrics.jsonl", std::ios::app);
+      out << second.substr(cut) << "\n"
+          << json{{"type", "eval"}, {"step", 2}, {"epoch", 0}, {"kind", "knn"}, {"top1", 61.5}}.dump() << "\n"
+          << "not json at all\n"
+          << json{{"type", "epoch"}, {"step", 2}, {"epoch", 0}, {"loss", 2.2}}.dump() << "\n";
+    }
+    u = tail.poll();
+    QCOMPARE(u.steps.size(), size_t(1));
+    QCOMPARE(u.steps[0].step, int64_t(2));
+    QCOMPARE(u.steps[0].loss, 2.0);
+    QCOMPARE(u.evals.size(), size_t(1));
+    QCOMPARE(u.evals[0].kind, std::string("knn"));
+    QCOMPARE(u.evals[0].top1, 61.5);
+    QCOMPARE(u.skippedLines, int64_t(1));
+    QVERIFY(!u.rewound);
+    QCOMPARE(tail.stepsPerSecond(), 1.0);  // steps 1 -> 2 in one second
+    u = tail.poll();
+    QVERIFY(u.steps.empty() && u.evals.empty());
+  }
+
+  void runTailAnnouncesCheckpointsRewindsAndSlices() {
+    QTemporaryDir dir;
+    const std::string run = dir.path().toStdString();
+    test::writeText(run + "/experiment.json", "{}\n");
+    const RunDirectory rd = RunDirectory::open(run);
+    auto row = [](int step) {
+      return json{{"type", "step"}, {"step", step}, {"loss", 1.0}, {"wall_s", step * 0.1}}.dump() + "\n";
+    };
+    std::string history;
+    for (int s = 1; s <= 100; ++s) history += row(s);
+    test::writeText(run + "/metrics.jsonl", history);
+    rd.writeState({{"step", 40}, {"finished", false}});
+    // A slice smaller than the history: the rows come over several polls, in order, once.
+    RunTail tail(run, 512);
+    RunTailUpdate u = tail.poll();
+    QCOMPARE(u.checkpointStep, int64_t(40));
+    QVERIFY(tail.behind());
+    std::vector<int64_t> steps;
+    for (const auto& s : u.steps) steps.push_back(s.step);
+    for (int i = 0; i < 100 && tail.behind(); ++i) {
+      u = tail.poll();
+      QCOMPARE(u.checkpointStep, int64_t(-1));  // state.json did not change
+      for (const auto& s : u.steps) steps.push_back(s.step);
+    }
+    QCOMPARE(steps.size(), size_t(100));
+    for (size_t i = 0; i < steps.size(); ++i) QCOMPARE(steps[i], int64_t(i + 1));
+    QVERIFY(std::abs(tail.stepsPerSecond() - 10.0) < 1e-6);
+    rd.writeState({{"step", 80}, {"finished", true}});
+    u = tail.poll();
+    QCOMPARE(u.checkpointStep, int64_t(80));
+    QVERIFY(u.finished);
+    // A resume cuts the metrics back to its checkpoint (a new file): read from the start again.
+    rd.truncateMetrics(80);
+    u = tail.poll();
+    QVERIFY(u.rewound);
+    size_t reread = u.steps.size();
+    while (tail.behind()) reread += tail.poll().steps.size();
+    QCOMPARE(reread, size_t(80));
+    QCOMPARE(tail.lastStep(), int64_t(80));
   }
 
   void damagedCheckpointIsNamed() {

@@ -107,6 +107,8 @@ CurvesPanel::CurvesPanel(SessionController* controller, QWidget* parent)
     connect(controller_, &SessionController::evaluationsArrived, this,
             &CurvesPanel::addEvaluations);
     connect(controller_, &SessionController::runOpened, this, &CurvesPanel::loadRun);
+    // A followed run that was resumed cut its metrics back: its curves are read again.
+    connect(controller_, &SessionController::followRewound, this, &CurvesPanel::loadRun);
     connect(controller_, &SessionController::finished, this, [this] { refreshRuns(); });
   }
   fitMetricList();

@@ -265,7 +265,8 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
             &EvaluationPanel::onSessionChanged);
     connect(controller_, &SessionController::stepsArrived, this,
             [this](const QVector<StepPoint>& points) {
-              if (!points.isEmpty()) step_ = points.last().step;
+              // A followed run's steps: the evaluated model stays its last checkpoint's.
+              if (!points.isEmpty() && controller_->training()) step_ = points.last().step;
             });
   }
 }
@@ -437,7 +438,7 @@ void EvaluationPanel::updateBusy() {
 void EvaluationPanel::onSessionChanged() {
   if (!controller_) return;
   const QString dir = controller_->runDir();
-  step_ = runStep(dir);
+  step_ = controller_->following() ? controller_->modelStep() : runStep(dir);
   if (dir.isEmpty()) return;
   // Reopening a run shows what was measured on it before.
   QVector<EvalRecord> past;

@@ -259,7 +259,7 @@ void NeighboursPanel::showEvent(QShowEvent* e) {
 void NeighboursPanel::onSessionChanged() {
   ++modelVersion_;
   gallery_.reset();  // another model (and maybe other data): the cache is void
-  step_ = 0;
+  step_ = controller_->modelStep();
   pickerStale_ = true;
   stale_ = true;
   if (isVisible()) {
@@ -270,6 +270,9 @@ void NeighboursPanel::onSessionChanged() {
 
 void NeighboursPanel::onSteps(const QVector<StepPoint>& points) {
   if (points.isEmpty()) return;
+  // Steps of a followed run leave the inspected model as it is until its next checkpoint
+  // (sessionChanged refreshes then, with the checkpoint's step).
+  if (!controller_->training()) return;
   step_ = points.last().step;
   if (!gallery_ || step_ <= gallery_->step) return;
   if (!isVisible()) {
@@ -566,8 +569,9 @@ void NeighboursPanel::requestNeighbours(bool recomputeGallery) {
                                        : tr("The query has no label: no precision@k."));
         }
         const QString when =
-            controller_ && controller_->training()
-                ? tr("model at step %1").arg(r.gallery->step)
+            controller_ && controller_->training() ? tr("model at step %1").arg(r.gallery->step)
+            : controller_ && controller_->following()
+                ? tr("checkpoint of step %1").arg(r.gallery->step)
                 : (controller_ && !controller_->runDir().isEmpty() ? tr("loaded run")
                                                                    : tr("untrained (random init)"));
         setStatus(tr("gallery %1 images · %2 · %3 ms")

@@ -215,6 +215,12 @@ void MainWindow::buildMenus() {
                                                           controller_->runsFolder());
     if (!dir.isEmpty()) openRun(dir);
   });
+  file->addAction(tr("&Follow run..."), this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, tr("Follow a run folder that another process is writing"), controller_->runsFolder());
+    if (!dir.isEmpty()) followRun(dir);
+  })->setStatusTip(tr("Watch a run that pretext-cli, torchrun or Slurm is training: the curves grow, "
+                      "the panels reload at each checkpoint"));
   file->addAction(tr("Open &weights..."), this, [this] {
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Open PyTorch weights (a state_dict: torchvision ResNet-18/34, a solo-learn or "
@@ -305,7 +311,9 @@ void MainWindow::buildToolBar() {
 
 void MainWindow::buildStatusBar() {
   stateLabel_ = new QLabel(this);
+  stateLabel_->setObjectName("stateLabel");
   progress_ = new QProgressBar(this);
+  progress_->setObjectName("stepProgress");
   progress_->setMaximumWidth(260);
   progress_->setFormat("%v / %m steps");
   progress_->setRange(0, 1);
@@ -343,7 +351,12 @@ void MainWindow::wireController() {
       showError(tr("Cannot read the run's experiment"), QString::fromUtf8(e.what()));
     }
     updateTitle();
-    statusBar()->showMessage(tr("Opened %1 for inspection").arg(dir), 8000);
+    statusBar()->showMessage(controller_->following()
+                                 ? tr("Following %1: the curves grow as it trains, the panels "
+                                      "reload at each checkpoint")
+                                       .arg(dir)
+                                 : tr("Opened %1 for inspection").arg(dir),
+                             8000);
     QFile stateFile(dir + "/state.json");
     openedStep_ = stateFile.open(QIODevice::ReadOnly)
                       ? QJsonDocument::fromJson(stateFile.readAll()).object().value("step").toInteger()
@@ -353,6 +366,18 @@ void MainWindow::wireController() {
     examplePanel_.clear();
   });
   connect(controller_, &SessionController::sessionChanged, this, &MainWindow::showPlannedSteps);
+  connect(controller_, &SessionController::followingChanged, this, [this] {
+    updateActions();
+    updateTitle();
+  });
+  connect(controller_, &SessionController::followStalled, this, [this](qint64 seconds) {
+    etaLabel_->setText(tr("no new step for %1").arg(duration(double(seconds))));
+  });
+  connect(controller_, &SessionController::followEnded, this, [this](const QString& dir, qint64 step) {
+    etaLabel_->setText(tr("finished"));
+    statusBar()->showMessage(tr("%1 finished at step %2; its last checkpoint is loaded").arg(dir).arg(step),
+                             10000);
+  });
   connect(controller_, &SessionController::cleared, this, [this] {
     openedStep_ = 0;
     showPlannedSteps();
@@ -423,6 +448,23 @@ bool MainWindow::saveExperimentFile(const QString& path) {
 
 void MainWindow::openRun(const QString& dir) { controller_->openRun(dir); }
 
+void MainWindow::followRun(const QString& dir) {
+  if (controller_->state() != SessionState::Idle) {
+    showError(tr("Training is running"), tr("Stop the run before following another one."));
+    return;
+  }
+  try {
+    loadExperiment((dir + "/experiment.json").toStdString());
+  } catch (const std::exception& e) {
+    showError(tr("Cannot follow %1").arg(dir),
+              QString::fromUtf8(e.what()) +
+                  tr("\nPick the run folder that pretext-cli train printed when it started "
+                     "(it holds experiment.json)."));
+    return;
+  }
+  controller_->followRun(dir);
+}
+
 void MainWindow::openExample(const QString& name) {
   try {
     const ExampleRun example = findExampleRun(name.toStdString());
@@ -475,9 +517,12 @@ void MainWindow::onStarted(const RunInfo& info) {
 void MainWindow::onSteps(const QVector<StepPoint>& points) {
   if (points.isEmpty()) return;
   const StepPoint& p = points.last();
+  if (controller_->following()) openedStep_ = p.step;  // a followed run: its latest step
   showProgress(p.step, p.totalSteps);
   speedLabel_->setText(tr("%1 img/s").arg(p.imgPerSec, 0, 'f', 0));
-  etaLabel_->setText(tr("ETA %1").arg(duration(p.etaSeconds)));
+  // A followed run's ETA is unknown until its planned steps and speed are.
+  etaLabel_->setText(p.etaSeconds > 0 || !controller_->following() ? tr("ETA %1").arg(duration(p.etaSeconds))
+                                                                    : QString());
 }
 
 void MainWindow::onStateChanged(SessionState state) {
@@ -499,13 +544,14 @@ void MainWindow::updateActions() {
                                                  {SessionState::Running, tr("Training")},
                                                  {SessionState::Paused, tr("Paused")},
                                                  {SessionState::Stopping, tr("Stopping...")}};
-  stateLabel_->setText(names.value(s));
+  stateLabel_->setText(idle && controller_->following() ? tr("Following") : names.value(s));
   if (presetBox_) presetBox_->setEnabled(idle);
 }
 
 void MainWindow::updateTitle() {
   QString title = QString::fromStdString(controller_->experiment().name);
   if (!controller_->runDir().isEmpty()) title += " — " + QDir(controller_->runDir()).dirName();
+  if (controller_->following()) title += tr(" (following)");
   setWindowTitle(title + " — Pretext");
 }
 

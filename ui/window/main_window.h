@@ -58,6 +58,8 @@ class MainWindow : public QMainWindow {
   bool openExperimentFile(const QString& path);
   bool saveExperimentFile(const QString& path);
   void openRun(const QString& dir);
+  // Follows a run folder another process is writing (SessionController::followRun).
+  void followRun(const QString& dir);
   // Copies a ready-trained example into the runs folder's examples/ and opens it on the panel
   // that shows it best (core/train/examples.h).
   void openExample(const QString& name);

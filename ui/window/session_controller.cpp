@@ -11,11 +11,14 @@
 #include <optional>
 
 #include "core/interop/import_run.h"
+#include "core/train/checkpoint.h"
 #include "core/train/control.h"
+#include "core/train/run_dir.h"
 #include "core/train/trainer.h"
 #include "core/util/device.h"
 #include "core/util/error.h"
 #include "core/util/threads.h"
+#include "ui/window/run_follower.h"
 #include "viz/image_grid.h"
 
 namespace pretext {
@@ -66,6 +69,8 @@ struct SessionController::Shared {
   QString endedDir;
   bool endedStopped = false;
   bool modelChanged = false;
+  std::optional<qint64> followTotal;  // a followed run's planned steps, once its session is built
+  std::optional<qint64> modelStep;    // the step of a model just opened or reloaded
   // -- requests' coalescing keys, guarded by mutex
   std::map<QString, uint64_t> keyGeneration;
   // -- the experiment idle inspections use, guarded by mutex
@@ -267,6 +272,7 @@ void SessionController::setState(SessionState s) {
 
 void SessionController::launch(const QString& resumeDir, bool startPaused) {
   if (state_ != SessionState::Idle) return;
+  stopFollowing();  // the window's model becomes the new run's
   Shared* sh = shared_.get();
   sh->control.reset();
   if (startPaused) sh->control.step(1);
@@ -310,6 +316,7 @@ void SessionController::openRun(const QString& dir) {
     emit failed("Stop the running training before opening another run.");
     return;
   }
+  stopFollowing();
   postOpen([dir] { return dir; }, dir + ": ");
 }
 
@@ -318,6 +325,7 @@ void SessionController::openWeights(const QString& file) {
     emit failed("Stop the running training before opening weights.");
     return;
   }
+  stopFollowing();
   const std::string out = QDir(runsFolder_).filePath("imported").toStdString();
   postOpen(
       [file, out] {
@@ -329,20 +337,113 @@ void SessionController::openWeights(const QString& file) {
       {});  // importWeights' messages name the file themselves
 }
 
-void SessionController::postOpen(std::function<QString()> runDir, const QString& errorPrefix) {
+void SessionController::postOpen(std::function<QString()> runDir, const QString& errorPrefix,
+                                 bool follow) {
   Shared* sh = shared_.get();
-  sh->control.post([sh, runDir = std::move(runDir), errorPrefix] {
+  sh->control.post([sh, runDir = std::move(runDir), errorPrefix, follow] {
     try {
       const QString dir = runDir();
-      auto session = std::make_unique<Session>(loadRunSession(dir.toStdString()));
+      std::unique_ptr<Session> session;
+      const RunDirectory run = RunDirectory::open(dir.toStdString());
+      if (follow && !run.hasCheckpoint()) {
+        // A job that has not written its first checkpoint: its experiment, untrained, until then
+        // (the first checkpoint loads into this session's method).
+        sh->idle.reset();
+        session = std::make_unique<Session>(makeSession(run.experiment()));
+      } else {
+        session = std::make_unique<Session>(loadRunSession(dir.toStdString()));
+      }
+      const qint64 total = plannedSteps(session->experiment, session->data.train.size());
+      const qint64 step = run.hasCheckpoint() ? run.state().value("step", int64_t(0)) : 0;
       sh->idle = std::move(session);
       sh->idleIsRun = true;
       std::lock_guard<std::mutex> lock(sh->mutex);
       sh->opened = dir;
       sh->modelChanged = true;
+      sh->modelStep = step;
+      if (follow) sh->followTotal = total;
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(sh->mutex);
       sh->failedMessage = errorPrefix + text(e);
+    }
+  });
+}
+
+QString SessionController::followedRun() const {
+  return follower_ ? follower_->runDir() : QString();
+}
+
+void SessionController::followRun(const QString& dir, int pollMs) {
+  if (state_ != SessionState::Idle) {
+    emit failed("Stop the running training before following a run.");
+    return;
+  }
+  stopFollowing();
+  follower_ = new RunFollower(dir, this);
+  connect(follower_, &RunFollower::stepsArrived, this, &SessionController::stepsArrived);
+  connect(follower_, &RunFollower::evaluationsArrived, this, &SessionController::evaluationsArrived);
+  connect(follower_, &RunFollower::checkpointLanded, this, &SessionController::reloadFollowed);
+  connect(follower_, &RunFollower::stalled, this, &SessionController::followStalled);
+  connect(follower_, &RunFollower::rewound, this, [this] { emit followRewound(followedRun()); });
+  connect(follower_, &RunFollower::failed, this,
+          [this](const QString& m) { emit logLines({QStringLiteral("following: ") + m}); });
+  connect(follower_, &RunFollower::ended, this, [this](qint64 step) {
+    const QString d = followedRun();
+    follower_->deleteLater();
+    follower_ = nullptr;
+    emit followEnded(d, step);
+    emit followingChanged({});
+  });
+  emit followingChanged(dir);
+  emit logLines({QStringLiteral("following %1: its new metrics as they are written, its model at "
+                                "each checkpoint").arg(dir)});
+  // state.json's step is read first, so the model opened below is that checkpoint or a later
+  // one, and every checkpoint after it is announced.
+  follower_->start(pollMs);
+  postOpen([dir] { return dir; }, dir + ": ", /*follow=*/true);
+}
+
+void SessionController::stopFollowing() {
+  if (!follower_) return;
+  follower_->stop();
+  follower_->deleteLater();
+  follower_ = nullptr;
+  emit followingChanged({});
+}
+
+void SessionController::reloadFollowed(qint64 step) {
+  if (!follower_) return;
+  const std::string dir = follower_->runDir().toStdString();
+  Shared* sh = shared_.get();
+  static const QString key = QStringLiteral("follow/reload");
+  uint64_t generation = 0;
+  {
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    generation = ++sh->keyGeneration[key];
+  }
+  sh->control.post([sh, dir, generation, step] {
+    {
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      if (sh->keyGeneration[key] != generation) return;  // a newer checkpoint is on its way
+    }
+    try {
+      // checkpoint.pt is replaced by a rename before state.json announces it, so this reads
+      // the announced checkpoint whole (or a newer one).
+      qint64 loaded = step;
+      if (sh->idle && sh->idleIsRun) {
+        loaded = loadCheckpoint(RunDirectory::open(dir), *sh->idle->method, nullptr, sh->idle->device);
+      } else {
+        sh->idle = std::make_unique<Session>(loadRunSession(dir));
+        sh->idleIsRun = true;
+      }
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->modelChanged = true;
+      sh->modelStep = loaded;
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(sh->mutex);
+      sh->logs.append(QString("following: the checkpoint of step %1 did not load (%2); the next one will")
+                          .arg(step)
+                          .arg(text(e)));
     }
   });
 }
@@ -375,6 +476,7 @@ void SessionController::stop() {
 }
 
 void SessionController::reset() {
+  stopFollowing();
   Shared* sh = shared_.get();
   if (state_ != SessionState::Idle) {
     {
@@ -391,6 +493,7 @@ void SessionController::reset() {
     sh->modelChanged = true;
   });
   runDir_.clear();
+  modelStep_ = 0;
   emit cleared();
 }
 
@@ -402,6 +505,7 @@ void SessionController::drain() {
   QVector<QPair<qint64, QVector<PreviewImage>>> previews;
   std::optional<RunInfo> startedInfo;
   std::optional<QString> opened, failedMessage;
+  std::optional<qint64> followTotal, modelStep;
   bool ended = false, stopped = false, modelChanged = false;
   QString endedDir;
   {
@@ -413,13 +517,17 @@ void SessionController::drain() {
     startedInfo.swap(sh->startedInfo);
     opened.swap(sh->opened);
     failedMessage.swap(sh->failedMessage);
+    followTotal.swap(sh->followTotal);
+    modelStep.swap(sh->modelStep);
     std::swap(ended, sh->ended);
     std::swap(modelChanged, sh->modelChanged);
     endedDir = sh->endedDir;
     stopped = sh->endedStopped;
   }
+  if (modelStep) modelStep_ = *modelStep;
   if (startedInfo) {
     runDir_ = startedInfo->runDir;
+    modelStep_ = startedInfo->startStep;
     emit started(*startedInfo);
     emit sessionChanged();
   }
@@ -427,6 +535,7 @@ void SessionController::drain() {
   if (!steps.isEmpty()) emit stepsArrived(steps);
   if (!evals.isEmpty()) emit evaluationsArrived(evals);
   for (const auto& p : previews) emit previewsArrived(p.first, p.second);
+  if (followTotal && follower_) follower_->setTotalSteps(*followTotal);
   if (opened) {
     runDir_ = *opened;
     emit runOpened(*opened);

@@ -24,6 +24,7 @@ namespace pretext {
 
 struct Session;
 class TrainControl;
+class RunFollower;
 
 // Plain data that crosses from the engine thread to the window.
 struct StepPoint {
@@ -81,6 +82,13 @@ class SessionController : public QObject {
   bool training() const { return state_ != SessionState::Idle; }
   // The run folder of the live or loaded run (empty for an untrained random init).
   QString runDir() const { return runDir_; }
+  // The training step of the model that inspections see when sessionChanged is emitted: an
+  // opened or followed run's checkpoint, a started or resumed run's first step, 0 for a random
+  // init (while training, the steps that arrive say how far it has gone).
+  qint64 modelStep() const { return modelStep_; }
+  // The run folder being followed (File > Follow run...), or empty.
+  QString followedRun() const;
+  bool following() const { return follower_ != nullptr; }
   // "CPU (2 threads)" or "cuda:0 (NVIDIA H100 ...)" for the experiment's device setting.
   QString deviceName() const;
 
@@ -115,6 +123,12 @@ class SessionController : public QObject {
   void start();                        // trains experiment() into a new folder of runsFolder()
   void resumeRun(const QString& dir);  // continues a run folder from its checkpoint
   void openRun(const QString& dir);    // loads a run's model for inspection, no training
+  // Follows a run folder another process is writing: opens it (its model, or a random init of
+  // its experiment until its first checkpoint), then streams its new metrics as stepsArrived /
+  // evaluationsArrived and reloads the model whenever a checkpoint lands (on the engine thread),
+  // until it finishes or anything else is started or opened. pollMs: how often it looks.
+  void followRun(const QString& dir, int pollMs = 1000);
+  void stopFollowing();
   // Imports a PyTorch state_dict into a new run under runsFolder()/imported and opens it.
   void openWeights(const QString& file);
   void pause();
@@ -139,6 +153,10 @@ class SessionController : public QObject {
   void runOpened(const QString& runDir);
   void experimentChanged();  // setExperiment was called
   void cleared();            // reset(): panels drop what they show of the old run
+  void followingChanged(const QString& runDir);  // started following runDir; empty: stopped
+  void followStalled(qint64 quietSeconds);       // the followed run wrote nothing for a while
+  void followRewound(const QString& runDir);     // its metrics were cut back (it was resumed)
+  void followEnded(const QString& runDir, qint64 step);  // it finished (its last model loaded)
 
  public:
   struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)
@@ -149,7 +167,9 @@ class SessionController : public QObject {
   void launch(const QString& resumeDir, bool startPaused);
   // On the engine thread: `runDir()` names (or makes) a run folder, whose model becomes the
   // inspected one; an error goes to failed(), prefixed with `errorPrefix`.
-  void postOpen(std::function<QString()> runDir, const QString& errorPrefix);
+  // With `follow`, a run without a checkpoint yet opens as a random init of its experiment.
+  void postOpen(std::function<QString()> runDir, const QString& errorPrefix, bool follow = false);
+  void reloadFollowed(qint64 step);  // a followed run's new checkpoint, loaded on the engine thread
   void engineLoop();
 
   std::shared_ptr<Shared> shared_;
@@ -158,6 +178,8 @@ class SessionController : public QObject {
   Experiment experiment_;
   QString runsFolder_;
   QString runDir_;
+  RunFollower* follower_ = nullptr;
+  qint64 modelStep_ = 0;
   SessionState state_ = SessionState::Idle;
 };
 
