@@ -481,6 +481,44 @@ class TestDistributed : public QObject {
     QVERIFY(fs::exists(run + "/checkpoint.pt"));
   }
 
+  // torchrun --max_restarts: rank 1 of the first attempt dies at step 7; the agent restarts the
+  // job and the second attempt resumes the run the first one started (one folder, no step twice).
+  void torchrunRestartResumesTheRun() {
+    QTemporaryDir tmp;
+    auto j = tinyExperiment("simclr", 12);
+    j["run"]["checkpoint_every"] = 2;
+    j["run"]["dist_timeout"] = 20;
+    const auto file = writeExperiment(tmp, j, "e.json");
+    const QString out = tmp.filePath("runs");
+    qputenv("PRETEXT_CRASH_AT", "7:1");
+    int code = 0;
+    const QString text = test::runProgram(
+        "/usr/bin/python3",
+        {"-m", "torch.distributed.run", "--no_python", "--redirects", "2", "--tee", "2", "--nproc_per_node", "2",
+         "--max_restarts", "1", "--master_port", QString::number(freePort()), cli(), "train",
+         QString::fromStdString(file), "--out", out},
+        &code);
+    qunsetenv("PRETEXT_CRASH_AT");
+    QVERIFY2(code == 0, qPrintable(text));
+    QVERIFY2(text.contains("exiting at step 7"), qPrintable(text));
+    QVERIFY2(text.contains("torchrun restart 1: resuming the run of attempt"), qPrintable(text));
+    const std::string run = onlyRunIn(out.toStdString());  // one folder for both attempts
+    QVERIFY(!run.empty());
+    const auto state = RunDirectory::open(run).state();
+    QCOMPARE(state.value("step", int64_t(0)), int64_t(12));
+    QVERIFY(state.value("finished", false));
+    std::ifstream csv(run + "/metrics.csv");
+    std::string line;
+    std::getline(csv, line);  // header
+    int64_t previous = 0;
+    while (std::getline(csv, line)) {
+      const int64_t step = std::stoll(line.substr(0, line.find(',')));
+      QVERIFY2(step == previous + 1, line.c_str());  // every step once, in order
+      previous = step;
+    }
+    QCOMPARE(previous, int64_t(12));
+  }
+
   // kill -9 of rank 1: rank 0 stops within the timeout and names it; the run, whose last
   // checkpoint is whole, resumes on one process and finishes.
   void deadRankIsNamedAndTheRunResumes() {
