@@ -27,6 +27,7 @@
 #include "core/dist/launch_env.h"
 #include "core/dist/process_group.h"
 #include "core/dist/step_group.h"
+#include "core/methods/moco.h"
 #include "core/models/backbone.h"
 #include "core/models/batch_norm.h"
 #include "core/train/run_dir.h"
@@ -262,6 +263,42 @@ class TestDistributed : public QObject {
       grads[g.rank()] = mine.grad() / double(g.worldSize());
     });
     QVERIFY2(maxDiff(torch::cat(grads), expected) < 1e-9, "the gathered gradient differs from one process's");
+  }
+
+  // MoCo's shuffle BN across ranks: each rank gets the keys of its own views, in order, though
+  // they were encoded in sub-batches mixed from both ranks.
+  void mocoShuffleBnKeysComeBackInOrder() {
+    torch::manual_seed(3);
+    const auto full = torch::randn({16, 3}, torch::kDouble);
+    auto rowwise = [](const torch::Tensor& x) { return x * 2 + 1; };
+    auto centred = [](const torch::Tensor& x) { return x - x.mean(0, true); };  // a batch statistic, as BN
+    QCOMPARE(maxDiff(mocoShuffledKeys(centred, full, 5), centred(full)), 0.0);  // one process: no shuffle
+    std::vector<torch::Tensor> byRow(2), byBatch(2);
+    asRanks(2, [&](DistGroup& g) {
+      const auto mine = full.narrow(0, g.rank() * 8, 8);
+      StepGroupScope scope(&g, false);
+      byRow[g.rank()] = mocoShuffledKeys(rowwise, mine, 5);
+      byBatch[g.rank()] = mocoShuffledKeys(centred, mine, 5);
+    });
+    QCOMPARE(maxDiff(torch::cat(byRow), rowwise(full)), 0.0);  // every key back at its own row
+    // view - key is the mean of the sub-batch the view was encoded in: two values, eight rows each,
+    // and rank 0's views were spread over both sub-batches.
+    const auto means = full - torch::cat(byBatch);
+    int first = 0, firstOfRank0 = 0;
+    int64_t other = -1;
+    for (int64_t i = 0; i < 16; ++i) {
+      if (maxDiff(means[i], means[0]) < 1e-12) {
+        ++first;
+        firstOfRank0 += i < 8;
+      } else {
+        if (other < 0) other = i;
+        QVERIFY(maxDiff(means[i], means[other]) < 1e-12);
+      }
+    }
+    QCOMPARE(first, 8);
+    QVERIFY2(firstOfRank0 > 0 && firstOfRank0 < 8, "the shuffle kept rank 0's views together");
+    const auto own = torch::cat({centred(full.narrow(0, 0, 8)), centred(full.narrow(0, 8, 8))});
+    QVERIFY(maxDiff(torch::cat(byBatch), own) > 1e-3);
   }
 
   // Synchronised batch norm over two ranks of 6 = PyTorch's batch norm over the 12: outputs,

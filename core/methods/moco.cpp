@@ -8,7 +8,10 @@
 // current batch's statistics mark the one key in the K+1 candidates that was computed with them
 // (the positive), and the network can find it by that mark instead of by content. On one
 // device, shuffling the key batch changes nothing (batch statistics do not depend on order), so
-// it is not done here. The leak matters less in this setting: BN statistics over a whole batch
+// it is not done there. On several ranks with per-rank batch norm (run.sync_batch_norm off) the
+// keys are shuffled across ranks as in the paper (mocoShuffledKeys); with synchronised batch
+// norm (the default on several ranks) every key sees the global batch's statistics, exactly as
+// on one process, and shuffling would change nothing. The leak matters less in this setting: BN statistics over a whole batch
 // of 256 small grayscale images vary far less from batch to batch than over the 32-image
 // per-GPU batches of the paper, and queries and keys go through separate forwards of separate
 // views (BN never sees a query's own key view). The symptom to watch for is a contrastive_acc
@@ -37,6 +40,7 @@
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
 #include "core/util/error.h"
+#include "core/util/seed.h"
 
 namespace pretext {
 
@@ -62,6 +66,23 @@ void mocoEnqueue(torch::Tensor& queue, torch::Tensor& ptr, const torch::Tensor& 
   auto rows = torch::arange(n, ptr.options()).add_(ptr).remainder_(K);
   queue.index_copy_(0, rows, keys.detach().to(queue.dtype()));
   ptr.add_(n).remainder_(K);
+}
+
+torch::Tensor mocoShuffledKeys(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
+                               const torch::Tensor& view, int64_t step) {
+  torch::NoGradGuard ng;
+  DistGroup* group = stepGroup();
+  if (!group) return encode(view);
+  const int64_t n = view.size(0), rank = group->rank();
+  const torch::Tensor all = gatherAcrossRanks(view);  // [W*n,...]: every rank's views, in rank order
+  // The same permutation on every rank: drawn from the step alone.
+  auto gen = at::detail::createCPUGenerator(mixSeed(static_cast<uint64_t>(step), 0x5348'5546'464c'4542ull));
+  const torch::Tensor perm = torch::randperm(all.size(0), gen, torch::TensorOptions().dtype(torch::kLong));
+  const torch::Tensor mine = perm.slice(0, rank * n, (rank + 1) * n).to(view.device());
+  // Row i of the shuffled keys is the key of global view perm[i]; index_copy puts it back there.
+  const torch::Tensor shuffled = gatherAcrossRanks(encode(all.index_select(0, mine)));
+  const torch::Tensor ordered = torch::empty_like(shuffled).index_copy_(0, perm.to(shuffled.device()), shuffled);
+  return ordered.slice(0, rank * n, (rank + 1) * n);
 }
 
 namespace {
@@ -124,9 +145,16 @@ class MoCo : public Method {
     torch::Tensor k1, k2;
     {
       torch::NoGradGuard ng;
-      k2 = F::normalize(keyProjector_->forward(keyEncoder_->forward(v2)), F::NormalizeFuncOptions().dim(1));
-      if (symmetric_)
-        k1 = F::normalize(keyProjector_->forward(keyEncoder_->forward(v1)), F::NormalizeFuncOptions().dim(1));
+      auto encodeKeys = [this](const torch::Tensor& x) {
+        return F::normalize(keyProjector_->forward(keyEncoder_->forward(x)), F::NormalizeFuncOptions().dim(1));
+      };
+      // Several ranks with per-rank batch norm: shuffle BN across them (see the top of the file).
+      const bool shuffle = stepGroup() && !batchNormSyncActive();
+      auto keys = [&](const torch::Tensor& view, int64_t stream) {
+        return shuffle ? mocoShuffledKeys(encodeKeys, view, 2 * ctx.step + stream) : encodeKeys(view);
+      };
+      k2 = keys(v2, 0);
+      if (symmetric_) k1 = keys(v1, 1);
     }
     auto z1 = projector_->forward(encoder_->forward(v1));
     torch::Tensor acc, loss;

@@ -1,6 +1,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include <functional>
+
 namespace pretext {
 
 // MoCo's InfoNCE loss (He et al. 2020) for N queries q [N,d] and their positive keys k [N,d]
@@ -17,5 +19,15 @@ torch::Tensor mocoLoss(const torch::Tensor& q, const torch::Tensor& k, const tor
 // tensor) on, wrapping past the end to row 0, and advances ptr to (ptr + n) mod K. In place, on
 // the queue's device, without reading ptr on the host. Needs n <= K.
 void mocoEnqueue(torch::Tensor& queue, torch::Tensor& ptr, const torch::Tensor& keys);
+
+// "Shuffle BN" across ranks (He et al. 2020, section 3.3): the keys of this rank's `view` [n,...]
+// computed by `encode` on a shuffled global batch. The ranks' views are gathered, permuted by a
+// permutation every rank draws alike from `step`, each rank encodes its n-image slice of the
+// shuffled batch (so its batch norm sees images of every rank), and the keys are gathered and
+// put back in the original order; the result is this rank's n keys, row i the key of view row i.
+// A query and its positive key are then normalised with statistics of different sub-batches.
+// Outside a multi-rank step (stepGroup() null) it is encode(view). No gradient.
+torch::Tensor mocoShuffledKeys(const std::function<torch::Tensor(const torch::Tensor&)>& encode,
+                               const torch::Tensor& view, int64_t step);
 
 }  // namespace pretext
