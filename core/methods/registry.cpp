@@ -16,6 +16,7 @@ MethodInfo rotationMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
+MethodInfo swavMethodInfo();
 MethodInfo byolMethodInfo();
 MethodInfo simsiamMethodInfo();
 MethodInfo maeMethodInfo();
@@ -41,6 +42,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(byolMethodInfo());
     r.add(simsiamMethodInfo());
     r.add(barlowMethodInfo());
+    r.add(swavMethodInfo());
     r.add(maeMethodInfo());
     r.add(autoencoderMethodInfo());
     r.add(denoisingAeMethodInfo());

@@ -38,6 +38,9 @@ constexpr FamilyLesson kFamilyLessons[] = {
     {"generative", "Generative models", "A GAN's discriminator learns features while it judges."},
     {"contrastive", "Contrastive learning",
      "Two views of one image attract, other images repel: the recipe that closed the gap."},
+    {"clustering", "Clustering",
+     "Group the images into prototypes and predict one view's cluster from the other; sharing "
+     "the batch equally among the clusters is what keeps them from collapsing into one."},
     {"siamese", "Without negatives",
      "Predict the other view's embedding; what keeps it from collapsing to a constant?"},
     {"masked", "Masked image modelling", "Hide most patches of the image and reconstruct them."},

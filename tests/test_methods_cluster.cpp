@@ -1,0 +1,243 @@
+// Clustering methods (SwAV): Sinkhorn-Knopp and the swapped prediction against values worked
+// out by hand, a loop transcription of the official algorithm, purity, and the method's step,
+// multi-crop, queue and pictures.
+#include "test_main.h"
+#include <torch/torch.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/methods/registry.h"
+#include "core/methods/swav.h"
+#include "core/util/error.h"
+#include "method_test_support.h"
+#include "test_support.h"
+
+using namespace pretext;
+using pretext::test::metric;
+
+namespace {
+
+// The official code's distributed_sinkhorn on one process, transcribed with loops.
+std::vector<std::vector<double>> sinkhornLoops(const std::vector<std::vector<double>>& scores, double eps, int iters) {
+  const size_t B = scores.size(), K = scores[0].size();
+  std::vector<std::vector<double>> Q(K, std::vector<double>(B));  // Q = exp(out / eps).t()
+  double total = 0;
+  for (size_t k = 0; k < K; ++k)
+    for (size_t b = 0; b < B; ++b) total += Q[k][b] = std::exp(scores[b][k] / eps);
+  for (auto& row : Q)
+    for (double& v : row) v /= total;
+  for (int it = 0; it < iters; ++it) {
+    for (size_t k = 0; k < K; ++k) {
+      double rowSum = 0;
+      for (double v : Q[k]) rowSum += v;
+      for (double& v : Q[k]) v = v / rowSum / double(K);
+    }
+    for (size_t b = 0; b < B; ++b) {
+      double colSum = 0;
+      for (size_t k = 0; k < K; ++k) colSum += Q[k][b];
+      for (size_t k = 0; k < K; ++k) Q[k][b] = Q[k][b] / colSum / double(B);
+    }
+  }
+  std::vector<std::vector<double>> out(B, std::vector<double>(K));
+  for (size_t b = 0; b < B; ++b)
+    for (size_t k = 0; k < K; ++k) out[b][k] = Q[k][b] * double(B);
+  return out;
+}
+
+MethodSetup swavSetup(nlohmann::json params = nlohmann::json::object()) {
+  params["prototypes"] = params.value("prototypes", 6);
+  params["proj_hidden"] = 16;
+  params["proj_dim"] = 8;
+  return test::tinySetup(params);
+}
+
+}  // namespace
+
+class TestMethodsCluster : public QObject {
+  Q_OBJECT
+ private slots:
+  void initTestCase() { torch::manual_seed(0); }
+
+  // Two images that both prefer prototype 0 by the same margin: exp(s/eps) is
+  // [[e^20, e^20], [1, 1]] (prototypes x images); after the first row step every entry is
+  // 1/(2K) = 1/4 and the columns already hold 1/B = 1/2 each, so Q = [[1/2, 1/2], [1/2, 1/2]]:
+  // Sinkhorn splits them evenly between the prototypes. The plain softmax (no equipartition)
+  // sends both to prototype 0.
+  void sinkhornSplitsAPrototypeBothPrefer() {
+    const auto s = torch::tensor({{1.0, 0.0}, {1.0, 0.0}}, torch::kDouble);
+    const auto q = sinkhornKnopp(s, 0.05, 3);
+    QVERIFY(torch::allclose(q, torch::full({2, 2}, 0.5, torch::kDouble), 0, 1e-12));
+    const auto soft = torch::softmax(s / 0.05, 1);
+    QVERIFY(soft.select(1, 0).min().item<double>() > 0.999);
+  }
+
+  // scores [[1,0],[0,1]], eps = 1: exp gives the symmetric [[e,1],[1,e]], whose rows and
+  // columns already balance, so each image keeps its softmax: q = [e, 1] / (e + 1) and mirrored.
+  void sinkhornHandWorkedSymmetric() {
+    const auto q = sinkhornKnopp(torch::tensor({{1.0, 0.0}, {0.0, 1.0}}, torch::kDouble), 1.0, 3);
+    const double e = std::exp(1.0), a = e / (e + 1), b = 1 / (e + 1);
+    QVERIFY(torch::allclose(q, torch::tensor({{a, b}, {b, a}}, torch::kDouble), 0, 1e-12));
+  }
+
+  // An uneven 5 x 3 case against the loop transcription, and the equipartition it converges to.
+  void sinkhornMatchesLoopsAndBalances() {
+    const std::vector<std::vector<double>> s = {
+        {0.9, 0.1, -0.3}, {0.8, 0.2, 0.0}, {0.7, -0.5, 0.4}, {0.95, 0.3, 0.2}, {-0.2, 0.6, 0.1}};
+    auto t = torch::empty({5, 3}, torch::kDouble);
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t k = 0; k < 3; ++k) t[i][k] = s[i][k];
+    for (int iters : {1, 3}) {
+      const auto q = sinkhornKnopp(t, 0.05, iters);
+      const auto ref = sinkhornLoops(s, 0.05, iters);
+      for (int64_t i = 0; i < 5; ++i)
+        for (int64_t k = 0; k < 3; ++k) QVERIFY(std::abs(q[i][k].item<double>() - ref[i][k]) < 1e-12);
+      QVERIFY(torch::allclose(q.sum(1), torch::ones({5}, torch::kDouble), 0, 1e-12));  // rows: assignments
+    }
+    // Many iterations: every prototype gets B/K = 5/3 of the batch.
+    const auto q = sinkhornKnopp(t, 0.05, 200);
+    QVERIFY(torch::allclose(q.sum(0), torch::full({3}, 5.0 / 3.0, torch::kDouble), 0, 1e-9));
+    // Float scores stay finite at a small epsilon (exp of 1/0.01 would overflow unshifted).
+    QVERIFY(torch::isfinite(sinkhornKnopp(t.to(torch::kFloat), 0.01, 3)).all().item<bool>());
+  }
+
+  // K = 2, T = 1: scores1 = [0, ln 3] -> p1 = [1/4, 3/4]; scores2 = [0, 0] -> p2 = [1/2, 1/2];
+  // q1 = [1, 0], q2 = [0, 1]. L = -1/2 [ q2.log p1 + q1.log p2 ] = -1/2 (ln 3/4 + ln 1/2)
+  // = -1/2 ln(3/8) = 0.49041...
+  void swappedLossHandWorked() {
+    const auto s1 = torch::tensor({{0.0, std::log(3.0)}}, torch::kDouble);
+    const auto s2 = torch::tensor({{0.0, 0.0}}, torch::kDouble);
+    const auto q1 = torch::tensor({{1.0, 0.0}}, torch::kDouble);
+    const auto q2 = torch::tensor({{0.0, 1.0}}, torch::kDouble);
+    const double l = swavSwappedLoss(s1, s2, q1, q2, 1.0).item<double>();
+    QVERIFY2(std::abs(l + 0.5 * std::log(3.0 / 8.0)) < 1e-12, qPrintable(QString::number(l)));
+    // T = 0.5 doubles the scores: p1 = [1/10, 9/10].
+    const double l2 = swavSwappedLoss(s1, s2, q1, q2, 0.5).item<double>();
+    QVERIFY(std::abs(l2 + 0.5 * (std::log(0.9) + std::log(0.5))) < 1e-12);
+    // The targets get no gradient, the scores do.
+    auto a = s1.clone().requires_grad_(true);
+    auto qa = q1.clone().requires_grad_(true);
+    swavSwappedLoss(a, s2, qa, q2, 1.0).backward();
+    QVERIFY(a.grad().defined() && !qa.grad().defined());
+  }
+
+  void purityCountsTheMajorityLabel() {
+    // Cluster 0: 3 of label 0, 1 of label 1; cluster 1: 4 of label 1: (3 + 4) / 8.
+    QCOMPARE(clusterPurity(torch::tensor({{3.0, 1.0}, {0.0, 4.0}})).item<float>(), 0.875f);
+  }
+
+  // The step's loss is the swapped prediction of the two views' scores against their Sinkhorn
+  // assignments, recomputed here from the same augmentations.
+  void stepMatchesTheFormula() {
+    torch::manual_seed(4);
+    MethodSetup setup = swavSetup({{"freeze_prototypes_steps", 0}});
+    setup.numClasses = 3;
+    auto method = makeMethod("swav", setup);
+    method->train();
+    Batch b;
+    b.images = torch::rand({8, 1, 16, 16});
+    b.labels = torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}, torch::kLong);
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(7);
+    StepContext ctx{0, 0, 0.0, &gen, &aug};
+    auto r = method->step(b, ctx);
+    auto gen2 = at::detail::createCPUGenerator(7);
+    auto v1 = augmentBatch(b.images, aug, gen2);
+    auto v2 = augmentBatch(b.images, aug, gen2);
+    auto projector = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(method->named_children()["projector"]);
+    auto prototypes = std::dynamic_pointer_cast<torch::nn::LinearImpl>(method->named_children()["prototypes"]);
+    QVERIFY(projector && prototypes);
+    QVERIFY(torch::allclose(prototypes->weight.norm(2, 1), torch::ones({6}), 0, 1e-5));  // unit prototypes
+    auto z = torch::nn::functional::normalize(projector->forward(method->encoder()->forward(torch::cat({v1, v2}, 0))),
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+    auto s = torch::matmul(z, prototypes->weight.t());
+    auto s1 = s.slice(0, 0, 8), s2 = s.slice(0, 8, 16);
+    const double expected =
+        swavSwappedLoss(s1, s2, sinkhornKnopp(s1, 0.05, 3), sinkhornKnopp(s2, 0.05, 3), 0.1).item<double>();
+    QVERIFY2(std::abs(r.loss.item<double>() - expected) < 1e-4 * (1 + expected),
+             qPrintable(QString("%1 vs %2").arg(r.loss.item<double>()).arg(expected)));
+    const double used = metric(r, "prototypes_used");
+    QVERIFY(used >= 1 && used <= 6);
+    const double purity = metric(r, "cluster_purity");
+    QVERIFY(purity >= 3.0 / 8.0 - 1e-6 && purity <= 1);  // at least the largest class's share
+    QVERIFY(!std::isnan(metric(r, "emb_std")));
+    r.loss.backward();
+    QVERIFY(prototypes->weight.grad().defined());
+  }
+
+  // Frozen prototypes: no gradient reaches them during the first steps.
+  void prototypesFrozenAtFirst() {
+    auto method = makeMethod("swav", swavSetup({{"freeze_prototypes_steps", 5}}));
+    method->train();
+    Batch b;
+    b.images = torch::rand({8, 1, 16, 16});
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(1);
+    StepContext ctx{4, 0, 0.0, &gen, &aug};
+    method->step(b, ctx).loss.backward();
+    auto prototypes = std::dynamic_pointer_cast<torch::nn::LinearImpl>(method->named_children()["prototypes"]);
+    QVERIFY(!prototypes->weight.grad().defined() || prototypes->weight.grad().abs().sum().item<double>() == 0);
+    QVERIFY(method->encoder()->parameters()[0].grad().defined());
+    StepContext later{5, 0, 0.0, &gen, &aug};
+    method->step(b, later).loss.backward();
+    QVERIFY(prototypes->weight.grad().abs().sum().item<double>() > 0);
+  }
+
+  // Multi-crop (small crops at 8 px) and the queue (used once full) train; a ViT is refused.
+  void multiCropAndQueue() {
+    auto method = makeMethod("swav", swavSetup({{"small_crops", 2}, {"small_crop_size", 8}, {"queue_length", 16}}));
+    method->train();
+    Batch b;
+    b.images = torch::rand({8, 1, 16, 16});
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(3);
+    for (int64_t step = 0; step < 3; ++step) {  // the queue (16 rows) is full after two steps
+      StepContext ctx{step, 0, 0.0, &gen, &aug};
+      auto r = method->step(b, ctx);
+      QVERIFY(std::isfinite(r.loss.item<double>()));
+      r.loss.backward();
+    }
+    const auto buffers = method->named_buffers();
+    QCOMPARE(buffers["queue_fill"].item<int64_t>(), int64_t(16));
+    QCOMPARE(buffers["queue"].sizes().vec(), (std::vector<int64_t>{2, 16, 8}));
+    MethodSetup vit = swavSetup({{"small_crops", 2}});
+    vit.backbone.name("vit");
+    PRETEXT_VERIFY_THROWS_WITH(makeMethod("swav", vit), "multi-crop needs a convolutional backbone");
+  }
+
+  // The picture: rows of prototypes with their highest-scoring images of the last batch.
+  void previewShowsPrototypesImages() {
+    auto method = makeMethod("swav", swavSetup());
+    method->train();
+    Batch b;
+    b.images = torch::rand({24, 1, 16, 16});
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(2);
+    StepContext ctx{0, 0, 0.0, &gen, &aug};
+    method->step(b, ctx);
+    method->eval();
+    auto previews = method->previews(torch::rand({4, 1, 16, 16}), gen, {});
+    QCOMPARE(previews.size(), size_t(1));
+    const Preview& p = previews[0];
+    QCOMPARE(p.name, std::string("prototypes"));
+    QCOMPARE(p.columns, int64_t(8));
+    QVERIFY(p.images.size(0) >= 8 && p.images.size(0) % 8 == 0);
+    QCOMPARE(p.labels.size(), size_t(p.images.size(0)));
+    QVERIFY(p.caption.find("last batch") != std::string::npos);
+    QVERIFY(p.caption.find("of 6 prototypes") != std::string::npos);
+  }
+
+  void registeredWithItsSchema() {
+    const MethodInfo& info = MethodRegistry::instance().get("swav");
+    QCOMPARE(info.family, std::string("clustering"));
+    QVERIFY(info.paper.find("Caron") != std::string::npos);
+    const auto params = resolveParams(info, nlohmann::json::object());
+    QCOMPARE(params["epsilon"].get<double>(), 0.05);
+    QCOMPARE(params["sinkhorn_iterations"].get<int64_t>(), int64_t(3));
+    QCOMPARE(params["temperature"].get<double>(), 0.1);
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"epsilon", 0}}), "method.params.epsilon");
+  }
+};
+
+PRETEXT_TEST_AREA(TestMethodsCluster, "methods_cluster")
+#include "test_methods_cluster.moc"
