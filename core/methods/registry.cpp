@@ -17,6 +17,7 @@ MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
 MethodInfo swavMethodInfo();
+MethodInfo cpcMethodInfo();
 MethodInfo byolMethodInfo();
 MethodInfo simsiamMethodInfo();
 MethodInfo maeMethodInfo();
@@ -43,6 +44,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(simsiamMethodInfo());
     r.add(barlowMethodInfo());
     r.add(swavMethodInfo());
+    r.add(cpcMethodInfo());
     r.add(maeMethodInfo());
     r.add(autoencoderMethodInfo());
     r.add(denoisingAeMethodInfo());
