@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/methods/deepcluster.h"
 #include "core/methods/registry.h"
 #include "core/methods/swav.h"
 #include "core/util/error.h"
@@ -225,6 +226,105 @@ class TestMethodsCluster : public QObject {
     QCOMPARE(p.labels.size(), size_t(p.images.size(0)));
     QVERIFY(p.caption.find("last batch") != std::string::npos);
     QVERIFY(p.caption.find("of 6 prototypes") != std::string::npos);
+  }
+
+  // DeepCluster's pieces. Three tight blobs: k-means finds them (NMI with the truth 1).
+  void kMeansFindsBlobs() {
+    auto gen = at::detail::createCPUGenerator(3);
+    std::vector<torch::Tensor> points;
+    std::vector<int64_t> truth;
+    const double centres[3][2] = {{0, 0}, {10, 0}, {0, 10}};
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 10; ++i) {
+        points.push_back(torch::tensor({centres[c][0] + 0.1 * (i % 3), centres[c][1] + 0.1 * (i / 3)}));
+        truth.push_back(c);
+      }
+    const auto x = torch::stack(points).to(torch::kFloat);
+    const auto km = kMeans(x, 3, 10, gen);
+    QCOMPARE(normalizedMutualInformation(km.assignments, torch::tensor(truth)), 1.0);
+    QCOMPARE(km.centroids.size(0), int64_t(3));
+    PRETEXT_VERIFY_THROWS_WITH(kMeans(x, 31, 2, gen), "31 clusters need at least as many points");
+  }
+
+  // Two places, three clusters: two starting centroids coincide, one of them gets nothing and
+  // is re-seeded by splitting the largest cluster.
+  void kMeansReseedsEmptyClusters() {
+    auto gen = at::detail::createCPUGenerator(1);
+    const auto x = torch::cat({torch::zeros({5, 2}), torch::full({5, 2}, 10.0)});
+    const auto km = kMeans(x, 3, 5, gen);
+    QVERIFY(km.reseeded >= 1);
+    QCOMPARE(km.assignments.size(0), int64_t(10));
+    QVERIFY(torch::isfinite(km.centroids).all().item<bool>());
+  }
+
+  // Variances 4.5 (x) and 0.5 (y) about the mean: the top component is the x axis; whitened and
+  // l2-normalised, the two x points become +-1 and the y points 0 (nothing left of them).
+  void pcaWhitenKeepsTheTopComponents() {
+    const auto x = torch::tensor({{3.0, 0.0}, {-3.0, 0.0}, {0.0, 1.0}, {0.0, -1.0}});
+    const auto y = pcaWhiten(x, 1);
+    QCOMPARE(y.sizes().vec(), (std::vector<int64_t>{4, 1}));
+    QVERIFY(torch::allclose(y.abs().flatten(), torch::tensor({1.0f, 1.0f, 0.0f, 0.0f}), 0, 1e-5));
+    QVERIFY(y[0][0].item<float>() == -y[1][0].item<float>());
+    const auto all = pcaWhiten(x, 0);
+    QVERIFY(torch::allclose(all.norm(2, 1), torch::ones({4}), 0, 1e-5));
+  }
+
+  // a = [0,0,1,1], b = [0,1,0,1]: the joint is uniform, p(a)p(b) = 1/4 = p(a,b): MI 0.
+  void mutualInformationByHand() {
+    const auto a = torch::tensor({0, 0, 1, 1}, torch::kLong);
+    QCOMPARE(normalizedMutualInformation(a, torch::tensor({0, 1, 0, 1}, torch::kLong)), 0.0);
+    QCOMPARE(normalizedMutualInformation(a, torch::tensor({5, 5, 2, 2}, torch::kLong)), 1.0);  // renamed
+    QCOMPARE(normalizedMutualInformation(a, torch::tensor({0, 0, 0, 0}, torch::kLong)), 0.0);
+  }
+
+  // An epoch's start clusters the training set; the step learns those clusters, balanced.
+  void deepClusterClustersThenClassifies() {
+    torch::manual_seed(5);
+    Dataset train;
+    train.images = (torch::rand({40, 1, 16, 16}) * 255).to(torch::kUInt8);
+    train.labels = torch::arange(40, torch::kLong).remainder(4);
+    train.classNames = {"a", "b", "c", "d"};
+    MethodSetup setup = test::tinySetup({{"clusters", 4}, {"pca_dim", 8}, {"kmeans_iterations", 5}});
+    setup.numClasses = 4;
+    setup.trainImages = 40;
+    auto method = makeMethod("deepcluster", setup);
+    Batch b;
+    b.images = train.images.slice(0, 0, 8).to(torch::kFloat).div(255);
+    b.indices = torch::arange(8, torch::kLong);
+    AugmentOptions aug = augmentPreset("none");
+    auto gen = at::detail::createCPUGenerator(2);
+    StepContext ctx{0, 0, 0.0, &gen, &aug};
+    PRETEXT_VERIFY_THROWS_WITH(method->step(b, ctx), "no clustering yet");
+    auto epochGen = at::detail::createCPUGenerator(9);
+    const std::string note = method->beginEpoch({&train, torch::kCPU, 0, &epochGen});
+    QVERIFY2(note.find("k-means of 40 images into 4 clusters") != std::string::npos, note.c_str());
+    QVERIFY2(note.find("purity") != std::string::npos, note.c_str());
+    const auto buffers = method->named_buffers();
+    const auto assignments = buffers["assignments"];
+    QCOMPARE(assignments.size(0), int64_t(40));
+    QVERIFY(assignments.min().item<int64_t>() >= 0 && assignments.max().item<int64_t>() < 4);
+    const auto weights = buffers["cluster_weights"];
+    const auto counts = torch::bincount(assignments, {}, 4).to(torch::kFloat);
+    QVERIFY(torch::allclose(weights * counts.clamp_min(1), torch::full({4}, 10.0f).where(counts.gt(0), torch::zeros({4}))));
+    method->train();
+    auto r = method->step(b, ctx);
+    // The loss: the balanced cross-entropy of the classifier against the batch's clusters.
+    auto classifier = std::dynamic_pointer_cast<torch::nn::LinearImpl>(method->named_children()["classifier"]);
+    const auto logits = classifier->forward(method->encoder()->forward(b.images));
+    const auto targets = assignments.index_select(0, b.indices);
+    const double expected = torch::nn::functional::cross_entropy(
+        logits, targets, torch::nn::functional::CrossEntropyFuncOptions().weight(weights)).item<double>();
+    QVERIFY2(std::abs(r.loss.item<double>() - expected) < 1e-5, qPrintable(QString("%1 vs %2").arg(r.loss.item<double>()).arg(expected)));
+    QVERIFY(metric(r, "cluster_purity") >= 0.25 && metric(r, "cluster_purity") <= 1);
+    // The next epoch compares its clusters with these.
+    QVERIFY(method->beginEpoch({&train, torch::kCPU, 1, &epochGen}).find("with the previous epoch's clusters") != std::string::npos);
+    auto previews = method->previews(b.images, gen, {});
+    QCOMPARE(previews.size(), size_t(1));
+    QCOMPARE(previews[0].columns, int64_t(8));
+    QCOMPARE(previews[0].images.size(0) % 8, int64_t(0));
+    Batch noIndices;
+    noIndices.images = b.images;
+    PRETEXT_VERIFY_THROWS_WITH(method->step(noIndices, ctx), "training-set indices");
   }
 
   void registeredWithItsSchema() {

@@ -24,6 +24,15 @@ struct StepContext {
   const AugmentOptions* augment = nullptr;  // the experiment's augmentation settings
 };
 
+// What a method that works on the whole training set between epochs gets (DeepCluster's
+// k-means over every image's features).
+struct EpochContext {
+  const Dataset* train = nullptr;  // the training set: uint8 images on the CPU, labels if any
+  c10::Device device = c10::kCPU;  // where the method's tensors live
+  int64_t epoch = 0;               // the epoch about to start, 0-based
+  torch::Generator* gen = nullptr;  // this epoch's randomness, the same on every rank
+};
+
 // Loss plus named scalar metrics, kept as 0-dim tensors so a step never waits on the device;
 // the trainer reads them when it logs.
 struct StepResult {
@@ -62,6 +71,10 @@ struct MethodSetup {
   int64_t numClasses = 0;     // 0 when the training data is unlabelled
   int64_t channels = 1;
   int64_t imageSize = 28;
+  // The number of training images, 0 when unknown (a method built by hand). Methods that keep
+  // one entry per training image (NPID's memory bank) size it by this and read each batch's
+  // Batch::indices.
+  int64_t trainImages = 0;
 };
 
 // One self-supervised (or supervised) method. Subclasses register their modules in the
@@ -80,6 +93,9 @@ class Method : public torch::nn::Module {
   torch::Tensor stageFeatures(const torch::Tensor& images, const std::string& mode);
   // Called after the optimiser step (momentum encoders, queues).
   virtual void afterStep(const StepContext& ctx) {}
+  // Before the first step of every epoch (not when a run resumes in the middle of one: the
+  // checkpoint holds what the epoch's start made). Returns a line for the run's log, or "".
+  virtual std::string beginEpoch(const EpochContext& ctx) { return {}; }
   // Method-specific pictures on a few images (eval mode, no grad): test images, or one image the
   // user opened (then `images` holds it alone, already in the data set's channels and size).
   // `settings` holds the values of previewControls() (missing ones: their defaults).

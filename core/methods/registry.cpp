@@ -18,6 +18,7 @@ MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
 MethodInfo swavMethodInfo();
 MethodInfo cpcMethodInfo();
+MethodInfo deepclusterMethodInfo();
 MethodInfo byolMethodInfo();
 MethodInfo simsiamMethodInfo();
 MethodInfo maeMethodInfo();
@@ -45,6 +46,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(barlowMethodInfo());
     r.add(swavMethodInfo());
     r.add(cpcMethodInfo());
+    r.add(deepclusterMethodInfo());
     r.add(maeMethodInfo());
     r.add(autoencoderMethodInfo());
     r.add(denoisingAeMethodInfo());
