@@ -182,8 +182,17 @@ std::vector<EvalRecord> readEvalRecords(const std::string& runDir) {
   };
   std::sort(cliFiles.begin(), cliFiles.end(),
             [&](const std::string& a, const std::string& b) { return order(a) < order(b); });
-  for (const auto& name : cliFiles)
-    readCliResults(runDir, name, name.rfind("eval-random-init", 0) == 0, records);
+  for (const auto& name : cliFiles) {
+    // A file whose fields have the wrong types (edited by hand) is skipped whole, as a damaged
+    // line of evaluations.jsonl is (found by fuzz/run_files_fuzz.cpp: the type error escaped).
+    std::vector<EvalRecord> fromFile;
+    try {
+      readCliResults(runDir, name, name.rfind("eval-random-init", 0) == 0, fromFile);
+    } catch (const json::exception&) {
+      continue;
+    }
+    records.insert(records.end(), fromFile.begin(), fromFile.end());
+  }
   return records;
 }
 
