@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/util/error.h"
+#include "core/util/json_fields.h"
 
 namespace pretext {
 
@@ -45,8 +46,26 @@ EvalRecord evalRecordFromJson(const json& j) {
   auto get = [&](const char* key, auto& field) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return;
+    using T = std::decay_t<decltype(field)>;
+    auto wrongType = [&] {
+      return Error(std::string("evaluation record: field '") + key + "' has the wrong type: " + it->dump());
+    };
+    // Whole numbers are checked before nlohmann's unchecked float -> integer cast.
+    if constexpr (std::is_same_v<T, int64_t>) {
+      if (!jsonToInt64(*it, &field)) throw wrongType();
+      return;
+    } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+      if (!it->is_array()) throw wrongType();
+      field.clear();
+      for (const auto& v : *it) {
+        int64_t x = 0;
+        if (!jsonToInt64(v, &x)) throw wrongType();
+        field.push_back(x);
+      }
+      return;
+    }
     try {
-      field = it->get<std::decay_t<decltype(field)>>();
+      field = it->get<T>();
     } catch (const json::exception&) {
       throw Error(std::string("evaluation record: field '") + key +
                   "' has the wrong type: " + it->dump());
@@ -109,9 +128,9 @@ void readCliResults(const std::string& runDir, const std::string& file, bool ran
   base.method = j.value("method", std::string());
   base.randomInit = randomInit || j.value("random_init", false);
   base.data = j.value("probe_data", std::string());
-  base.step = randomInit || !state.is_object() ? 0 : state.value("step", int64_t(0));
-  base.trainImages = j.value("train_images", int64_t(0));
-  base.testImages = j.value("test_images", int64_t(0));
+  base.step = randomInit || !state.is_object() ? 0 : intField(state, "step", 0);
+  base.trainImages = intField(j, "train_images", 0);
+  base.testImages = intField(j, "test_images", 0);
   std::error_code ec;
   const auto mtime = fs::last_write_time(runDir + "/" + file, ec);
   if (!ec) {
@@ -131,7 +150,7 @@ void readCliResults(const std::string& runDir, const std::string& file, bool ran
     EvalRecord r = base;
     r.protocol = "knn";
     r.top1 = j.value("knn_top1", 0.0);
-    r.settings = "k=" + std::to_string(j.value("knn_k", int64_t(200))) +
+    r.settings = "k=" + std::to_string(intField(j, "knn_k", 200)) +
                  " T=" + json(j.value("knn_temperature", 0.1)).dump() + " (cli)";
     out.push_back(r);
   }
@@ -147,7 +166,7 @@ void readCliResults(const std::string& runDir, const std::string& file, bool ran
     r.protocol = "finetune";
     r.top1 = j.value("finetune_top1", 0.0);
     r.settings = json(j.value("finetune_fraction", 0.0) * 100).dump() + "% labels, " +
-                 std::to_string(j.value("finetune_frozen_stages", int64_t(0))) + " frozen (cli)";
+                 std::to_string(intField(j, "finetune_frozen_stages", 0)) + " frozen (cli)";
     out.push_back(r);
   }
 }

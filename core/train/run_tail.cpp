@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/util/error.h"
+#include "core/util/json_fields.h"
 
 namespace pretext {
 
@@ -49,10 +50,11 @@ void RunTail::readState(RunTailUpdate& out) {
   if (!in) return;
   const json state = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!state.is_object()) return;
-  out.finished = state.value("finished", false);
+  const auto finished = state.find("finished");
+  out.finished = finished != state.end() && finished->is_boolean() && finished->get<bool>();
   const auto it = state.find("step");
-  if (it == state.end() || !it->is_number_integer()) return;
-  const int64_t step = it->get<int64_t>();
+  int64_t step = 0;
+  if (it == state.end() || !jsonToInt64(*it, &step)) return;
   if (step != stateStep_) out.checkpointStep = step;
   stateStep_ = step;
 }
@@ -105,13 +107,13 @@ void RunTail::readMetrics(RunTailUpdate& out) {
 
 void RunTail::take(const std::string& line, RunTailUpdate& out) {
   const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!row.is_object() || !row.contains("type") || !row["type"].is_string() ||
-      !row.contains("step") || !row["step"].is_number()) {
+  int64_t step = 0;
+  if (!row.is_object() || !row.contains("type") || !row["type"].is_string() || !row.contains("step") ||
+      !jsonToInt64(row["step"], &step)) {
     ++out.skippedLines;
     return;
   }
   const std::string type = row["type"].get<std::string>();
-  const int64_t step = row["step"].get<int64_t>();
   if (type == "step") {
     TailStep s;
     s.step = step;
@@ -132,7 +134,7 @@ void RunTail::take(const std::string& line, RunTailUpdate& out) {
   } else if (type == "eval") {
     TailEval e;
     e.step = step;
-    e.epoch = static_cast<int64_t>(number(row, "epoch"));
+    e.epoch = intField(row, "epoch", 0);
     if (const auto kind = row.find("kind"); kind != row.end() && kind->is_string()) e.kind = kind->get<std::string>();
     e.top1 = number(row, "top1");
     out.evals.push_back(std::move(e));
