@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
                 << cli.value(shots).toStdString() << "\n";
       app.exit(ok ? 0 : 1);
     });
+    // Unattended: a failure (a run that does not open, training that fails) ends the program
+    // with its message instead of leaving an invisible dialog open.
+    QObject::connect(window.controller(), &pretext::SessionController::failed, &app, [&](const QString& m) {
+      std::cerr << "error: " << m.toStdString() << "\n";
+      app.exit(1);
+    });
     if (opened) {
       // The pictures show the opened run: the tour starts once it is loaded.
       QObject::connect(window.controller(), &pretext::SessionController::runOpened, shooter,

@@ -217,14 +217,15 @@ class TestMethodsCluster : public QObject {
     StepContext ctx{0, 0, 0.0, &gen, &aug};
     method->step(b, ctx);
     method->eval();
-    auto previews = method->previews(torch::rand({4, 1, 16, 16}), gen, {});
+    QCOMPARE(method->previewImageCount(), int64_t(256));
+    auto previews = method->previews(torch::rand({24, 1, 16, 16}), gen, {});
     QCOMPARE(previews.size(), size_t(1));
     const Preview& p = previews[0];
     QCOMPARE(p.name, std::string("prototypes"));
     QCOMPARE(p.columns, int64_t(8));
     QVERIFY(p.images.size(0) >= 8 && p.images.size(0) % 8 == 0);
     QCOMPARE(p.labels.size(), size_t(p.images.size(0)));
-    QVERIFY(p.caption.find("last batch") != std::string::npos);
+    QVERIFY(p.caption.find("the 24 test images") != std::string::npos);
     QVERIFY(p.caption.find("of 6 prototypes") != std::string::npos);
   }
 

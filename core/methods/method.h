@@ -104,6 +104,9 @@ class Method : public torch::nn::Module {
     return {};
   }
   virtual std::vector<PreviewControl> previewControls() const { return {}; }
+  // How many test images previews() gets (the trainer's pictures and the window's method views):
+  // 16 by default; a picture that sorts images into groups (SwAV's prototypes) asks for more.
+  virtual int64_t previewImageCount() const { return 16; }
   // The training inputs as this method sees them, for the window's augmentation panel: one row
   // per image (the image, then its views), under the given augmentation settings. The default
   // shows three independent augmented views; methods override it (SimCLR's pair, rotation's four

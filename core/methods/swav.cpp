@@ -98,7 +98,6 @@ class SwAV : public Method {
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
     normalizePrototypes();
-    lastImages_ = batch.images;
     auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     auto v2 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     // The two global views in one forward (one batch-norm batch), the small crops in another.
@@ -152,15 +151,16 @@ class SwAV : public Method {
                     "each row: an image and two views; each view must predict the other's cluster");
   }
 
-  // Each row: one prototype and the images (of the last training batch, or the given ones) it
-  // scores highest, for the prototypes these images use most.
+  // Enough test images that the most used prototypes each hold several.
+  int64_t previewImageCount() const override { return 256; }
+
+  // Each row: one prototype and the given images it scores highest, for the prototypes these
+  // images use most (one opened image alone: its own best prototypes' scores).
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
                                const PreviewSettings&) override {
     torch::NoGradGuard ng;
     normalizePrototypes();
-    const bool recent = lastImages_.defined() && lastImages_.size(0) >= images.size(0) &&
-                        lastImages_.sizes().slice(1) == images.sizes().slice(1);
-    const torch::Tensor pool = (recent ? lastImages_ : images).to(images.device());
+    const torch::Tensor& pool = images;
     const auto scores = torch::matmul(embed(pool), prototypes_->weight.t()).cpu();  // [N,K]
     const int64_t N = scores.size(0), K = scores.size(1);
     const auto hard = scores.argmax(1);
@@ -186,8 +186,7 @@ class SwAV : public Method {
     if (cells.empty()) return {};
     std::snprintf(buf, sizeof buf, "%lld of %lld prototypes", static_cast<long long>(used), static_cast<long long>(K));
     return {{"prototypes",
-             std::string("each row: one prototype and the ") + (recent ? "training images of the last batch" : "images") +
-                 " it scores highest (cosine; red: assigned to another prototype), for the prototypes "
+             std::string("each row: one prototype and the ") + std::to_string(N) + " test images' ones it scores highest (cosine; red: assigned to another prototype), for the prototypes "
                  "these images use most. In use: " + buf + " (collapse: one)",
              torch::stack(cells), labels, cols}};
   }
@@ -237,7 +236,6 @@ class SwAV : public Method {
   torch::nn::Linear prototypes_{nullptr};
   torch::Tensor queue_, queueFill_;
   torch::Tensor purityCounts_;  // decayed prototype x label counts (monitoring only)
-  torch::Tensor lastImages_;    // the last training batch, for the prototypes' picture
 };
 
 }  // namespace

@@ -487,7 +487,7 @@ std::string Trainer::run() {
           torch::NoGradGuard ng;
           method.eval();
           auto pgen = at::detail::createCPUGenerator(mixSeed(e.seed, 7));
-          auto images = s.data.test.images.slice(0, 0, 16).to(s.device).to(torch::kFloat).div(255);
+          auto images = s.data.test.images.slice(0, 0, method.previewImageCount()).to(s.device).to(torch::kFloat).div(255);
           events.onPreviews(done, method.previews(images, pgen, {}));
           method.train();
         }

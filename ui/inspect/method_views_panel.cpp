@@ -240,6 +240,7 @@ void MethodViewsPanel::refresh() {
   for (auto it = settings_.begin(); it != settings_.end(); ++it) settings[it.key().toStdString()] = it.value();
   struct Result {
     qint64 step = -1;
+    qint64 images = 0;
     QString method, converted;
     QVector<PreviewControlInfo> controls;
     QVector<PreviewImage> previews;
@@ -256,10 +257,11 @@ void MethodViewsPanel::refresh() {
           r.converted = QStringLiteral("%1×%2×%3").arg(test.channels()).arg(test.height()).arg(test.width());
         } else {
           auto pickGen = at::detail::createCPUGenerator(imageSeed);
-          auto pick = torch::randperm(test.size(), pickGen).slice(0, 0, std::min<int64_t>(16, test.size()));
+          auto pick = torch::randperm(test.size(), pickGen).slice(0, 0, std::min<int64_t>(s.method->previewImageCount(), test.size()));
           images = test.images.index_select(0, pick).to(torch::kFloat).div(255);
         }
         images = images.to(s.device);
+        r.images = images.size(0);
         auto gen = at::detail::createCPUGenerator(randomSeed);
         r.method = QString::fromStdString(MethodRegistry::instance().get(s.experiment.method).title);
         for (const PreviewControl& c : s.method->previewControls())
@@ -272,6 +274,7 @@ void MethodViewsPanel::refresh() {
       },
       [this](Result r) {
         methodTitle_ = r.method;
+        imageCount_ = r.images;
         setControls(r.controls);
         setPreviews(r.step, r.previews);
         if (!r.converted.isEmpty()) status_->setText(tr("%1 — your image (as %2)").arg(r.method, r.converted));
@@ -305,7 +308,7 @@ void MethodViewsPanel::setPreviews(qint64 step, const QVector<PreviewImage>& pre
     status_->setText(tr("%1 declares no pictures").arg(method));
   else
     status_->setText(step >= 0 ? tr("%1 — from the trainer at step %2").arg(method).arg(step)
-                               : tr("%1 — live model, %2 test images").arg(method).arg(16));
+                               : tr("%1 — live model, %2 test images").arg(method).arg(imageCount_));
   emit previewsShown(previews.size());
 }
 

@@ -79,6 +79,7 @@ class MethodViewsPanel : public QWidget {
   QMap<QString, double> settings_;
   QImage userImage_;
   QString methodTitle_;
+  qint64 imageCount_ = 16;  // test images the live pictures were made from
   quint64 imageSeed_ = 7;
   quint64 randomSeed_ = 11;
   bool stale_ = true;
