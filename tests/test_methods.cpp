@@ -237,6 +237,7 @@ class TestMethods : public QObject {
     s.numClasses = 10;
     s.channels = info.needsColour ? 3 : 1;  // colorization and split-brain refuse gray images
     s.imageSize = 16;
+    s.trainImages = 128;
     s.backbone.width(4);
     if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
     torch::manual_seed(5);
@@ -272,6 +273,14 @@ class TestMethods : public QObject {
     }
     b.labels = torch::randint(0, 10, {8}, torch::kLong);
     auto gen = at::detail::createCPUGenerator(1);
+    // As the trainer does: the epoch starts with the whole training set (DeepCluster clusters
+    // it), and every batch knows its rows in it (NPID's bank, DeepCluster's pseudo-labels).
+    Dataset train;
+    train.images = torch::cat({(b.images * 255).to(torch::kUInt8), torch::randint(0, 256, {120, s.channels, 16, 16}).to(torch::kUInt8)});
+    train.labels = torch::cat({b.labels, torch::randint(0, 10, {120}, torch::kLong)});
+    for (int c = 0; c < 10; ++c) train.classNames.push_back(std::to_string(c));
+    b.indices = torch::arange(8, torch::kLong);
+    method->beginEpoch({&train, torch::kCPU, 0, &gen});
     AugmentOptions aug = augmentPreset("weak");
     StepContext ctx{0, 0, 0.0, &gen, &aug};
     auto r = method->step(b, ctx);

@@ -136,7 +136,12 @@ class DeepCluster : public Method {
     assignments_.copy_(km.assignments.to(assignments_.device()));
     const auto counts = torch::bincount(km.assignments, {}, k_).to(torch::kFloat);
     clusterWeights_.copy_(balanced_ ? (double(n) / double(k_)) / counts.clamp_min(1) : torch::ones({k_}));
-    classifier_->reset_parameters();  // new clusters, new classes: a fresh top layer
+    // New clusters, new classes: a fresh top layer (PyTorch's default init for a linear layer,
+    // U(-1/sqrt(in), 1/sqrt(in)), drawn from the epoch's generator so that a resumed run
+    // re-initialises it exactly as an uninterrupted one).
+    const double bound = 1.0 / std::sqrt(double(classifier_->weight.size(1)));
+    classifier_->weight.copy_((torch::rand(classifier_->weight.sizes(), *ctx.gen) * 2 - 1) * bound);
+    classifier_->bias.copy_((torch::rand(classifier_->bias.sizes(), *ctx.gen) * 2 - 1) * bound);
     const auto cpuAssign = km.assignments.cpu();
     stats_.fill_(-1.0);
     std::ostringstream line;
