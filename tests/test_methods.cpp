@@ -237,12 +237,14 @@ class TestMethods : public QObject {
     s.numClasses = 10;
     s.channels = info.needsColour ? 3 : 1;  // colorization and split-brain refuse gray images
     s.imageSize = 16;
+    s.trainImages = 32;  // as the trainer says: batches carry their rows of a 32-image set
     s.backbone.width(4);
     if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
     torch::manual_seed(5);
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
     b.images = torch::rand({8, s.channels, 16, 16});
+    b.indices = torch::arange(3, 27, 3, torch::kLong);
     if (channelsLast) {
       torch::manual_seed(5);
       auto plain = makeMethod(name.toStdString(), s);

@@ -23,6 +23,7 @@ Batch gatherBatch(const Dataset& data, const torch::Tensor& indices, torch::Devi
   if (labels.defined()) labels = toDevice(labels, device);
   b.images = images.to(torch::kFloat).div_(255.0);
   b.labels = labels;
+  b.indices = toDevice(idx, device);
   return b;
 }
 
@@ -120,7 +121,7 @@ Batch Prefetcher::next() {
     p.ready->block(consumer);
     // Memory allocated on the side stream but used on the caller's: without this the caching
     // allocator could hand it back to the side stream while the caller's kernels still read it.
-    for (const auto* t : {&p.batch.images, &p.batch.labels})
+    for (const auto* t : {&p.batch.images, &p.batch.labels, &p.batch.indices})
       if (t->defined()) impl->recordDataPtrOnStream(t->storage().data_ptr(), consumer);
   }
   return std::move(p.batch);

@@ -16,10 +16,13 @@
 namespace pretext {
 
 // One prepared mini-batch: images float32 in [0,1] [B,C,H,W] and labels int64 [B]
-// (undefined if unlabelled), already on the target device.
+// (undefined if unlabelled), already on the target device. `indices` int64 [B], on the same
+// device: each image's row in the training set (methods that keep one entry per training image,
+// e.g. NPID's memory bank); undefined for a batch made by hand.
 struct Batch {
   torch::Tensor images;
   torch::Tensor labels;
+  torch::Tensor indices;
   int64_t epoch = 0;
   int64_t index = 0;  // batch index within the epoch
 };

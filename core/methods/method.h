@@ -62,6 +62,10 @@ struct MethodSetup {
   int64_t numClasses = 0;     // 0 when the training data is unlabelled
   int64_t channels = 1;
   int64_t imageSize = 28;
+  // The number of training images, 0 when unknown (a method built by hand). Methods that keep
+  // one entry per training image (NPID's memory bank) size it by this and read each batch's
+  // Batch::indices.
+  int64_t trainImages = 0;
 };
 
 // One self-supervised (or supervised) method. Subclasses register their modules in the
