@@ -131,6 +131,7 @@ class TestTrain : public QObject {
     QTest::addColumn<QString>("method");
     QTest::newRow("simclr") << "simclr";
     QTest::newRow("rotation") << "rotation";
+    QTest::newRow("drlim") << "drlim";
   }
   void resumeIsExact() {
     QFETCH(QString, method);

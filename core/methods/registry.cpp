@@ -13,6 +13,7 @@ namespace pretext {
 // (static registrars would be dropped by the linker from a static library).
 MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
+MethodInfo drlimMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
@@ -36,6 +37,7 @@ MethodRegistry& MethodRegistry::instance() {
     MethodRegistry r;
     r.add(supervisedMethodInfo());
     r.add(rotationMethodInfo());
+    r.add(drlimMethodInfo());
     r.add(simclrMethodInfo());
     r.add(mocoMethodInfo());
     r.add(byolMethodInfo());
