@@ -132,6 +132,7 @@ class TestTrain : public QObject {
     QTest::newRow("simclr") << "simclr";
     QTest::newRow("rotation") << "rotation";
     QTest::newRow("drlim") << "drlim";
+    QTest::newRow("npid") << "npid";  // its memory bank travels with the checkpoint
   }
   void resumeIsExact() {
     QFETCH(QString, method);

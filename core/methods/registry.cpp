@@ -14,6 +14,7 @@ namespace pretext {
 MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
 MethodInfo drlimMethodInfo();
+MethodInfo npidMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
@@ -38,6 +39,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(supervisedMethodInfo());
     r.add(rotationMethodInfo());
     r.add(drlimMethodInfo());
+    r.add(npidMethodInfo());
     r.add(simclrMethodInfo());
     r.add(mocoMethodInfo());
     r.add(byolMethodInfo());
