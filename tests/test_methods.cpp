@@ -244,6 +244,7 @@ class TestMethods : public QObject {
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
     b.images = torch::rand({8, s.channels, 16, 16});
+    b.indices = torch::arange(3, 27, 3, torch::kLong);
     if (channelsLast) {
       torch::manual_seed(5);
       auto plain = makeMethod(name.toStdString(), s);
@@ -274,12 +275,11 @@ class TestMethods : public QObject {
     b.labels = torch::randint(0, 10, {8}, torch::kLong);
     auto gen = at::detail::createCPUGenerator(1);
     // As the trainer does: the epoch starts with the whole training set (DeepCluster clusters
-    // it), and every batch knows its rows in it (NPID's bank, DeepCluster's pseudo-labels).
+    // it); the batch's rows in it are set above.
     Dataset train;
     train.images = torch::cat({(b.images * 255).to(torch::kUInt8), torch::randint(0, 256, {120, s.channels, 16, 16}).to(torch::kUInt8)});
     train.labels = torch::cat({b.labels, torch::randint(0, 10, {120}, torch::kLong)});
     for (int c = 0; c < 10; ++c) train.classNames.push_back(std::to_string(c));
-    b.indices = torch::arange(8, torch::kLong);
     method->beginEpoch({&train, torch::kCPU, 0, &gen});
     AugmentOptions aug = augmentPreset("weak");
     StepContext ctx{0, 0, 0.0, &gen, &aug};

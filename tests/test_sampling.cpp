@@ -95,6 +95,8 @@ class TestSampling : public QObject {
       QCOMPARE(b.images.scalar_type(), torch::kFloat);
       QCOMPARE(b.images.sizes().vec(), (std::vector<int64_t>{4, 1, 2, 2}));
       QCOMPARE(b.labels.defined(), labelled);
+      // Each image's row in the data set travels with it (NPID's memory bank is keyed by it).
+      QVERIFY(b.indices.equal(reference.indices(n / 2, n % 2)));
     }
   }
 
@@ -104,6 +106,7 @@ class TestSampling : public QObject {
     QCOMPARE(b.images[0][0][1][1].item<float>(), 19.0f / 255.0f);
     QCOMPARE(b.images[1][0][0][0].item<float>(), 0.0f);
     QCOMPARE(b.labels[0].item<int64_t>(), int64_t(1));
+    QVERIFY(b.indices.equal(torch::tensor({4, 0}, torch::kLong)));
   }
 
   void prefetcherStopsEarly() {

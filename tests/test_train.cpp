@@ -135,6 +135,8 @@ class TestTrain : public QObject {
     // Its clustering runs at each epoch's start; the stop at step 7 falls mid-epoch, so the
     // resumed run must take the pseudo-labels from the checkpoint.
     QTest::newRow("deepcluster") << "deepcluster";
+    QTest::newRow("drlim") << "drlim";
+    QTest::newRow("npid") << "npid";  // its memory bank travels with the checkpoint
   }
   void resumeIsExact() {
     QFETCH(QString, method);

@@ -13,6 +13,8 @@ namespace pretext {
 // (static registrars would be dropped by the linker from a static library).
 MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
+MethodInfo drlimMethodInfo();
+MethodInfo npidMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
@@ -39,6 +41,8 @@ MethodRegistry& MethodRegistry::instance() {
     MethodRegistry r;
     r.add(supervisedMethodInfo());
     r.add(rotationMethodInfo());
+    r.add(drlimMethodInfo());
+    r.add(npidMethodInfo());
     r.add(simclrMethodInfo());
     r.add(mocoMethodInfo());
     r.add(byolMethodInfo());

@@ -1,0 +1,33 @@
+#pragma once
+#include <torch/types.h>
+
+namespace pretext {
+
+// NPID's non-parametric softmax (Wu, Xiong, Yu, Lin 2018): every training image is its own
+// class, represented by one l2-normalised vector v_i of a memory bank [N,d]. For an image of
+// index i with feature f (l2-normalised inside),
+//   P(i | f) = exp(v_i . f / T) / sum_{j=1..N} exp(v_j . f / T)
+// and the loss is -log P(i | f), averaged over the batch: the exact softmax over the whole bank
+// (the paper approximates it with NCE; the official code offers both). features [B,d], bank
+// [N,d] (used as given, a constant: no gradient reaches it), indices [B] int64 (rows of the
+// bank). `accuracy` (if given) gets the share of images whose own bank row scores highest.
+torch::Tensor npidLoss(const torch::Tensor& features, const torch::Tensor& bank,
+                       const torch::Tensor& indices, double temperature,
+                       torch::Tensor* accuracy = nullptr);
+
+// The memory update after a step, in place: for each (index i, feature f) pair,
+//   v_i <- normalise(m * v_i + (1 - m) * normalise(f))
+// (m = 0.5 in the official code). indices [B] must not repeat.
+void npidUpdateBank(torch::Tensor& bank, const torch::Tensor& indices,
+                    const torch::Tensor& features, double momentum);
+
+// The paper's kNN monitor read straight from the bank: each query feature f [B,d] (normalised
+// inside) against the bank rows whose label is known (labels [N] int64, -1 = not yet seen),
+// leaving out the query's own row (indices [B]); the k most similar vote for their label with
+// weight exp(s / T). Returns the share of queries whose vote matches their label (0-dim).
+torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& indices,
+                          const torch::Tensor& labels, const torch::Tensor& bank,
+                          const torch::Tensor& bankLabels, int64_t numClasses, int64_t k,
+                          double temperature);
+
+}  // namespace pretext
