@@ -165,7 +165,6 @@ class DeepCluster : public Method {
     purity_ = stats_[0].item<double>();
     nmi_ = stats_[1].item<double>();
     clustered_ = true;
-    keepExemplars(train, x, km);
     return line.str();
   }
 
@@ -192,50 +191,53 @@ class DeepCluster : public Method {
     return r;
   }
 
-  std::vector<Preview> previews(const torch::Tensor&, torch::Generator&, const PreviewSettings&) override {
-    if (!exemplars_.defined()) return {};
+  // Enough test images that the most frequent clusters each hold several.
+  int64_t previewImageCount() const override { return 256; }
+
+  // The clusters as the model sees them now: the given images grouped by the cluster the
+  // classifier puts them in, the most frequent clusters first, the surest images first.
+  std::vector<Preview> previews(const torch::Tensor& images, torch::Generator&, const PreviewSettings&) override {
+    torch::NoGradGuard ng;
+    const auto probs = torch::softmax(classifier_->forward(encoder_->forward(images)), 1).cpu();
+    const auto [sure, cluster] = probs.max(1);
+    const auto counts = torch::bincount(cluster, {}, k_);
+    const auto order = counts.argsort(0, /*descending=*/true);
+    const auto cpu = images.cpu();
+    std::vector<torch::Tensor> cells;
+    std::vector<std::string> labels;
+    char buf[48];
+    for (int64_t r = 0; r < std::min<int64_t>(8, k_); ++r) {
+      const int64_t c = order[r].item<int64_t>();
+      const auto members = cluster.eq(c).nonzero().flatten();
+      if (members.numel() == 0) break;
+      const auto ranked = members.index_select(0, sure.index_select(0, members).argsort(0, /*descending=*/true));
+      for (int64_t i = 0; i < 8; ++i) {
+        if (i < ranked.numel()) {
+          const int64_t idx = ranked[i].item<int64_t>();
+          cells.push_back(cpu[idx]);
+          std::snprintf(buf, sizeof buf, "%s%.2f", i == 0 ? ("#" + std::to_string(c) + ": ").c_str() : "",
+                        sure[idx].item<float>());
+          labels.emplace_back(buf);
+        } else {
+          cells.push_back(torch::zeros_like(cpu[0]));
+          labels.emplace_back("");
+        }
+      }
+    }
+    if (cells.empty()) return {};
     return {{"clusters",
-             "each row: one of the largest k-means clusters of this epoch, its images nearest the centroid "
-             "(the classifier learns these clusters as classes)",
-             exemplars_, exemplarLabels_, 8}};
+             "each row: a cluster (#k) and the test images the classifier puts in it, surest first (its "
+             "probability); the most frequent of the " + std::to_string(images.size(0)) +
+                 " images' clusters first. The classifier learned this epoch's k-means clusters as classes",
+             torch::stack(cells), labels, 8}};
   }
 
  private:
-  // The 8 largest clusters, each with its 8 images nearest the centroid, for the picture.
-  void keepExemplars(const Dataset& train, const torch::Tensor& x, const KMeansResult& km) {
-    const auto counts = torch::bincount(km.assignments, {}, k_).cpu();
-    const auto order = counts.argsort(0, /*descending=*/true);
-    const auto assign = km.assignments.cpu();
-    std::vector<torch::Tensor> cells;
-    std::vector<std::string> labels;
-    for (int64_t r = 0; r < std::min<int64_t>(8, k_); ++r) {
-      const int64_t c = order[r].item<int64_t>();
-      const auto members = assign.eq(c).nonzero().flatten();
-      if (members.numel() == 0) break;
-      const auto d = (x.index_select(0, members.to(x.device())) - km.centroids[c]).pow(2).sum(1).cpu();
-      const auto nearest = members.index_select(0, std::get<1>(d.topk(std::min<int64_t>(8, members.numel()), 0, false)));
-      for (int64_t i = 0; i < nearest.numel(); ++i) {
-        const int64_t idx = nearest[i].item<int64_t>();
-        cells.push_back(train.images[idx].to(torch::kFloat).div(255));
-        labels.push_back(i == 0 ? "cluster " + std::to_string(c) + " (" + std::to_string(members.numel()) + ")" : "");
-      }
-      for (int64_t i = nearest.numel(); i < 8; ++i) {
-        cells.push_back(torch::zeros_like(cells.back()));
-        labels.emplace_back("");
-      }
-    }
-    if (cells.empty()) return;
-    exemplars_ = torch::stack(cells);
-    exemplarLabels_ = labels;
-  }
-
   int64_t k_ = 100, pcaDims_ = 256, iterations_ = 20, numClasses_ = 0;
   bool balanced_ = true, clustered_ = false;
   double purity_ = -1, nmi_ = -1;
   torch::nn::Linear classifier_{nullptr};
   torch::Tensor assignments_, clusterWeights_, stats_;
-  torch::Tensor exemplars_;
-  std::vector<std::string> exemplarLabels_;
 };
 
 }  // namespace
