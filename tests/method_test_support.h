@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <string>
 
+#include "core/config/experiment.h"
+#include "core/eval/evaluate.h"
 #include "core/methods/method.h"
+#include "core/train/trainer.h"
 
 namespace pretext::test {
 
@@ -31,6 +34,29 @@ inline double metric(const StepResult& r, const std::string& name) {
   for (const auto& [n, v] : r.metrics)
     if (n == name) return v.item<double>();
   return std::nan("");
+}
+
+// Trains `method` on 2,000 Fashion-MNIST images (a ConvNet of width 16, 3 epochs of 64, seed 0;
+// `extra` merges into the experiment, e.g. an augmentation) in `runsDir`, then returns the linear
+// probe's top-1 of the trained encoder and of the same method's random init.
+inline std::pair<double, double> linearProbeTrainedAndRandom(const std::string& method, const std::string& runsDir,
+                                                            const nlohmann::json& extra = nlohmann::json::object()) {
+  nlohmann::json j = {{"name", method + "-test"},
+                      {"data", {{"source", "fashion-mnist"}, {"limit", 2000}}},
+                      {"method", {{"name", method}}},
+                      {"backbone", {{"width", 16}}},
+                      {"schedule", {{"epochs", 3}, {"batch_size", 64}, {"warmup_epochs", 0.5}}},
+                      {"eval", {{"knn_every", 0}}},
+                      {"run", {{"seed", 0}, {"threads", 2}, {"log_every", 100}}}};
+  j.merge_patch(extra);
+  Trainer trainer(experimentFromJson(j), {runsDir});
+  trainer.run();
+  auto session = trainer.takeSession();
+  EvalRequest req;
+  req.protocol = "linear";
+  const double trained = evaluateSession(*session, req).top1;
+  req.randomInit = true;
+  return {trained, evaluateSession(*session, req).top1};
 }
 
 }  // namespace pretext::test

@@ -274,21 +274,7 @@ class TestMethodsDrlim : public QObject {
     if (!std::filesystem::exists(defaultFashionMnistDir() + "/train-images-idx3-ubyte.gz"))
       QSKIP("Debian's dataset-fashion-mnist is not installed");
     QTemporaryDir runs;
-    nlohmann::json j = {{"name", "drlim-test"},
-                        {"data", {{"source", "fashion-mnist"}, {"limit", 2000}}},
-                        {"method", {{"name", "drlim"}}},
-                        {"backbone", {{"width", 16}}},
-                        {"schedule", {{"epochs", 3}, {"batch_size", 64}, {"warmup_epochs", 0.5}}},
-                        {"eval", {{"knn_every", 0}}},
-                        {"run", {{"seed", 0}, {"threads", 2}, {"log_every", 100}}}};
-    Trainer trainer(experimentFromJson(j), {runs.path().toStdString()});
-    trainer.run();
-    auto session = trainer.takeSession();
-    EvalRequest req;
-    req.protocol = "linear";
-    const double trained = evaluateSession(*session, req).top1;
-    req.randomInit = true;
-    const double random = evaluateSession(*session, req).top1;
+    const auto [trained, random] = test::linearProbeTrainedAndRandom("drlim", runs.path().toStdString());
     qInfo("linear probe top-1 on 2,000 test images: drlim %.1f%%, random init %.1f%%", trained, random);
     QVERIFY2(trained > random + 2, qPrintable(QString("%1 vs %2").arg(trained).arg(random)));
   }

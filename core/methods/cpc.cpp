@@ -27,12 +27,21 @@ namespace pretext {
 
 namespace F = torch::nn::functional;
 
+namespace {
+
+// Zeros evenly on both sides up to side x side.
+torch::Tensor padTo(const torch::Tensor& images, int64_t side) {
+  const int64_t h = images.size(2), w = images.size(3);
+  TORCH_CHECK(side >= h && side >= w, "cpcPatchGrid: padded size below the image size");
+  const int64_t top = (side - h) / 2, left = (side - w) / 2;
+  return F::pad(images, F::PadFuncOptions({left, side - w - left, top, side - h - top}));
+}
+
+}  // namespace
+
 torch::Tensor cpcPatchGrid(const torch::Tensor& images, int64_t paddedSize, int64_t patch, int64_t stride) {
   TORCH_CHECK(images.dim() == 4, "cpcPatchGrid: images must be [B,C,H,W]");
-  const int64_t h = images.size(2), w = images.size(3);
-  TORCH_CHECK(paddedSize >= h && paddedSize >= w, "cpcPatchGrid: padded size below the image size");
-  const int64_t top = (paddedSize - h) / 2, left = (paddedSize - w) / 2;
-  auto x = F::pad(images, F::PadFuncOptions({left, paddedSize - w - left, top, paddedSize - h - top}));
+  const auto x = padTo(images, paddedSize);
   // [B,C,G,G,patch,patch] -> [B,G,G,C,patch,patch]
   return x.unfold(2, patch, stride).unfold(3, patch, stride).permute({0, 2, 3, 1, 4, 5});
 }
@@ -181,11 +190,7 @@ class Cpc : public Method {
   }
 
  private:
-  torch::Tensor padded(const torch::Tensor& images) const {
-    const int64_t h = images.size(2), w = images.size(3);
-    const int64_t top = (padded_ - h) / 2, left = (padded_ - w) / 2;
-    return F::pad(images, F::PadFuncOptions({left, padded_ - w - left, top, padded_ - h - top}));
-  }
+  torch::Tensor padded(const torch::Tensor& images) const { return padTo(images, padded_); }
 
   static torch::Tensor upscale(const torch::Tensor& patch, int64_t side) {
     return F::interpolate(patch.unsqueeze(0), F::InterpolateFuncOptions()

@@ -23,6 +23,7 @@
 
 #include "core/eval/probes.h"
 #include "core/methods/registry.h"
+#include "core/methods/swav.h"  // clusterPurity
 #include "core/util/error.h"
 
 namespace pretext {
@@ -154,7 +155,7 @@ class DeepCluster : public Method {
       const auto table = torch::zeros({k_ * numClasses_}, torch::kDouble)
                              .index_add_(0, cpuAssign * numClasses_ + labels, torch::ones({n}, torch::kDouble))
                              .view({k_, numClasses_});
-      stats_[0] = std::get<0>(table.max(1)).sum().item<double>() / double(n);
+      stats_[0] = clusterPurity(table).item<double>();
       stats_[1] = normalizedMutualInformation(cpuAssign, labels);
       line << ", purity " << 100 * stats_[0].item<double>() << "%, NMI with the labels " << stats_[1].item<double>();
     }

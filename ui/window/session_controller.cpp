@@ -414,36 +414,22 @@ void SessionController::stopFollowing() {
 void SessionController::reloadFollowed(qint64 step) {
   if (!follower_) return;
   const std::string dir = follower_->runDir().toStdString();
-  Shared* sh = shared_.get();
-  static const QString key = QStringLiteral("follow/reload");
-  uint64_t generation = 0;
-  {
-    std::lock_guard<std::mutex> lock(sh->mutex);
-    generation = ++sh->keyGeneration[key];
-  }
-  sh->control.post([sh, dir, generation, step] {
-    {
-      std::lock_guard<std::mutex> lock(sh->mutex);
-      if (sh->keyGeneration[key] != generation) return;  // a newer checkpoint is on its way
-    }
+  // Keyed: a checkpoint that lands while the previous one waits replaces it. The session is the
+  // followed run's (followRun opened it).
+  post(this, QStringLiteral("follow/reload"), [this, dir, step](Session& s) -> std::function<void()> {
     try {
       // checkpoint.pt is replaced by a rename before state.json announces it, so this reads
       // the announced checkpoint whole (or a newer one).
-      qint64 loaded = step;
-      if (sh->idle && sh->idleIsRun) {
-        loaded = loadCheckpoint(RunDirectory::open(dir), *sh->idle->method, nullptr, sh->idle->device);
-      } else {
-        sh->idle = std::make_unique<Session>(loadRunSession(dir));
-        sh->idleIsRun = true;
-      }
-      std::lock_guard<std::mutex> lock(sh->mutex);
-      sh->modelChanged = true;
-      sh->modelStep = loaded;
+      const qint64 loaded = loadCheckpoint(RunDirectory::open(dir), *s.method, nullptr, s.device);
+      return [this, loaded] {
+        modelStep_ = loaded;
+        emit sessionChanged();
+      };
     } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> lock(sh->mutex);
-      sh->logs.append(QString("following: the checkpoint of step %1 did not load (%2); the next one will")
-                          .arg(step)
-                          .arg(text(e)));
+      const QString message = QString("following: the checkpoint of step %1 did not load (%2); the next one will")
+                                  .arg(step)
+                                  .arg(text(e));
+      return [this, message] { emit logLines({message}); };
     }
   });
 }
