@@ -18,6 +18,7 @@
 #include "core/data/conform.h"
 #include "core/data/dataset.h"
 #include "core/dist/launch_env.h"
+#include "core/eval/compare_encoders.h"
 #include "core/eval/finetune.h"
 #include "core/eval/npy.h"
 #include "core/eval/probes.h"
@@ -304,6 +305,47 @@ int cmdImport(const ImportOptions& o) {
   return 0;
 }
 
+struct CompareArgs {
+  std::string run, with;
+  bool randomInit = false, itself = false, asJson = false;
+  int64_t images = 1000;
+};
+
+// Linear CKA between every layer of a run's encoder and every layer of another's.
+int cmdCompare(const CompareArgs& a) {
+  if (int(!a.with.empty()) + int(a.randomInit) + int(a.itself) != 1)
+    throw Error("compare: say what to compare the run with: --with OTHER_RUN, --random-init or --itself");
+  Session s = loadRunSession(a.run);
+  const EncoderComparison c = !a.with.empty() ? compareWithRun(s, a.with, a.images)
+                              : a.randomInit  ? compareWithRandomInit(s, a.images)
+                                              : compareWithItself(s, a.images);
+  const auto m = c.cka.accessor<double, 2>();
+  if (a.asJson) {
+    json rows = json::array();
+    for (int64_t i = 0; i < c.cka.size(0); ++i) {
+      json row = json::array();
+      for (int64_t j = 0; j < c.cka.size(1); ++j) row.push_back(m[i][j]);
+      rows.push_back(row);
+    }
+    std::cout << json{{"run", a.run}, {"partner", c.partner}, {"images", c.images}, {"layers_run", c.layersA},
+                      {"layers_partner", c.layersB}, {"linear_cka", rows}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::cout << "linear CKA of " << a.run << " (rows) against " << c.partner << " (columns), on " << c.images
+            << " test images (1 = the same representation up to rotation and scale)\n";
+  std::cout << std::setw(10) << "";
+  for (const auto& name : c.layersB) std::cout << std::setw(10) << name;
+  std::cout << "\n" << std::fixed << std::setprecision(3);
+  for (int64_t i = 0; i < c.cka.size(0); ++i) {
+    std::cout << std::setw(10) << c.layersA[static_cast<size_t>(i)];
+    for (int64_t j = 0; j < c.cka.size(1); ++j) std::cout << std::setw(10) << m[i][j];
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 int cmdMethods(bool asJson) {
   json all = json::array();
   for (const auto& m : MethodRegistry::instance().all()) {
@@ -446,6 +488,19 @@ int main(int argc, char** argv) {
   importCmd->add_option("--out", io.outDir, "folder for run folders")->capture_default_str();
   importCmd->add_option("--name", io.name, "the run's name (default imported-FILE)");
 
+  auto* compare = app.add_subcommand(
+      "compare", "how similar two encoders' representations are, layer by layer (linear CKA on the "
+                 "run's test images): a run against another, its random init, or itself");
+  CompareArgs ca;
+  compare->add_option("run", ca.run, "run folder")->required();
+  compare->add_option("--with", ca.with, "the other run folder");
+  compare->add_flag("--random-init", ca.randomInit, "against the encoder the run started from");
+  compare->add_flag("--itself", ca.itself, "the run's layers against each other");
+  compare->add_option("--images", ca.images, "test images both encoders see")
+      ->check(CLI::Range(int64_t(2), int64_t(20000)))
+      ->capture_default_str();
+  compare->add_flag("--json", ca.asJson, "print one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -481,6 +536,10 @@ int main(int argc, char** argv) {
     if (*exportCmd) {
       configureThreads();
       return cmdExport(xa);
+    }
+    if (*compare) {
+      configureThreads();
+      return cmdCompare(ca);
     }
     if (*importCmd) {
       configureThreads();

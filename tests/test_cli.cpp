@@ -41,7 +41,7 @@ class TestCli : public QObject {
   void helpEverywhere_data() {
     QTest::addColumn<QStringList>("args");
     QTest::newRow("top") << QStringList{"--help"};
-    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features"}) QTest::newRow(c) << QStringList{c, "--help"};
+    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features", "compare"}) QTest::newRow(c) << QStringList{c, "--help"};
   }
   void helpEverywhere() {
     QFETCH(QStringList, args);
@@ -122,6 +122,21 @@ class TestCli : public QObject {
     r = cli({"train", "--resume", run, "--preset", "simclr-fashion"});
     QCOMPARE(r.code, 1);
     QVERIFY(r.err.contains("--resume continues a run"));
+    // Linear CKA: the run against its random init, as JSON; the run against itself as a table.
+    r = cli({"compare", run, "--random-init", "--images", "30", "--json"});
+    QCOMPARE(r.code, 0);
+    j = nlohmann::json::parse(r.out.toStdString());
+    QCOMPARE(j["images"].get<int>(), 30);
+    QCOMPARE(j["layers_run"].back().get<std::string>(), std::string("features"));
+    QCOMPARE(j["linear_cka"].size(), j["layers_run"].size());
+    for (const auto& row : j["linear_cka"])
+      for (const auto& v : row) QVERIFY(v.get<double>() >= -1e-9 && v.get<double>() <= 1 + 1e-9);
+    r = cli({"compare", run, "--itself"});
+    QCOMPARE(r.code, 0);
+    QVERIFY2(r.out.contains("features") && r.out.contains("1.000"), qPrintable(r.out));
+    r = cli({"compare", run});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("--with OTHER_RUN, --random-init or --itself"), qPrintable(r.err));
   }
 };
 
