@@ -1,7 +1,7 @@
 // pretext: the workbench window.
 //   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --follow DIR | --open-example NAME]
 //           [--runs DIR]
-//           [--start] [--present]
+//           [--compare-with DIR] [--start] [--present]
 //   pretext --screenshots DIR [--steps N] [--panels A,B]
 //                           trains N steps, saves a picture of every panel (or of A, B), quits
 #include <QApplication>
@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   QCommandLineOption openExample("open-example",
                                  "Open a ready-trained example (pretext-cli examples lists them).", "name");
   QCommandLineOption runs("runs", "Folder for new runs (default: runs).", "dir");
+  QCommandLineOption compareWith("compare-with",
+                                 "Show the Compare panel: the opened run (or example) against this run "
+                                 "folder, layer by layer (linear CKA).",
+                                 "dir");
   QCommandLineOption start("start", "Start training at once.");
   QCommandLineOption present("present", "Start in presentation mode.");
   QCommandLineOption shots("screenshots", "Train, save a PNG of every panel into DIR, and quit.", "dir");
@@ -51,7 +55,7 @@ int main(int argc, char** argv) {
                             "'presentation' for presentation mode).",
                             "names");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
-  cli.addOptions({preset, experiment, openRun, follow, openExample, runs, start, present, shots, steps, panels, fresh});
+  cli.addOptions({preset, experiment, openRun, follow, openExample, runs, compareWith, start, present, shots, steps, panels, fresh});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -64,6 +68,7 @@ int main(int argc, char** argv) {
   if (cli.isSet(openRun)) window.openRun(cli.value(openRun));
   if (cli.isSet(follow)) window.followRun(cli.value(follow));
   if (cli.isSet(openExample)) window.openExample(cli.value(openExample));
+  if (cli.isSet(compareWith)) window.compareWith(cli.value(compareWith));
   if (cli.isSet(present)) window.setPresentationMode(true);
   if (cli.isSet(shots)) {
     // Of an opened run or example: its pictures as they are (no training unless --steps asks).

@@ -29,6 +29,7 @@
 #include "core/util/error.h"
 #include "ui/experiment/augment_panel.h"
 #include "ui/curves/curves_panel.h"
+#include "ui/inspect/compare_panel.h"
 #include "ui/inspect/embedding_panel.h"
 #include "ui/inspect/encoder_panel.h"
 #include "ui/evaluation/evaluation_panel.h"
@@ -147,6 +148,7 @@ void MainWindow::buildPanels() {
   add("Encoder", new EncoderPanel(controller_, this), tr("First-layer filters, the images that excite a channel, representational similarity"));
   add("Evaluation", new EvaluationPanel(controller_, this), tr("kNN, linear probe and few-label fine-tuning"));
   add("Method views", new MethodViewsPanel(controller_, this), tr("The pictures the method itself offers (predictions, reconstructions...)"));
+  add("Compare", new ComparePanel(controller_, this), tr("Layer-by-layer similarity (linear CKA) with the random init, itself, or another run"));
   connect(embedding, &EmbeddingPanel::imageSelected, this, [this, neighbours](qint64 index) {
     neighbours->setQueryTestIndex(index);
     showPanel("Neighbours");
@@ -447,6 +449,14 @@ bool MainWindow::saveExperimentFile(const QString& path) {
 }
 
 void MainWindow::openRun(const QString& dir) { controller_->openRun(dir); }
+
+void MainWindow::compareWith(const QString& runDir) {
+  auto* compare = qobject_cast<ComparePanel*>(panel("Compare"));
+  if (!compare) return;
+  compare->setPartnerRun(runDir);
+  showPanel("Compare");
+  compare->compute();  // queued behind an open in progress on the engine thread
+}
 
 void MainWindow::followRun(const QString& dir) {
   if (controller_->state() != SessionState::Idle) {

@@ -67,6 +67,9 @@ class MainWindow : public QMainWindow {
   void start();
   void setPresentationMode(bool on);
   void showPanel(const QString& name);
+  // Shows the Compare panel against another run folder and compares once the current model is
+  // loaded (at once when nothing is being opened).
+  void compareWith(const QString& runDir);
 
  protected:
   void closeEvent(QCloseEvent* event) override;

@@ -5,6 +5,7 @@
 #include <QTimer>
 
 #include "ui/evaluation/evaluation_panel.h"
+#include "ui/inspect/compare_panel.h"
 #include "ui/window/main_window.h"
 #include "ui/window/session_controller.h"
 
@@ -45,13 +46,20 @@ void ScreenshotTour::run() {
     plan_.push_back({0, [this, name] { window_->showPanel(name); }});
     // t-SNE animates for a while (2000 points: ~20-40 s on 2 cores), and the evaluation panel
     // shows a kNN result (feature extraction over the data set): give them time.
-    const int settle = name == "Embedding" || name == "Evaluation" ? settleMs_ * 10 : settleMs_;
+    // The comparison runs the test images through two encoders (~10-20 s on 2 cores).
+    const int settle = name == "Embedding" || name == "Evaluation" ? settleMs_ * 10
+                       : name == "Compare"                         ? settleMs_ * 6
+                                                                   : settleMs_;
     if (name == "Evaluation")
       plan_.push_back({0, [this] {
                          if (auto* panel = qobject_cast<EvaluationPanel*>(window_->panel("Evaluation"))) {
                            panel->setLimits(10000, 2000);
                            panel->runKnn();
                          }
+                       }});
+    if (name == "Compare")
+      plan_.push_back({0, [this] {
+                         if (auto* panel = qobject_cast<ComparePanel*>(window_->panel("Compare"))) panel->compute();
                        }});
     plan_.push_back({settle, [this, name] { shoot(name); }});
   }
