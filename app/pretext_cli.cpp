@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "core/eval/finetune.h"
 #include "core/eval/npy.h"
 #include "core/eval/probes.h"
+#include "core/eval/runs_table.h"
 #include "core/interop/export_run.h"
 #include "core/interop/import_run.h"
 #include "core/methods/registry.h"
@@ -346,6 +348,81 @@ int cmdCompare(const CompareArgs& a) {
   return 0;
 }
 
+struct RunsArgs {
+  std::string folder = "runs", sort, csv;
+};
+
+// The results table across the runs of a folder: the settings that differ, then the results.
+int cmdRuns(const RunsArgs& a) {
+  RunsTable t = scanRunsTable(a.folder);
+  if (t.rows.empty()) {
+    std::cout << "no runs in " << a.folder << "\n";
+    return 0;
+  }
+  std::string key = a.sort;
+  if (key.empty())
+    for (const char* k : {"linear probe", "kNN", "online kNN"})
+      if (std::find(t.resultNames.begin(), t.resultNames.end(), k) != t.resultNames.end()) {
+        key = k;
+        break;
+      }
+  if (!key.empty()) {
+    const bool isResult = std::find(t.resultNames.begin(), t.resultNames.end(), key) != t.resultNames.end();
+    const bool isSetting = t.rows.front().settings.count(key) > 0 ||
+                           std::find(t.differingSettings.begin(), t.differingSettings.end(), key) != t.differingSettings.end();
+    if (!isResult && !isSetting) {
+      std::string known;
+      for (const auto& r : t.resultNames) known += (known.empty() ? "" : ", ") + r;
+      throw Error("runs --sort \"" + key + "\": neither a result (" + known + ") nor a setting of these runs");
+    }
+    std::stable_sort(t.rows.begin(), t.rows.end(), [&](const RunsTableRow& x, const RunsTableRow& y) {
+      if (isResult) {
+        const auto ix = x.results.find(key), iy = y.results.find(key);
+        if (ix == x.results.end() || iy == y.results.end()) return ix != x.results.end();
+        return ix->second > iy->second;  // best first
+      }
+      return settingText(x, key) < settingText(y, key);
+    });
+  }
+  if (!a.csv.empty()) {
+    std::ofstream out(a.csv);
+    out << runsTableCsv(t);
+    if (!out) throw Error(a.csv + ": cannot write the CSV file");
+  }
+  std::vector<std::string> columns = t.differingSettings;
+  for (const auto& r : t.resultNames) columns.push_back(r);
+  auto cellText = [](const RunsTableRow& r, const std::string& c) {
+    if (const auto it = r.results.find(c); it != r.results.end()) {
+      std::ostringstream v;
+      v << std::fixed << std::setprecision(c == "steps" ? 0 : 2) << it->second;
+      return v.str();
+    }
+    return settingText(r, c);
+  };
+  std::vector<size_t> widths;
+  for (const auto& c : columns) {
+    size_t w = c.size();
+    for (const auto& r : t.rows) w = std::max(w, cellText(r, c).size());
+    widths.push_back(w + 2);
+  }
+  size_t nameW = 3;
+  for (const auto& r : t.rows) nameW = std::max(nameW, r.name.size());
+  std::cout << std::left << std::setw(int(nameW) + 2) << "run";
+  for (size_t i = 0; i < columns.size(); ++i) std::cout << std::setw(int(widths[i])) << columns[i];
+  std::cout << "\n";
+  for (const auto& r : t.rows) {
+    std::cout << std::setw(int(nameW) + 2) << r.name;
+    for (size_t i = 0; i < columns.size(); ++i) std::cout << std::setw(int(widths[i])) << cellText(r, columns[i]);
+    if (!r.problem.empty()) std::cout << "  (" << r.problem << ")";
+    std::cout << "\n";
+  }
+  std::cout << t.rows.size() << " runs in " << a.folder;
+  if (!key.empty()) std::cout << ", sorted by " << key;
+  if (!a.csv.empty()) std::cout << "; CSV written to " << a.csv;
+  std::cout << "\n";
+  return 0;
+}
+
 int cmdMethods(bool asJson) {
   json all = json::array();
   for (const auto& m : MethodRegistry::instance().all()) {
@@ -501,6 +578,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   compare->add_flag("--json", ca.asJson, "print one JSON object");
 
+  auto* runsCmd = app.add_subcommand(
+      "runs", "the results table across the runs of a folder (and of sweep folders in it): the "
+              "settings that differ between them and their evaluations");
+  RunsArgs ra;
+  runsCmd->add_option("folder", ra.folder, "the folder of runs")->capture_default_str();
+  runsCmd->add_option("--sort", ra.sort, "a result (best first) or a setting to sort by (default: linear probe, else kNN)");
+  runsCmd->add_option("--csv", ra.csv, "also write the table as CSV to this file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -537,6 +622,7 @@ int main(int argc, char** argv) {
       configureThreads();
       return cmdExport(xa);
     }
+    if (*runsCmd) return cmdRuns(ra);
     if (*compare) {
       configureThreads();
       return cmdCompare(ca);

@@ -41,7 +41,7 @@ class TestCli : public QObject {
   void helpEverywhere_data() {
     QTest::addColumn<QStringList>("args");
     QTest::newRow("top") << QStringList{"--help"};
-    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features", "compare"}) QTest::newRow(c) << QStringList{c, "--help"};
+    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features", "compare", "runs"}) QTest::newRow(c) << QStringList{c, "--help"};
   }
   void helpEverywhere() {
     QFETCH(QStringList, args);
@@ -134,6 +134,18 @@ class TestCli : public QObject {
     r = cli({"compare", run, "--itself"});
     QCOMPARE(r.code, 0);
     QVERIFY2(r.out.contains("features") && r.out.contains("1.000"), qPrintable(r.out));
+    // The results table of the runs folder: the run with its probes, sorted, and as CSV.
+    r = cli({"runs", dir_.filePath("runs"), "--csv", dir_.filePath("runs.csv")});
+    QCOMPARE(r.code, 0);
+    QVERIFY2(r.out.contains("fine-tune") && r.out.contains(QFileInfo(run).fileName()) &&
+                 r.out.contains("sorted by kNN"),
+             qPrintable(r.out));
+    QFile csv(dir_.filePath("runs.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    QVERIFY(QString::fromUtf8(csv.readAll()).startsWith("run,step,finished,"));
+    r = cli({"runs", dir_.filePath("runs"), "--sort", "nope"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("--sort \"nope\""), qPrintable(r.err));
     r = cli({"compare", run});
     QCOMPARE(r.code, 1);
     QVERIFY2(r.err.contains("--with OTHER_RUN, --random-init or --itself"), qPrintable(r.err));

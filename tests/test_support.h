@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/util/error.h"  // PRETEXT_VERIFY_THROWS_WITH catches pretext::Error
+
 namespace pretext::test {
 
 inline void writeBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
