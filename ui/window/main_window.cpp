@@ -33,6 +33,7 @@
 #include "ui/inspect/embedding_panel.h"
 #include "ui/inspect/encoder_panel.h"
 #include "ui/evaluation/evaluation_panel.h"
+#include "ui/evaluation/runs_panel.h"
 #include "ui/experiment/experiment_panel.h"
 #include "ui/window/log_panel.h"
 #include "ui/inspect/method_views_panel.h"
@@ -149,6 +150,9 @@ void MainWindow::buildPanels() {
   add("Evaluation", new EvaluationPanel(controller_, this), tr("kNN, linear probe and few-label fine-tuning"));
   add("Method views", new MethodViewsPanel(controller_, this), tr("The pictures the method itself offers (predictions, reconstructions...)"));
   add("Compare", new ComparePanel(controller_, this), tr("Layer-by-layer similarity (linear CKA) with the random init, itself, or another run"));
+  auto* runs = new RunsPanel(controller_, this);
+  connect(runs, &RunsPanel::runActivated, this, &MainWindow::openRun);
+  add("Runs", runs, tr("The results table across runs: the settings that differ, the probes, a scatter"));
   connect(embedding, &EmbeddingPanel::imageSelected, this, [this, neighbours](qint64 index) {
     neighbours->setQueryTestIndex(index);
     showPanel("Neighbours");
