@@ -61,9 +61,9 @@ class TestGuiWindow : public QObject {
     MainWindow w(options);
     QCOMPARE(w.controller()->experiment().name, std::string("simclr-fashion"));
     for (const char* name : {"Start", "Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
-                             "Evaluation", "Method views"})
+                             "Evaluation", "Method views", "Sweep"})
       QVERIFY2(w.panel(name) != nullptr, name);
-    QCOMPARE(w.tabs()->count(), 8);
+    QCOMPARE(w.tabs()->count(), 9);
     QCOMPARE(w.tabs()->tabText(0), QString("Start"));
   }
 
@@ -212,7 +212,8 @@ class TestGuiWindow : public QObject {
     tour->run();
     QVERIFY(done.wait(120000));
     QCOMPARE(done.first().first().toBool(), true);
-    // Eight panels (Start first), and presentation mode on the Augmentations and Method views.
+    // Eight panels (Start first; the Sweep tab without a sweep open is left out), and
+    // presentation mode on the Augmentations and Method views.
     QCOMPARE(tour->saved().size(), 10);
     QVERIFY(tour->saved().first().endsWith("start.png"));
     QVERIFY(tour->saved().last().endsWith("presentation-method-views.png"));
