@@ -1,4 +1,5 @@
 // pretext-cli: the headless front end of the Pretext engine (train, eval, methods, data).
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -6,7 +7,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +17,7 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "core/config/experiment.h"
 #include "core/data/conform.h"
@@ -29,6 +33,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/examples.h"
 #include "core/train/run_dir.h"
+#include "core/train/sweep.h"
 #include "core/train/trainer.h"
 #include "core/util/device.h"
 #include "core/util/error.h"
@@ -130,6 +135,140 @@ int cmdTrain(const std::string& file, const std::string& preset, const std::vect
   if (readLaunchEnv().rank == 0)
     std::cout << "\nrun saved in " << dir << "\nevaluate it with: pretext-cli eval " << dir << "\n";
   return 0;
+}
+
+// SIGINT / SIGTERM during a sweep: the handler only sets this flag; a watcher thread turns it
+// into TrainControl::stop (which takes a lock, not allowed in a handler). A second signal kills.
+std::atomic<bool> gSweepStopSignal{false};
+void onSweepStopSignal(int sig) {
+  gSweepStopSignal = true;
+  ::signal(sig, SIG_DFL);
+}
+
+std::string percentText(double v) {
+  if (std::isnan(v)) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << v;
+  return s.str();
+}
+
+void printSweepTable(const SweepResults& r, const std::vector<std::string>& probes) {
+  std::vector<std::string> header{"rank", "point"};
+  for (const auto& k : r.keys) header.push_back(k);
+  for (const auto& p : probes) header.push_back(p + "_top1" + (p == r.probe ? "*" : ""));
+  header.push_back("status");
+  std::vector<std::vector<std::string>> rows{header};
+  int rank = 0;
+  for (const auto& p : sweepTable(r)) {
+    std::vector<std::string> row{std::isnan(r.value(p)) ? "-" : std::to_string(++rank), p.name};
+    for (const auto& [k, v] : p.settings)
+      row.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    for (const auto& probe : probes) row.push_back(percentText(r.value(p, probe)));
+    row.push_back(p.status);
+    rows.push_back(row);
+  }
+  std::vector<size_t> width(header.size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c)
+      std::cout << (c ? "  " : "") << std::left << std::setw(c + 1 < row.size() ? int(width[c]) : 0)
+                << row[c];
+    std::cout << std::right << "\n";
+  }
+}
+
+// pretext-cli sweep: a grid or random search, one run after another (core/train/sweep.h).
+int cmdSweep(const std::string& file, const std::vector<std::string>& sets, const std::string& out,
+             bool dryRun, bool quiet) {
+  const SweepPlan plan = loadSweep(file, sets);
+  const std::string folder = !out.empty()                          ? out
+                             : std::filesystem::is_directory(file) ? file
+                                                                   : defaultSweepFolder(plan);
+  const Experiment& base = plan.points.front().experiment;
+  std::cout << "sweep " << plan.name << ": " << plan.points.size() << " points of " << base.name
+            << " (" << base.method << "), ";
+  if (plan.random()) {
+    std::cout << "a random search (seed " << plan.seed << ")\n";
+    for (const auto& d : plan.space) {
+      std::cout << "  " << d.key << ": " << d.distribution << " ";
+      if (d.distribution == "choice")
+        std::cout << json(d.choices).dump() << "\n";
+      else
+        std::cout << "[" << d.low << ", " << d.high << "]" << (d.integer ? " (whole numbers)" : "")
+                  << "\n";
+    }
+  } else {
+    std::cout << "a grid";
+    for (size_t a = 0; a < plan.axes.size(); ++a)
+      std::cout << (a ? " x " : " ") << plan.axes[a].values.size();
+    std::cout << "\n";
+    for (const auto& a : plan.axes)
+      std::cout << "  " << a.key << ": " << json(a.values).dump() << "\n";
+  }
+  std::cout << "evaluated with";
+  for (const auto& p : plan.evaluation.probes) std::cout << " " << p;
+  std::cout << "; sorted by " << plan.probe << "\nfolder: " << folder << "\n";
+  if (dryRun) {
+    for (const auto& p : plan.points) {
+      std::cout << "  " << p.name << ":";
+      for (const auto& [k, v] : p.settings) std::cout << " " << k << "=" << v.dump();
+      std::cout << "\n";
+    }
+    std::cout << "(dry run: nothing trained; run it without --dry-run)\n";
+    return 0;
+  }
+
+  TrainControl control;
+  gSweepStopSignal = false;
+  ::signal(SIGINT, onSweepStopSignal);
+  ::signal(SIGTERM, onSweepStopSignal);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      if (gSweepStopSignal && !control.stopRequested()) {
+        std::cout
+            << "\nstopping: the point keeps its checkpoint; run the same command again to continue "
+               "(a second Ctrl+C quits at once)"
+            << std::endl;
+        control.stop();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  CliEvents events(quiet);
+  SweepRunOptions options;
+  options.folder = folder;
+  options.events = &events;
+  options.control = &control;
+  options.log = [](const std::string& line) { std::cout << line << std::endl; };
+  SweepOutcome outcome;
+  try {
+    outcome = runSweep(plan, options);
+  } catch (...) {
+    done = true;
+    watcher.join();
+    throw;
+  }
+  done = true;
+  watcher.join();
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  const SweepResults& r = outcome.results;
+  std::cout << "\n";
+  printSweepTable(r, plan.evaluation.probes);
+  const int failed = int(std::count_if(r.points.begin(), r.points.end(),
+                                       [](const auto& p) { return p.status == "failed"; }));
+  std::cout << "\n" << r.finishedCount() << " of " << r.points.size() << " points done";
+  if (failed)
+    std::cout << ", " << failed << " failed (their errors are in " << folder
+              << "/sweep_results.json)";
+  std::cout << "; results in " << folder << "/sweep_results.json and sweep_results.csv\n";
+  if (outcome.stopped) {
+    std::cout << "stopped; continue with: pretext-cli sweep " << folder << "\n";
+    return 130;
+  }
+  return failed ? 1 : 0;
 }
 
 struct EvalArgs {
@@ -469,6 +608,21 @@ int main(int argc, char** argv) {
   runsCmd->add_option("--sort", ra.sort, "a result (best first) or a setting to sort by (default: linear probe, else kNN)");
   runsCmd->add_option("--csv", ra.csv, "also write the table as CSV to this file");
 
+  auto* sweep = app.add_subcommand(
+      "sweep",
+      "train an experiment at a grid of settings (or a random search), one run after "
+      "another, evaluate each, and tabulate; stop with Ctrl+C, run again to continue");
+  std::string sweepFile, sweepOut;
+  std::vector<std::string> sweepSets;
+  bool sweepDryRun = false, sweepQuiet = false;
+  sweep->add_option("file", sweepFile, "the sweep file (JSON), or a sweep folder to continue")
+      ->required();
+  sweep->add_option("--out", sweepOut, "the sweep folder (default runs/sweeps/NAME)");
+  sweep->add_option("--set", sweepSets,
+                    "override a setting of the base experiment: key.path=value");
+  sweep->add_flag("--dry-run", sweepDryRun, "print the plan and its points; train nothing");
+  sweep->add_flag("--quiet", sweepQuiet, "no per-step progress");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -476,6 +630,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*train) return cmdTrain(file, preset, sets, out, steps, resume, quiet);
+    if (*sweep) return cmdSweep(sweepFile, sweepSets, sweepOut, sweepDryRun, sweepQuiet);
     if (*eval) {
       configureThreads();
       return cmdEval(runDir, ea);

@@ -1,6 +1,6 @@
 // pretext: the workbench window.
 //   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --follow DIR | --open-example NAME]
-//           [--runs DIR]
+//           [--open-sweep DIR | --sweep FILE] [--runs DIR]
 //           [--compare-with DIR] [--start] [--present]
 //   pretext --screenshots DIR [--steps N] [--panels A,B]
 //                           trains N steps, saves a picture of every panel (or of A, B), quits
@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "core/config/experiment.h"
+#include "ui/sweep/sweep_panel.h"
 #include "ui/window/main_window.h"
 #include "ui/window/screenshots.h"
 #include "ui/window/session_controller.h"
@@ -39,6 +40,10 @@ int main(int argc, char** argv) {
                             "dir");
   QCommandLineOption openExample("open-example",
                                  "Open a ready-trained example (pretext-cli examples lists them).", "name");
+  QCommandLineOption openSweep("open-sweep", "Show a sweep folder's results in the Sweep tab.",
+                               "dir");
+  QCommandLineOption sweep("sweep", "Run a sweep file (or continue a sweep folder) in the window.",
+                           "file");
   QCommandLineOption runs("runs", "Folder for new runs (default: runs).", "dir");
   QCommandLineOption compareWith("compare-with",
                                  "Show the Compare panel: the opened run (or example) against this run "
@@ -55,7 +60,8 @@ int main(int argc, char** argv) {
                             "'presentation' for presentation mode).",
                             "names");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
-  cli.addOptions({preset, experiment, openRun, follow, openExample, runs, compareWith, start, present, shots, steps, panels, fresh});
+  cli.addOptions({preset, experiment, openRun, follow, openExample, openSweep, sweep, runs, compareWith, start,
+                  present, shots, steps, panels, fresh});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -69,10 +75,22 @@ int main(int argc, char** argv) {
   if (cli.isSet(follow)) window.followRun(cli.value(follow));
   if (cli.isSet(openExample)) window.openExample(cli.value(openExample));
   if (cli.isSet(compareWith)) window.compareWith(cli.value(compareWith));
+  auto* sweepPanel = qobject_cast<pretext::SweepPanel*>(window.panel("Sweep"));
+  if (cli.isSet(openSweep)) {
+    if (!sweepPanel->openSweep(cli.value(openSweep))) {
+      std::cerr << "error: " << cli.value(openSweep).toStdString()
+                << ": not a sweep folder (no readable sweep_results.json)\n";
+      return 1;
+    }
+    window.showPanel("Sweep");
+  }
+  if (cli.isSet(sweep))
+    QTimer::singleShot(0, sweepPanel, [&] { sweepPanel->runSweep(cli.value(sweep)); });
   if (cli.isSet(present)) window.setPresentationMode(true);
   if (cli.isSet(shots)) {
     // Of an opened run or example: its pictures as they are (no training unless --steps asks).
-    const bool opened = cli.isSet(openRun) || cli.isSet(openExample) || cli.isSet(follow);
+    const bool opened =
+        cli.isSet(openRun) || cli.isSet(openExample) || cli.isSet(follow) || cli.isSet(openSweep);
     const int trainSteps = cli.isSet(steps) ? cli.value(steps).toInt() : opened ? 0 : 60;
     auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), trainSteps);
     if (cli.isSet(panels)) shooter->setPanels(cli.value(panels).split(',', Qt::SkipEmptyParts));
@@ -87,7 +105,10 @@ int main(int argc, char** argv) {
       std::cerr << "error: " << m.toStdString() << "\n";
       app.exit(1);
     });
-    if (opened) {
+    if (cli.isSet(openSweep) && !cli.isSet(openRun) && !cli.isSet(openExample) &&
+        !cli.isSet(follow)) {
+      QTimer::singleShot(500, shooter, &pretext::ScreenshotTour::run);  // drawn at once
+    } else if (opened) {
       // The pictures show the opened run: the tour starts once it is loaded.
       QObject::connect(window.controller(), &pretext::SessionController::runOpened, shooter,
                        [shooter] { QTimer::singleShot(2000, shooter, &pretext::ScreenshotTour::run); },

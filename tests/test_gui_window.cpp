@@ -61,9 +61,9 @@ class TestGuiWindow : public QObject {
     MainWindow w(options);
     QCOMPARE(w.controller()->experiment().name, std::string("simclr-fashion"));
     for (const char* name : {"Start", "Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
-                             "Evaluation", "Method views", "Compare", "Runs"})
+                             "Evaluation", "Method views", "Compare", "Runs", "Sweep"})
       QVERIFY2(w.panel(name) != nullptr, name);
-    QCOMPARE(w.tabs()->count(), 10);
+    QCOMPARE(w.tabs()->count(), 11);
     QCOMPARE(w.tabs()->tabText(0), QString("Start"));
   }
 
@@ -212,7 +212,8 @@ class TestGuiWindow : public QObject {
     tour->run();
     QVERIFY(done.wait(120000));
     QCOMPARE(done.first().first().toBool(), true);
-    // Ten panels (Start first), and presentation mode on the Augmentations and Method views.
+    // Ten panels (Start first; the Sweep tab without a sweep open is left out), and
+    // presentation mode on the Augmentations and Method views.
     QCOMPARE(tour->saved().size(), 12);
     QVERIFY(tour->saved().first().endsWith("start.png"));
     QVERIFY(tour->saved().last().endsWith("presentation-method-views.png"));

@@ -67,6 +67,14 @@ RunDirectory RunDirectory::create(const std::string& outDir, const Experiment& e
   const std::string base = outDir + "/" + sanitize(experiment.name) + "-" + timestamp();
   std::string path = base;
   for (int i = 2; fs::exists(path); ++i) path = base + "-" + std::to_string(i);
+  return createAt(path, experiment);
+}
+
+RunDirectory RunDirectory::createAt(const std::string& path, const Experiment& experiment) {
+  if (fs::exists(path + "/experiment.json"))
+    throw Error(path +
+                ": already holds a run (experiment.json); resume it or choose another folder");
+  std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) throw Error(path + ": cannot create the run folder: " + ec.message());
   RunDirectory run(path);

@@ -30,6 +30,9 @@ class RunDirectory {
  public:
   // Creates OUT/NAME-YYYYmmdd-HHMMSS (a suffix when it exists) and writes experiment.json.
   static RunDirectory create(const std::string& outDir, const Experiment& experiment);
+  // Creates exactly `dir` (a sweep's point: its name is the plan's) and writes experiment.json;
+  // refuses a folder that already holds a run.
+  static RunDirectory createAt(const std::string& dir, const Experiment& experiment);
   // Opens an existing run (for resume or evaluation); throws Error naming what is missing.
   static RunDirectory open(const std::string& dir);
 

@@ -183,7 +183,10 @@ std::string Trainer::run() {
     session_ = std::make_unique<Session>(makeSession(e));
     // Before the run folder exists: weights that do not fit leave nothing behind.
     if (!resuming && !e.initFrom.empty()) initNotes = initEncoderFrom(*session_->method, e, e.initFrom);
-    if (!resuming && lead) run = std::make_unique<RunDirectory>(RunDirectory::create(options_.outDir, e));
+    if (!resuming && lead)
+      run = std::make_unique<RunDirectory>(options_.runDir.empty()
+                                               ? RunDirectory::create(options_.outDir, e)
+                                               : RunDirectory::createAt(options_.runDir, e));
     // The run's folder for the other ranks, and for the next attempt after a restart.
     if (group && lead) group->storeSet("run_dir", run->path());
     if (!resuming && !lead) {

@@ -13,6 +13,8 @@ namespace pretext {
 struct TrainOptions {
   std::string outDir = "runs";   // where new run folders go
   std::string resumeDir;         // non-empty: resume this run
+  std::string runDir;            // non-empty: the new run's folder, exactly (a sweep's point),
+                                 // instead of a timestamped one under outDir
   int64_t stepsOverride = 0;     // >0: stop after this many steps in total (the schedule's
                                  // length stays the experiment's budget, so a run cut short
                                  // and resumed matches the uninterrupted one)

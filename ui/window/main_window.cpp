@@ -23,6 +23,8 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 
+#include <fstream>
+
 #include "core/methods/registry.h"
 #include "core/train/examples.h"
 #include "core/train/trainer.h"
@@ -38,6 +40,7 @@
 #include "ui/window/log_panel.h"
 #include "ui/inspect/method_views_panel.h"
 #include "ui/inspect/neighbours_panel.h"
+#include "ui/sweep/sweep_panel.h"
 #include "ui/window/presentation_banner.h"
 #include "ui/window/session_controller.h"
 #include "ui/window/start_page.h"
@@ -153,6 +156,20 @@ void MainWindow::buildPanels() {
   auto* runs = new RunsPanel(controller_, this);
   connect(runs, &RunsPanel::runActivated, this, &MainWindow::openRun);
   add("Runs", runs, tr("The results table across runs: the settings that differ, the probes, a scatter"));
+  auto* sweep = new SweepPanel(controller_, this);
+  add("Sweep", sweep,
+      tr("A sweep's points as a heat map of their probe results, filled in as they finish"));
+  connect(sweep, &SweepPanel::openPointRequested, this, &MainWindow::openRun);
+  connect(sweep, &SweepPanel::sweepOpened, this, [this](const QString& folder) {
+    if (controller_->state() != SessionState::Idle) return;
+    try {  // the experiment panel shows what the sweep varies
+      std::ifstream plan(QDir(folder).filePath("sweep.json").toStdString());
+      setExperiment(experimentFromJson(nlohmann::json::parse(plan).at("experiment")));
+    } catch (const std::exception&) {
+      // A results file without its plan: the panel keeps its experiment.
+    }
+  });
+  connect(controller_, &SessionController::sweepStarted, this, [this] { showPanel("Sweep"); });
   connect(embedding, &EmbeddingPanel::imageSelected, this, [this, neighbours](qint64 index) {
     neighbours->setQueryTestIndex(index);
     showPanel("Neighbours");
@@ -241,6 +258,25 @@ void MainWindow::buildMenus() {
     a->setStatusTip(QString::fromStdString(e.summary));
   }
   if (examples->isEmpty()) examples->addAction(tr("(none found)"))->setEnabled(false);
+  auto* sweep = qobject_cast<SweepPanel*>(panel("Sweep"));
+  file->addAction(tr("Run s&weep..."), this,
+                  [this, sweep] {
+                    const QString path = QFileDialog::getOpenFileName(this, tr("Run a sweep file"),
+                                                                      {}, tr("Sweeps (*.json)"));
+                    if (!path.isEmpty()) sweep->runSweep(path);
+                  })
+      ->setStatusTip(tr(
+          "Train a sweep file's points one after another, shown as a heat map in the Sweep tab"));
+  file->addAction(tr("Open swee&p..."), this,
+                  [this, sweep] {
+                    const QString dir = QFileDialog::getExistingDirectory(
+                        this, tr("Open a sweep folder"),
+                        QDir(controller_->runsFolder()).filePath("sweeps"));
+                    if (dir.isEmpty()) return;
+                    sweep->openSweep(dir);
+                    showPanel("Sweep");
+                  })
+      ->setStatusTip(tr("Show a sweep's results (also one that pretext-cli sweep is running)"));
   file->addAction(tr("Res&ume run..."), this, [this] {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Resume a run folder"),
                                                           controller_->runsFolder());
@@ -284,8 +320,9 @@ void MainWindow::buildMenus() {
       text += QString("<tr><td><b>%1</b></td><td>%2</td></tr>")
                   .arg(actions_[key]->shortcut().toString(QKeySequence::NativeText),
                        actions_[key]->text());
-    text += tr("<tr><td><b>Ctrl+1..8</b></td><td>show a panel</td></tr>"
-               "<tr><td><b>R</b></td><td>re-roll the augmentations</td></tr></table>");
+    text +=
+        tr("<tr><td><b>Ctrl+1..9</b></td><td>show a panel</td></tr>"
+           "<tr><td><b>R</b></td><td>re-roll the augmentations</td></tr></table>");
     QMessageBox::information(this, tr("Keyboard shortcuts"), text);
   });
   help->addAction(tr("&About Pretext"), this, [this] {

@@ -46,8 +46,8 @@ class MainWindow : public QMainWindow {
   SessionController* controller() const { return controller_; }
   ExperimentPanel* experimentPanel() const { return experimentPanel_; }
   QTabWidget* tabs() const { return tabs_; }
-  // The panel tabs by name: "Start", "Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
-  // "Evaluation", "Method views".
+  // The panel tabs by name: "Start", "Curves", "Augmentations", "Neighbours", "Embedding",
+  // "Encoder", "Evaluation", "Method views", "Sweep".
   QWidget* panel(const QString& name) const;
   bool presentationMode() const { return presenting_; }
   QAction* action(const QString& name) const;  // "start", "pause", "step", "stop", "reset", ...

@@ -6,6 +6,7 @@
 
 #include "ui/evaluation/evaluation_panel.h"
 #include "ui/inspect/compare_panel.h"
+#include "ui/sweep/sweep_panel.h"
 #include "ui/window/main_window.h"
 #include "ui/window/session_controller.h"
 
@@ -43,6 +44,9 @@ void ScreenshotTour::run() {
   for (int i = 0; i < tabs->count(); ++i) {
     const QString name = tabs->tabText(i);
     if (!wanted(name)) continue;
+    // The Sweep tab without a sweep open is a placeholder (pretext --open-sweep DIR opens one).
+    auto* sweep = qobject_cast<SweepPanel*>(tabs->widget(i));
+    if (sweep && !sweep->hasSweep()) continue;
     plan_.push_back({0, [this, name] { window_->showPanel(name); }});
     // t-SNE animates for a while (2000 points: ~20-40 s on 2 cores), and the evaluation panel
     // shows a kNN result (feature extraction over the data set): give them time.

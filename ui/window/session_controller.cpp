@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <QDir>
+#include <QFileInfo>
 #include <QPointer>
 #include <QThread>
 
@@ -14,6 +15,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/control.h"
 #include "core/train/run_dir.h"
+#include "core/train/sweep.h"
 #include "core/train/trainer.h"
 #include "core/util/device.h"
 #include "core/util/error.h"
@@ -71,6 +73,7 @@ struct SessionController::Shared {
   bool modelChanged = false;
   std::optional<qint64> followTotal;  // a followed run's planned steps, once its session is built
   std::optional<qint64> modelStep;    // the step of a model just opened or reloaded
+  std::optional<QString> sweepEnded;  // the folder of a sweep that ended (endedStopped: stopped)
   // -- requests' coalescing keys, guarded by mutex
   std::map<QString, uint64_t> keyGeneration;
   // -- the experiment idle inspections use, guarded by mutex
@@ -159,6 +162,14 @@ class BufferEvents : public TrainerEvents {
 
  private:
   SessionController::Shared* sh_;
+};
+
+// A sweep's events: a point whose training fails (a NaN loss) is a line in the log, not the
+// window's error; the sweep records it and goes on.
+class SweepBufferEvents : public BufferEvents {
+ public:
+  using BufferEvents::BufferEvents;
+  void onFailed(const std::string& message) override { onLog("sweep point failed: " + message); }
 };
 
 }  // namespace
@@ -305,6 +316,66 @@ void SessionController::launch(const QString& resumeDir, bool startPaused) {
     sh->ended = true;
     sh->modelChanged = true;
   });
+}
+
+QString SessionController::runSweep(const QString& sweepPath, const QString& folder) {
+  if (state_ != SessionState::Idle) {
+    emit failed("Stop the running training before starting a sweep.");
+    return {};
+  }
+  SweepPlan plan;
+  try {
+    plan = loadSweep(sweepPath.toStdString());
+  } catch (const std::exception& e) {
+    emit failed(text(e));
+    return {};
+  }
+  const QString dir =
+      !folder.isEmpty() ? folder
+      : QFileInfo(sweepPath).isDir()
+          ? sweepPath
+          : QString::fromStdString(defaultSweepFolder(plan, runsFolder_.toStdString()));
+  stopFollowing();
+  Shared* sh = shared_.get();
+  sh->control.reset();
+  {
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    sh->discardAfterRun = false;
+  }
+  sweepFolder_ = dir;
+  setState(SessionState::Running);
+  sh->control.post([sh, plan, dir] {
+    SweepBufferEvents events(sh);
+    sh->idle.reset();
+    SweepRunOptions options;
+    options.folder = dir.toStdString();
+    options.events = &events;
+    options.control = &sh->control;
+    options.eventInterval = 0.1;
+    options.log = [&events](const std::string& line) { events.onLog(line); };
+    options.onTrainer = [sh](Trainer* t) { sh->trainer = t; };
+    bool stopped = false;
+    std::unique_ptr<Session> last;
+    try {
+      SweepOutcome outcome = pretext::runSweep(plan, options);  // the core's, not this class's
+      stopped = outcome.stopped;
+      last = std::move(outcome.lastSession);
+    } catch (const std::exception& ex) {
+      BufferEvents(sh).onFailed(text(ex).toStdString());
+    }
+    sh->trainer = nullptr;
+    std::lock_guard<std::mutex> lock(sh->mutex);
+    if (!sh->discardAfterRun && last) {
+      sh->idle = std::move(last);
+      sh->idleIsRun = true;
+    }
+    sh->ended = true;
+    sh->endedStopped = stopped;
+    sh->sweepEnded = dir;
+    sh->modelChanged = true;
+  });
+  emit sweepStarted(dir);
+  return dir;
 }
 
 void SessionController::start() { launch({}, false); }
@@ -492,6 +563,7 @@ void SessionController::drain() {
   std::optional<RunInfo> startedInfo;
   std::optional<QString> opened, failedMessage;
   std::optional<qint64> followTotal, modelStep;
+  std::optional<QString> endedSweep;
   bool ended = false, stopped = false, modelChanged = false;
   QString endedDir;
   {
@@ -505,6 +577,7 @@ void SessionController::drain() {
     failedMessage.swap(sh->failedMessage);
     followTotal.swap(sh->followTotal);
     modelStep.swap(sh->modelStep);
+    endedSweep.swap(sh->sweepEnded);
     std::swap(ended, sh->ended);
     std::swap(modelChanged, sh->modelChanged);
     endedDir = sh->endedDir;
@@ -530,6 +603,10 @@ void SessionController::drain() {
   if (ended) {
     setState(SessionState::Idle);
     if (!failedMessage) emit finished(endedDir, stopped);
+  }
+  if (endedSweep) {
+    sweepFolder_.clear();
+    emit sweepEnded(*endedSweep, stopped);
   }
   if (modelChanged) emit sessionChanged();
 }

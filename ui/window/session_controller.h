@@ -131,6 +131,14 @@ class SessionController : public QObject {
   void stopFollowing();
   // Imports a PyTorch state_dict into a new run under runsFolder()/imported and opens it.
   void openWeights(const QString& file);
+  // Runs a sweep (core/train/sweep.h) on the engine thread: a sweep file, or a sweep folder to
+  // continue. Its points train one after another as Start's runs do (curves, Pause; Stop stops
+  // the sweep, which continues when run again), each is evaluated, and the results grow in
+  // FOLDER/sweep_results.json. folder empty: the sweep folder itself, or RUNS/sweeps/NAME.
+  // Returns the sweep folder, or an empty string after failed() when the plan is refused.
+  QString runSweep(const QString& sweepPath, const QString& folder = {});
+  // The folder of the sweep being run, or empty.
+  QString sweepFolder() const { return sweepFolder_; }
   void pause();
   void resume();
   void step();   // one batch: pauses a running session, or starts one paused
@@ -157,6 +165,8 @@ class SessionController : public QObject {
   void followStalled(qint64 quietSeconds);       // the followed run wrote nothing for a while
   void followRewound(const QString& runDir);     // its metrics were cut back (it was resumed)
   void followEnded(const QString& runDir, qint64 step);  // it finished (its last model loaded)
+  void sweepStarted(const QString& folder);
+  void sweepEnded(const QString& folder, bool stopped);  // every point done, or stopped
 
  public:
   struct Shared;  // internal: the event buffer and the engine's state (session_controller.cpp)
@@ -178,6 +188,7 @@ class SessionController : public QObject {
   Experiment experiment_;
   QString runsFolder_;
   QString runDir_;
+  QString sweepFolder_;
   RunFollower* follower_ = nullptr;
   qint64 modelStep_ = 0;
   SessionState state_ = SessionState::Idle;
