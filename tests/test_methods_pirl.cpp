@@ -378,7 +378,7 @@ class TestMethodsPirl : public QObject {
     method->eval();
     auto p = method->previews(probe, gen, {});
     QCOMPARE(p.size(), size_t(1));
-    QCOMPARE(p[0].columns, int64_t(2));
+    QCOMPARE(p[0].columns, int64_t(8));  // image-puzzle pairs, four to a row
     QCOMPARE(p[0].images.size(0), int64_t(6));
     QVERIFY(p[0].labels[1].rfind("cos(f,g) ", 0) == 0);
     QVERIFY(p[0].caption.find("other images' tiles") != std::string::npos);
