@@ -137,11 +137,15 @@ class TestTrain : public QObject {
     QTest::newRow("deepcluster") << "deepcluster";
     QTest::newRow("drlim") << "drlim";
     QTest::newRow("npid") << "npid";  // its memory bank travels with the checkpoint
+    // Its bank too, filled by the untrained network at the first epoch's start (not again on the
+    // resume), and negatives drawn from the step's generator.
+    QTest::newRow("pirl") << "pirl";
   }
   void resumeIsExact() {
     QFETCH(QString, method);
     Experiment e = tiny(method.toStdString(), 3);  // 18 steps
     if (method == "deepcluster") e.methodParams = {{"clusters", 8}, {"pca_dim", 16}, {"kmeans_iterations", 5}};
+    if (method == "pirl") e.methodParams = {{"bank_init", "encoder"}, {"negatives", 8}};
     Recorder straight;
     Trainer(e, {out()}, &straight).run();
 

@@ -118,6 +118,17 @@ torch::Tensor standardiseBlocks(const torch::Tensor& x, int64_t dims) {
   return (x - mean).div(std.clamp_min(1.0 / 512)).mul(0.5).add(0.5).masked_fill(flat, 0.5);
 }
 
+}  // namespace
+
+torch::Tensor jigsawTiles(const torch::Tensor& images, const PatchGrid& grid, const std::string& colour,
+                          bool tileNorm, torch::Generator& gen) {
+  auto tiles = extractPatches(fitToGrid(images, grid), grid, randomShifts(images.size(0), grid, gen));
+  tiles = colourDefence(tiles, colour, gen);
+  return tileNorm ? standardiseBlocks(tiles, 3) : tiles;
+}
+
+namespace {
+
 class Jigsaw : public Method {
  public:
   explicit Jigsaw(const MethodSetup& s) : Method(s) {
@@ -136,10 +147,7 @@ class Jigsaw : public Method {
   // of the set; returns the shuffled tiles and the permutation indices [B].
   std::pair<torch::Tensor, torch::Tensor> puzzles(const torch::Tensor& x, torch::Generator& gen,
                                                   torch::Tensor* tilesOut = nullptr) {
-    auto fitted = fitToGrid(x, grid_);
-    auto tiles = extractPatches(fitted, grid_, randomShifts(x.size(0), grid_, gen));
-    tiles = colourDefence(tiles, colour_, gen);
-    if (tileNorm_) tiles = standardiseBlocks(tiles, 3);
+    auto tiles = jigsawTiles(x, grid_, colour_, tileNorm_, gen);
     auto labels = torch::randint(0, perms_.size(0), {x.size(0)}, gen, torch::kLong);
     if (tilesOut) *tilesOut = tiles;
     return {shuffleTiles(tiles, perms_.index_select(0, labels).to(x.device())),

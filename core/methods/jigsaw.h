@@ -1,8 +1,12 @@
 #pragma once
-// Jigsaw puzzles (Noroozi & Favaro 2016): the permutation set and the shuffling, for the tests.
+// Jigsaw puzzles (Noroozi & Favaro 2016): the permutation set, the tiles and the shuffling (for
+// the tests, and for PIRL, whose second view is a jigsaw-transformed image).
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
+
+#include "core/methods/patches.h"
 
 namespace pretext {
 
@@ -15,6 +19,13 @@ namespace pretext {
 torch::Tensor maximalHammingPermutations(int64_t n, uint64_t seed, int64_t length = 9);
 // The smallest Hamming distance between two rows of perms [n,length] (length + 1 when n < 2).
 int64_t minHammingDistance(const torch::Tensor& perms);
+
+// The nine tiles [B,9,C,P,P] jigsaw cuts from images [B,C,H,W] in [0,1] (resized to the grid's
+// side first), in row-major cell order, not yet shuffled: each cell jittered by up to +-jitter
+// pixels, the colour defence (colourDefence: "drop", "grayscale" or "none"), and with tileNorm
+// every tile standardised on its own (zero mean, unit deviation, mapped back around 0.5).
+torch::Tensor jigsawTiles(const torch::Tensor& images, const PatchGrid& grid, const std::string& colour,
+                          bool tileNorm, torch::Generator& gen);
 
 // Shuffles tiles [B,T,...] by permutations perm [B,T] (int64): out[b,i] = tiles[b, perm[b,i]],
 // i.e. position i of the puzzle shows tile perm[b,i].

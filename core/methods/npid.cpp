@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 
 #include "core/dist/step_group.h"
 #include "core/methods/registry.h"
@@ -71,11 +72,51 @@ torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& in
 }
 
 namespace {
+constexpr int64_t kBankCacheBytes = 64 << 20;  // training images kept for the neighbours pictures
+}  // namespace
+
+BankImageCache::BankImageCache(int64_t trainImages, int64_t channels, int64_t imageSize) {
+  const int64_t perImage = channels * imageSize * imageSize;
+  rows_ = std::min<int64_t>(trainImages, kBankCacheBytes / std::max<int64_t>(1, perImage));
+}
+
+void BankImageCache::remember(const torch::Tensor& images, const torch::Tensor& indices) {
+  torch::NoGradGuard ng;
+  if (rows_ <= 0) return;
+  if (!images_.defined()) {
+    images_ = torch::zeros({rows_, images.size(1), images.size(2), images.size(3)},
+                           torch::TensorOptions().dtype(torch::kUInt8).device(images.device()));
+    seen_ = torch::zeros({rows_}, torch::TensorOptions().dtype(torch::kBool).device(images.device()));
+  }
+  auto idx = indices.to(torch::kLong);
+  auto keep = idx.lt(rows_);
+  auto rows = idx.masked_select(keep);
+  auto pics = images.detach().index_select(0, keep.nonzero().flatten()).mul(255).round().clamp(0, 255).to(torch::kUInt8);
+  images_.index_copy_(0, rows.to(images_.device()), pics.to(images_.device()));
+  seen_.index_fill_(0, rows.to(seen_.device()), true);
+}
+
+int64_t BankImageCache::seen() const { return seen_.defined() ? seen_.sum().item<int64_t>() : 0; }
+
+std::pair<torch::Tensor, torch::Tensor> BankImageCache::nearest(const torch::Tensor& sim, int64_t k) const {
+  torch::NoGradGuard ng;
+  if (!seen_.defined() || rows_ <= 0)
+    return {torch::full({sim.size(0), 0}, 0.f), torch::zeros({sim.size(0), 0}, torch::kLong)};
+  auto visible = sim.slice(1, 0, rows_).to(torch::kFloat).masked_fill(~seen_.to(sim.device()).unsqueeze(0),
+                                                                      -std::numeric_limits<float>::infinity());
+  auto [top, rows] = visible.topk(std::min<int64_t>(k, rows_), 1);
+  return {top.cpu(), rows.cpu()};
+}
+
+torch::Tensor BankImageCache::image(int64_t row) const {
+  return images_[row].to(torch::kCPU).to(torch::kFloat).div(255);
+}
+
+namespace {
 
 // Every name here carries the method's name: the file shares a unity batch with others.
 constexpr int64_t kNpidKnnK = 200;
 constexpr double kNpidKnnT = 0.1;
-constexpr int64_t kNpidCacheBytes = 64 << 20;  // training images kept for the neighbours picture
 
 class NpidMethod : public Method {
  public:
@@ -94,8 +135,7 @@ class NpidMethod : public Method {
     bank_ = register_buffer("memory_bank",
                             F::normalize(torch::randn({s.trainImages, dim}), F::NormalizeFuncOptions().dim(1)));
     bankLabels_ = register_buffer("bank_labels", torch::full({s.trainImages}, -1, torch::kLong));
-    const int64_t perImage = s.channels * s.imageSize * s.imageSize;
-    cacheRows_ = std::min<int64_t>(s.trainImages, kNpidCacheBytes / std::max<int64_t>(1, perImage));
+    cache_ = std::make_unique<BankImageCache>(s.trainImages, s.channels, s.imageSize);
   }
 
   torch::Tensor embed(const torch::Tensor& x) { return head_->forward(encoder_->forward(x)); }
@@ -122,7 +162,7 @@ class NpidMethod : public Method {
       pendingFeatures_ = gatherAcrossRanks(z.detach().to(torch::kFloat));
       pendingIndices_ = gatherAcrossRanks(idx.to(torch::kDouble)).to(torch::kLong);
       pendingLabels_ = labelled ? gatherAcrossRanks(batch.labels.to(torch::kDouble)).to(torch::kLong) : torch::Tensor();
-      remember(batch.images, idx);
+      cache_->remember(batch.images, idx);
     }
     return r;
   }
@@ -147,7 +187,8 @@ class NpidMethod : public Method {
     auto f = F::normalize(embed(x).to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
     auto sim = torch::matmul(f, bank_.to(torch::kFloat).t());  // [n,N]
     char buf[64];
-    if (!seen_.defined() || !seen_.any().item<bool>()) {
+    const int64_t seen = cache_->seen();
+    if (seen == 0) {
       auto [best, row] = sim.max(1);
       std::vector<std::string> labels;
       for (int64_t i = 0; i < n; ++i) {
@@ -160,13 +201,7 @@ class NpidMethod : public Method {
                "themselves appear here once this process has trained on them)",
                x.detach().to(torch::kFloat).cpu(), labels, 8}};
     }
-    const int64_t k = 6;
-    auto visible = sim.slice(1, 0, cacheRows_).masked_fill(~seen_.to(sim.device()).unsqueeze(0),
-                                                           -std::numeric_limits<float>::infinity());
-    auto [top, rows] = visible.topk(std::min<int64_t>(k, cacheRows_), 1);
-    top = top.cpu();
-    rows = rows.cpu();
-    auto cache = cache_.to(torch::kCPU).to(torch::kFloat).div(255);
+    auto [top, rows] = cache_->nearest(sim, 6);
     auto xs = x.detach().to(torch::kFloat).cpu();
     std::vector<torch::Tensor> cells;
     std::vector<std::string> labels;
@@ -176,12 +211,12 @@ class NpidMethod : public Method {
       for (int64_t j = 0; j < rows.size(1); ++j) {
         const double s = top[i][j].item<double>();
         const bool ok = std::isfinite(s);
-        cells.push_back(ok ? cache[rows[i][j].item<int64_t>()] : torch::zeros_like(xs[i]));
+        cells.push_back(ok ? cache_->image(rows[i][j].item<int64_t>()) : torch::zeros_like(xs[i]));
         std::snprintf(buf, sizeof buf, "%.2f", ok ? s : 0.0);
         labels.push_back(ok ? buf : "-");
       }
     }
-    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(seen_.sum().item<int64_t>()));
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(seen));
     return {{"bank neighbours",
              std::string("each row: an image, then the training images whose memory-bank rows are most similar "
                          "to its feature (cosine), among the ") + buf + " this process has trained on",
@@ -189,27 +224,12 @@ class NpidMethod : public Method {
   }
 
  private:
-  // Keeps the uint8 images of bank rows below cacheRows_ for the neighbours picture.
-  void remember(const torch::Tensor& images, const torch::Tensor& idx) {
-    if (cacheRows_ <= 0) return;
-    if (!cache_.defined()) {
-      cache_ = torch::zeros({cacheRows_, images.size(1), images.size(2), images.size(3)},
-                            torch::TensorOptions().dtype(torch::kUInt8).device(images.device()));
-      seen_ = torch::zeros({cacheRows_}, torch::TensorOptions().dtype(torch::kBool).device(images.device()));
-    }
-    auto keep = idx.lt(cacheRows_);
-    auto rows = idx.masked_select(keep);
-    auto pics = images.detach().index_select(0, keep.nonzero().flatten()).mul(255).round().clamp(0, 255).to(torch::kUInt8);
-    cache_.index_copy_(0, rows.to(cache_.device()), pics.to(cache_.device()));
-    seen_.index_fill_(0, rows.to(seen_.device()), true);
-  }
-
   double temperature_ = 0.07, momentum_ = 0.5;
-  int64_t numClasses_ = 0, cacheRows_ = 0;
+  int64_t numClasses_ = 0;
   torch::nn::Sequential head_{nullptr};
   torch::Tensor bank_, bankLabels_;
   torch::Tensor pendingFeatures_, pendingIndices_, pendingLabels_;  // applied in afterStep
-  torch::Tensor cache_, seen_;  // not saved: the picture's training images
+  std::unique_ptr<BankImageCache> cache_;  // not saved: the picture's training images
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #pragma once
 #include <torch/types.h>
 
+#include <cstdint>
+#include <utility>
+
 namespace pretext {
 
 // NPID's non-parametric softmax (Wu, Xiong, Yu, Lin 2018): every training image is its own
@@ -29,5 +32,27 @@ torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& in
                           const torch::Tensor& labels, const torch::Tensor& bank,
                           const torch::Tensor& bankLabels, int64_t numClasses, int64_t k,
                           double temperature);
+
+// The training images behind memory-bank rows, for the pictures of a bank's neighbours (NPID,
+// PIRL): the uint8 images of the rows below a byte budget (64 MiB: all of Fashion-MNIST's 60,000),
+// recorded as batches pass. Not saved with the model: a process shows what it has trained on.
+class BankImageCache {
+ public:
+  BankImageCache(int64_t trainImages, int64_t channels, int64_t imageSize);
+  // Records images [B,C,H,W] in [0,1] of bank rows `indices` [B] (rows past the budget are skipped).
+  void remember(const torch::Tensor& images, const torch::Tensor& indices);
+  // How many rows have an image.
+  int64_t seen() const;
+  // The k rows with an image most similar to each query, from similarities sim [n,N] to every
+  // bank row: {scores [n,k], rows [n,k]} on the CPU; a score is -inf where fewer than k rows
+  // have an image.
+  std::pair<torch::Tensor, torch::Tensor> nearest(const torch::Tensor& sim, int64_t k) const;
+  // The image of a row with one (float [C,H,W] in [0,1], CPU).
+  torch::Tensor image(int64_t row) const;
+
+ private:
+  int64_t rows_ = 0;
+  torch::Tensor images_, seen_;  // uint8 [rows,C,H,W], bool [rows]
+};
 
 }  // namespace pretext

@@ -15,6 +15,7 @@ MethodInfo supervisedMethodInfo();
 MethodInfo rotationMethodInfo();
 MethodInfo drlimMethodInfo();
 MethodInfo npidMethodInfo();
+MethodInfo pirlMethodInfo();
 MethodInfo simclrMethodInfo();
 MethodInfo mocoMethodInfo();
 MethodInfo barlowMethodInfo();
@@ -43,6 +44,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(rotationMethodInfo());
     r.add(drlimMethodInfo());
     r.add(npidMethodInfo());
+    r.add(pirlMethodInfo());
     r.add(simclrMethodInfo());
     r.add(mocoMethodInfo());
     r.add(byolMethodInfo());
