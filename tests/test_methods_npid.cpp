@@ -215,6 +215,46 @@ class TestMethodsNpid : public QObject {
   }
 
   // Without the rows of the batch or the size of the training set there is no bank to address.
+  // bank_init "encoder": before the first step every row is the untrained network's embedding of
+  // its image (batch statistics), the running statistics are left as they were, later epochs and
+  // the default ("random") leave the bank alone, and a training set of another size is named.
+  void bankFromTheUntrainedNetwork() {
+    auto method = makeMethod("npid", npidSetup({{"bank_init", "encoder"}, {"embed_dim", 8}}, 12));
+    Dataset train;
+    train.images = torch::randint(0, 256, {12, 1, 16, 16}, torch::kLong).to(torch::kUInt8);
+    std::vector<torch::Tensor> before;
+    for (auto& b : method->encoder()->buffers()) before.push_back(b.clone());
+    auto gen = at::detail::createCPUGenerator(1);
+    EpochContext ctx{&train, torch::kCPU, 0, &gen};
+    method->eval();
+    QVERIFY(method->beginEpoch(ctx).find("12 images") != std::string::npos);
+    QVERIFY(!method->is_training());
+    auto after = method->encoder()->buffers();
+    for (size_t i = 0; i < before.size(); ++i) QVERIFY(after[i].equal(before[i]));
+    torch::Tensor z;
+    {
+      torch::NoGradGuard ng;
+      method->train();
+      auto head = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(method->named_children()["head"]);
+      z = head->forward(method->encoder()->forward(train.images.to(torch::kFloat).div(255)));
+      z = z / z.norm(2, 1, true);
+    }
+    QVERIFY(torch::allclose(npidBank(*method), z, 1e-5, 1e-6));
+    const auto kept = npidBank(*method).clone();
+    ctx.epoch = 1;
+    QCOMPARE(method->beginEpoch(ctx), std::string());
+    QVERIFY(npidBank(*method).equal(kept));
+    auto random = makeMethod("npid", npidSetup({{"embed_dim", 8}}, 12));
+    const auto r0 = npidBank(*random).clone();
+    ctx.epoch = 0;
+    QCOMPARE(random->beginEpoch(ctx), std::string());
+    QVERIFY(npidBank(*random).equal(r0));
+    Dataset other;
+    other.images = torch::zeros({7, 1, 16, 16}, torch::kUInt8);
+    EpochContext bad{&other, torch::kCPU, 0, &gen};
+    PRETEXT_VERIFY_THROWS_WITH(method->beginEpoch(bad), "7 images");
+  }
+
   void refusesWithoutIndices() {
     PRETEXT_VERIFY_THROWS_WITH(makeMethod("npid", test::tinySetup()), "number of training images is unknown");
     auto method = makeMethod("npid", npidSetup());

@@ -52,6 +52,29 @@ void npidUpdateBank(torch::Tensor& bank, const torch::Tensor& indices, const tor
   bank.index_copy_(0, idx, F::normalize(mixed, F::NormalizeFuncOptions().dim(1)));
 }
 
+void fillBankFromNetwork(torch::Tensor& bank, const torch::Tensor& trainImages, c10::Device device,
+                         torch::nn::Module& net, const std::function<torch::Tensor(const torch::Tensor&)>& embed,
+                         const std::string& method) {
+  if (trainImages.size(0) != bank.size(0))
+    throw Error(method + ": bank_init \"encoder\": the memory bank has " + std::to_string(bank.size(0)) +
+                " rows but the training set " + std::to_string(trainImages.size(0)) + " images");
+  torch::NoGradGuard ng;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> saved;  // (buffer, its values)
+  for (auto& b : net.buffers())
+    if (!b.is_same(bank)) saved.emplace_back(b, b.clone());
+  const bool wasTraining = net.is_training();
+  net.train(true);
+  const int64_t chunk = 256, n = trainImages.size(0);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t end = std::min<int64_t>(n, start + chunk);
+    auto x = trainImages.slice(0, start, end).to(device).to(torch::kFloat).div(255);
+    auto idx = torch::arange(start, end, torch::TensorOptions().dtype(torch::kLong).device(bank.device()));
+    bank.index_copy_(0, idx, F::normalize(embed(x).to(bank.dtype()).to(bank.device()), F::NormalizeFuncOptions().dim(1)));
+  }
+  net.train(wasTraining);
+  for (auto& [b, v] : saved) b.copy_(v);
+}
+
 torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& indices,
                           const torch::Tensor& labels, const torch::Tensor& bank,
                           const torch::Tensor& bankLabels, int64_t numClasses, int64_t k,
@@ -127,6 +150,7 @@ class NpidMethod : public Method {
                   "unknown (MethodSetup::trainImages is 0)");
     temperature_ = p["temperature"].get<double>();
     momentum_ = p["memory_momentum"].get<double>();
+    bankInit_ = p["bank_init"].get<std::string>();
     const int64_t dim = p["embed_dim"].get<int64_t>();
     head_ = register_module("head", makeMlp(encoder_->featureDim(), p["proj_hidden"].get<int64_t>(), dim,
                                             p["proj_layers"].get<int64_t>(), p["proj_bn"].get<bool>()));
@@ -139,6 +163,15 @@ class NpidMethod : public Method {
   }
 
   torch::Tensor embed(const torch::Tensor& x) { return head_->forward(encoder_->forward(x)); }
+
+  // bank_init "encoder": before the first step, every row from the untrained network.
+  std::string beginEpoch(const EpochContext& ctx) override {
+    if (ctx.epoch != 0 || bankInit_ != "encoder") return {};
+    fillBankFromNetwork(bank_, ctx.train->images, ctx.device, *this, [this](const torch::Tensor& x) { return embed(x); },
+                        "npid");
+    return "npid: memory bank filled with the untrained network's embeddings of " +
+           std::to_string(ctx.train->size()) + " images";
+  }
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
     if (!batch.indices.defined())
@@ -225,6 +258,7 @@ class NpidMethod : public Method {
 
  private:
   double temperature_ = 0.07, momentum_ = 0.5;
+  std::string bankInit_ = "random";
   int64_t numClasses_ = 0;
   torch::nn::Sequential head_{nullptr};
   torch::Tensor bank_, bankLabels_;
@@ -253,6 +287,9 @@ MethodInfo npidMethodInfo() {
       {"temperature", T::Float, 0.07, 0.01, 10.0, {}, "softmax temperature T (official code: 0.07)"},
       {"memory_momentum", T::Float, 0.5, 0.0, 1.0, {},
        "momentum m of the bank rows: v <- normalise(m v + (1-m) f) (official code: 0.5)"},
+      {"bank_init", T::Choice, "random", 0, 0, {"random", "encoder"},
+       "the bank before the first step: random unit rows (official code), or every training image's "
+       "embedding through the untrained network (rows that mean something from the first step)"},
       {"embed_dim", T::Int, 128, 2, 4096, {}, "dimension of the bank's vectors (paper: 128)"},
       {"proj_layers", T::Int, 1, 1, 4, {}, "layers of the head after the encoder (paper: 1, a linear map)"},
       {"proj_hidden", T::Int, 512, 8, 8192, {}, "hidden width of the head when it has more than one layer"},

@@ -1,5 +1,8 @@
 #pragma once
-#include <torch/types.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
 
 #include <cstdint>
 #include <utility>
@@ -28,6 +31,15 @@ void npidUpdateBank(torch::Tensor& bank, const torch::Tensor& indices,
 // inside) against the bank rows whose label is known (labels [N] int64, -1 = not yet seen),
 // leaving out the query's own row (indices [B]); the k most similar vote for their label with
 // weight exp(s / T). Returns the share of queries whose vote matches their label (0-dim).
+// The bank initialised from the untrained network (bank_init "encoder", NPID and PIRL): row i
+// becomes the l2-normalised embed(image i) of every training image (uint8 [N,C,H,W] on the CPU),
+// in chunks of 256 on `device`, under batch statistics as a step sees them; the buffers of `net`
+// other than the bank (batch norm's running statistics) are put back afterwards. Throws
+// pretext::Error naming `method` when the bank's rows and the images differ in number.
+void fillBankFromNetwork(torch::Tensor& bank, const torch::Tensor& trainImages, c10::Device device,
+                         torch::nn::Module& net, const std::function<torch::Tensor(const torch::Tensor&)>& embed,
+                         const std::string& method);
+
 torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& indices,
                           const torch::Tensor& labels, const torch::Tensor& bank,
                           const torch::Tensor& bankLabels, int64_t numClasses, int64_t k,

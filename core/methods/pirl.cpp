@@ -121,26 +121,9 @@ class PirlMethod : public Method {
 
   std::string beginEpoch(const EpochContext& ctx) override {
     if (ctx.epoch != 0 || bankInit_ != "encoder") return {};
+    fillBankFromNetwork(bank_, ctx.train->images, ctx.device, *this,
+                        [this](const torch::Tensor& x) { return imageEmbed(x); }, "pirl");
     const Dataset& train = *ctx.train;
-    if (train.size() != bank_.size(0))
-      throw Error("pirl: bank_init \"encoder\": the memory bank has " + std::to_string(bank_.size(0)) +
-                  " rows but the training set " + std::to_string(train.size()) + " images");
-    torch::NoGradGuard ng;
-    // Batch statistics, as a step sees them; the running statistics are put back afterwards.
-    std::vector<torch::Tensor> saved;
-    for (auto& b : encoder_->buffers()) saved.push_back(b.clone());
-    const bool wasTraining = is_training();
-    this->train(true);
-    const int64_t chunk = 256;
-    for (int64_t start = 0; start < train.size(); start += chunk) {
-      const int64_t end = std::min<int64_t>(train.size(), start + chunk);
-      auto x = train.images.slice(0, start, end).to(ctx.device).to(torch::kFloat).div(255);
-      auto idx = torch::arange(start, end, torch::TensorOptions().dtype(torch::kLong).device(bank_.device()));
-      bank_.index_copy_(0, idx, F::normalize(imageEmbed(x).to(bank_.dtype()), F::NormalizeFuncOptions().dim(1)));
-    }
-    this->train(wasTraining);
-    auto now = encoder_->buffers();
-    for (size_t i = 0; i < now.size(); ++i) now[i].copy_(saved[i]);
     return "pirl: memory bank filled with the untrained network's embeddings of " + std::to_string(train.size()) +
            " images";
   }
