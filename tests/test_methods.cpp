@@ -6,6 +6,7 @@
 #include <QTemporaryDir>
 #include <cmath>
 
+#include "core/augment/augment.h"
 #include "core/methods/registry.h"
 #include "core/models/backbone.h"
 #include "core/models/decoder.h"
@@ -14,6 +15,7 @@
 #include "core/train/events.h"
 #include "core/train/trainer.h"
 #include "core/util/error.h"
+#include "method_test_support.h"
 #include "test_support.h"
 
 using namespace pretext;
@@ -64,6 +66,40 @@ class TestMethods : public QObject {
     }
     const double loss = ntXentLoss(z1, z2, T).item<double>();
     QVERIFY(std::abs(loss - total / n2) < 1e-5);
+  }
+
+  // The loss taken apart, on hand-worked numbers: views a=(1,0), b=(0,1) and their pairs a', b'
+  // equal to them, T = 1. Row a: b -> 0, a' -> 1, b' -> 0, so -log(e / (e + 2)) = log(1 + 2/e) for
+  // every row by symmetry, every anchor's best match is its pair, and the diagonal is NaN.
+  void ntXentAnatomyHandWorked() {
+    auto z = torch::tensor({1.f, 0.f, 0.f, 1.f}).view({2, 2});
+    auto views = torch::rand({4, 1, 3, 3});
+    const LossAnatomy a = ntXentAnatomy(z, z.clone(), 1.0, views);
+    QCOMPARE(a.matrix.sizes(), (torch::IntArrayRef{4, 4}));
+    QVERIFY(torch::isnan(a.matrix.diagonal()).all().item<bool>());
+    QCOMPARE(a.matrix[0][2].item<double>(), 1.0);
+    QCOMPARE(a.matrix[0][1].item<double>(), 0.0);
+    QVERIFY(a.positives.equal(torch::tensor({2, 3, 0, 1}, torch::kLong)));
+    const double expected = std::log(1 + 2 / std::exp(1.0));
+    QVERIFY(torch::allclose(a.perRow, torch::full({4}, expected), 1e-5, 1e-6));
+    QCOMPARE(a.terms[0].first, std::string("loss"));
+    QVERIFY(std::abs(a.terms[0].second - expected) < 1e-5);
+    QCOMPARE(a.terms[1].second, 100.0);
+    QVERIFY(a.images.equal(views));
+    // On random embeddings the mean of the rows is the loss the step minimises.
+    auto z1 = torch::randn({5, 7}), z2 = torch::randn({5, 7});
+    const LossAnatomy r = ntXentAnatomy(z1, z2, 0.3, torch::zeros({10, 1, 2, 2}));
+    QVERIFY(std::abs(r.terms[0].second - ntXentLoss(z1, z2, 0.3).item<double>()) < 1e-5);
+    // SimCLR offers it on a batch of images, without changing the model.
+    auto method = makeMethod("simclr", test::tinySetup({{"proj_hidden", 16}, {"proj_dim", 8}}));
+    method->eval();
+    const auto before = method->parameters().front().clone();
+    auto gen = at::detail::createCPUGenerator(2);
+    const auto list = method->lossAnatomy(torch::rand({6, 1, 16, 16}), augmentPreset("weak"), gen);
+    QCOMPARE(list.size(), size_t(1));
+    QCOMPARE(list[0].matrix.size(0), 12);
+    QCOMPARE(list[0].images.size(0), 12);
+    QVERIFY(method->parameters().front().equal(before));
   }
 
   void ntXentGradientFlows() {

@@ -244,6 +244,32 @@ class TestMethodsbarlow : public QObject {
   // forward pass, so BatchNorm sees the 2N images together; views drawn from the same generator
   // in order), and the metrics are C's mean diagonal, mean |off-diagonal| and the collapse
   // metrics of z1.
+  // The loss taken apart: C of the batch, the per-dimension shares adding up to the loss, which
+  // is barlowTwinsLoss of the same views.
+  void lossAnatomyAddsUp() {
+    auto method = makeMethod("barlow", barlowSetup());
+    method->eval();
+    auto images = torch::rand({10, 1, 16, 16});
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(3);
+    const auto list = method->lossAnatomy(images, aug, gen);
+    QCOMPARE(list.size(), size_t(1));
+    const LossAnatomy& a = list[0];
+    QCOMPARE(a.matrix.sizes(), (torch::IntArrayRef{8, 8}));
+    const double loss = a.terms[0].second;
+    QVERIFY(std::abs(a.perRow.sum().item<double>() - loss) < 1e-4 * std::max(1.0, loss));
+    QVERIFY(std::abs(a.terms[1].second + a.terms[2].second - loss) < 1e-4 * std::max(1.0, loss));
+    auto gen2 = at::detail::createCPUGenerator(3);
+    auto v1 = augmentBatch(images, aug, gen2), v2 = augmentBatch(images, aug, gen2);
+    auto projector = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(method->named_children()["projector"]);
+    torch::Tensor c;
+    const double direct = barlowTwinsLoss(projector->forward(method->encoder()->forward(v1)),
+                                          projector->forward(method->encoder()->forward(v2)), 0.0051, &c)
+                              .item<double>();
+    QVERIFY2(std::abs(direct - loss) < 1e-4 * std::max(1.0, loss), qPrintable(QString("%1 vs %2").arg(direct).arg(loss)));
+    QVERIFY(torch::allclose(a.matrix, c.to(torch::kFloat), 1e-5, 1e-6));
+  }
+
   void stepMatchesTheLossOnItsViews() {
     auto method = makeMethod("barlow", barlowSetup());
     method->train();

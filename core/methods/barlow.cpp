@@ -96,6 +96,38 @@ class BarlowTwins : public Method {
             "view 1 should correlate with the same dimension of view 2 and with no other");
   }
 
+  // The loss of one batch taken apart: C of the batch's two views, each embedding dimension's
+  // share of the loss ((1 - C_ii)^2 + lambda sum_{j != i} C_ij^2), and the two terms.
+  std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
+                                       torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto v1 = augmentBatch(images, augment, gen), v2 = augmentBatch(images, augment, gen);
+    torch::Tensor c;
+    const double loss = barlowTwinsLoss(embed(v1), embed(v2), lambda_, &c).item<double>();
+    c = c.to(torch::kFloat).cpu();
+    const auto diag = c.diagonal();
+    const auto onDiag = (1 - diag).square();
+    const auto offDiag = c.square().sum(1) - diag.square();
+    LossAnatomy a;
+    a.title = "Barlow Twins' cross-correlation over " + std::to_string(images.size(0)) + " view pairs";
+    a.explanation =
+        "C[i][j]: the correlation, over the batch, of dimension i of the first views' embeddings with "
+        "dimension j of the second views'. The loss pulls the diagonal to 1 (each dimension the same for "
+        "both views) and the rest to 0 (dimensions that carry different information). The bars: each "
+        "dimension's share, (1 - C_ii)^2 + lambda * sum_j C_ij^2.";
+    a.matrix = c;
+    a.rowsTitle = "dimension (first views)";
+    a.columnsTitle = "dimension (second views)";
+    a.positives = torch::arange(c.size(0), torch::kLong);
+    a.perRow = onDiag + lambda_ * offDiag;
+    a.perRowTitle = "dimension's loss";
+    a.terms = {{"loss", loss},
+               {"on-diagonal: sum (1 - C_ii)^2", onDiag.sum().item<double>()},
+               {"off-diagonal: lambda * sum C_ij^2", lambda_ * offDiag.sum().item<double>()},
+               {"mean C_ii", diag.mean().item<double>()}};
+    return {a};
+  }
+
   // The objective as a picture: the cross-correlation matrix of two views of the preview images
   // (each image repeated under fresh augmentations so that C is measured over enough samples),
   // next to its target, the identity; and a few view pairs with how much they agree.

@@ -64,6 +64,23 @@ torch::Tensor toRgb(const torch::Tensor& images);
 double previewSetting(const PreviewSettings& settings, const std::vector<PreviewControl>& controls,
                       const std::string& name);
 
+// One batch's loss taken apart, for the window's "Inside the loss" panel: the matrix the loss is
+// computed from (a contrastive batch's similarities, Barlow Twins' cross-correlation), which entry
+// of each row is its positive, the loss of each row, the inputs behind the rows, and the loss's
+// terms. Every tensor on the CPU, float (positives int64); the optional ones may be undefined.
+struct LossAnatomy {
+  std::string title;        // e.g. "NT-Xent over 2N = 64 views"
+  std::string explanation;  // how to read the matrix and the per-row loss
+  torch::Tensor matrix;     // [R,C]; NaN where an entry takes no part (an anchor with itself)
+  double vmin = -1, vmax = 1;
+  std::string rowsTitle, columnsTitle;
+  torch::Tensor positives;  // [R] the column of each row's positive, -1 = none (optional)
+  torch::Tensor perRow;     // [R] each row's share of the loss (optional)
+  std::string perRowTitle;
+  torch::Tensor images;     // [R,C,H,W] in [0,1]: the input behind each row (optional)
+  std::vector<std::pair<std::string, double>> terms;  // the loss, its parts, a metric or two
+};
+
 // Everything a factory needs to build a method.
 struct MethodSetup {
   nlohmann::json params;      // resolved against the schema (every parameter present)
@@ -104,6 +121,13 @@ class Method : public torch::nn::Module {
     return {};
   }
   virtual std::vector<PreviewControl> previewControls() const { return {}; }
+  // The loss of one batch made of `images` (float [N,C,H,W] in [0,1]) taken apart, under the
+  // run's augmentation (called in eval mode, without gradients, so the model does not change).
+  // Default: none (the panel says the method does not offer it).
+  virtual std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
+                                               torch::Generator& gen) {
+    return {};
+  }
   // How many test images previews() gets (the trainer's pictures and the window's method views):
   // 16 by default; a picture that sorts images into groups (SwAV's prototypes) asks for more.
   virtual int64_t previewImageCount() const { return 16; }

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "core/dist/step_group.h"
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
@@ -21,6 +23,39 @@ torch::Tensor ntXentLoss(const torch::Tensor& z1, const torch::Tensor& z2, doubl
   auto targets = torch::cat({idx + n, idx});
   if (accuracy) *accuracy = logits.argmax(1).eq(targets).to(torch::kFloat).mean().detach();
   return torch::nn::functional::cross_entropy(logits, targets);
+}
+
+LossAnatomy ntXentAnatomy(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
+                          const torch::Tensor& views) {
+  torch::NoGradGuard ng;
+  namespace F = torch::nn::functional;
+  const int64_t n = z1.size(0);
+  auto z = F::normalize(torch::cat({z1, z2}, 0).to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  auto sim = torch::matmul(z, z.t());
+  auto positives = torch::cat({torch::arange(n, 2 * n), torch::arange(0, n)}).to(torch::kLong);
+  auto self = torch::eye(2 * n, torch::kBool).to(sim.device());
+  auto logits = (sim / temperature).masked_fill(self, -std::numeric_limits<float>::infinity());
+  auto logp = torch::log_softmax(logits, 1);
+  auto perRow = -logp.gather(1, positives.to(sim.device()).unsqueeze(1)).squeeze(1);
+  auto best = sim.masked_fill(self, -2).argmax(1);
+  LossAnatomy a;
+  a.title = "NT-Xent over 2N = " + std::to_string(2 * n) + " views";
+  a.explanation =
+      "Row i: the cosine similarity of view i to every other view (rows 1..N are the first views, N+1..2N "
+      "the second). The ringed entry is its positive, the other view of the same image; every other "
+      "entry is a negative. The loss of row i is -log of the softmax of the row (divided by T) at the "
+      "positive: small when the positive stands out from the negatives.";
+  a.matrix = sim.masked_fill(self, std::numeric_limits<float>::quiet_NaN()).cpu();
+  a.rowsTitle = "anchor view";
+  a.columnsTitle = "candidate view";
+  a.positives = positives;
+  a.perRow = perRow.cpu();
+  a.perRowTitle = "-log p(positive)";
+  a.images = views.detach().to(torch::kFloat).cpu();
+  a.terms = {{"loss", perRow.mean().item<double>()},
+             {"accuracy", 100.0 * best.eq(positives.to(best.device())).to(torch::kFloat).mean().item<double>()},
+             {"temperature", temperature}};
+  return a;
 }
 
 namespace {
@@ -48,6 +83,13 @@ class SimClr : public Method {
     StepResult r{loss, {{"contrastive_acc", acc}}};
     for (auto& m : collapseMetrics(parts[0])) r.metrics.push_back(m);
     return r;
+  }
+  std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
+                                       torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto views = torch::cat({augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 0);
+    auto parts = projector_->forward(encoder_->forward(views)).chunk(2, 0);
+    return {ntXentAnatomy(parts[0], parts[1], temperature_, views)};
   }
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {

@@ -1,6 +1,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include "core/methods/method.h"
+
 namespace pretext {
 
 // NT-Xent (Chen et al. 2020): for 2N l2-normalised projections (z1[i], z2[i] are the two views
@@ -10,5 +12,13 @@ namespace pretext {
 // whose most similar other embedding is their positive.
 torch::Tensor ntXentLoss(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
                          torch::Tensor* accuracy = nullptr);
+
+// NT-Xent taken apart for one batch (any method with in-batch negatives): the 2N x 2N cosine
+// similarities of the l2-normalised z = [z1; z2] (the diagonal, an anchor against itself, NaN),
+// each anchor's positive (i <-> i+N), each anchor's loss -log softmax_{k != i}(sim_i / T)[positive],
+// and the views [2N,C,H,W] behind the rows. terms: "loss" (the mean, = ntXentLoss) and "accuracy"
+// (share of anchors whose most similar other view is the positive, percent).
+LossAnatomy ntXentAnatomy(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
+                          const torch::Tensor& views);
 
 }  // namespace pretext
