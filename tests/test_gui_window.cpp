@@ -61,9 +61,9 @@ class TestGuiWindow : public QObject {
     MainWindow w(options);
     QCOMPARE(w.controller()->experiment().name, std::string("simclr-fashion"));
     for (const char* name : {"Start", "Curves", "Augmentations", "Neighbours", "Embedding", "Encoder",
-                             "Evaluation", "Method views", "Compare", "Runs", "Sweep"})
+                             "Evaluation", "Method views", "Loss", "Compare", "Runs", "Sweep"})
       QVERIFY2(w.panel(name) != nullptr, name);
-    QCOMPARE(w.tabs()->count(), 11);
+    QCOMPARE(w.tabs()->count(), 12);
     QCOMPARE(w.tabs()->tabText(0), QString("Start"));
   }
 
@@ -212,9 +212,9 @@ class TestGuiWindow : public QObject {
     tour->run();
     QVERIFY(done.wait(120000));
     QCOMPARE(done.first().first().toBool(), true);
-    // Ten panels (Start first; the Sweep tab without a sweep open is left out), and
+    // Eleven panels (Start first; the Sweep tab without a sweep open is left out), and
     // presentation mode on the Augmentations and Method views.
-    QCOMPARE(tour->saved().size(), 12);
+    QCOMPARE(tour->saved().size(), 13);
     QVERIFY(tour->saved().first().endsWith("start.png"));
     QVERIFY(tour->saved().last().endsWith("presentation-method-views.png"));
     for (const QString& path : tour->saved()) {

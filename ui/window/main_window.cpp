@@ -32,6 +32,7 @@
 #include "ui/experiment/augment_panel.h"
 #include "ui/curves/curves_panel.h"
 #include "ui/inspect/compare_panel.h"
+#include "ui/inspect/loss_panel.h"
 #include "ui/inspect/embedding_panel.h"
 #include "ui/inspect/encoder_panel.h"
 #include "ui/evaluation/evaluation_panel.h"
@@ -152,6 +153,7 @@ void MainWindow::buildPanels() {
   add("Encoder", new EncoderPanel(controller_, this), tr("First-layer filters, the images that excite a channel, representational similarity"));
   add("Evaluation", new EvaluationPanel(controller_, this), tr("kNN, linear probe and few-label fine-tuning"));
   add("Method views", new MethodViewsPanel(controller_, this), tr("The pictures the method itself offers (predictions, reconstructions...)"));
+  add("Loss", new LossPanel(controller_, this), tr("One batch's loss taken apart: the matrix, each row's loss, the hardest rows"));
   add("Compare", new ComparePanel(controller_, this), tr("Layer-by-layer similarity (linear CKA) with the random init, itself, or another run"));
   auto* runs = new RunsPanel(controller_, this);
   connect(runs, &RunsPanel::runActivated, this, &MainWindow::openRun);
