@@ -6,7 +6,9 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/augment/augment.h"
 #include "core/methods/byol.h"
+#include "core/models/backbone.h"
 #include "core/methods/registry.h"
 #include "core/methods/siamese_preview.h"
 #include "core/models/batch_norm.h"
@@ -67,6 +69,33 @@ double gradSum(const std::vector<torch::Tensor>& ps) {
 class TestMethodsSiamese : public QObject {
   Q_OBJECT
  private slots:
+  // BYOL's loss taken apart: the per-image shares' mean is the loss of the same views (byolLoss
+  // both ways round, computed here from the networks directly), the diagonal is ringed.
+  void byolLossAnatomyMatchesTheLoss() {
+    auto m = makeMethod("byol", siameseSetup());
+    m->eval();
+    auto images = torch::rand({6, 1, 16, 16});
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(4);
+    const auto list = m->lossAnatomy(images, aug, gen);
+    QCOMPARE(list.size(), size_t(1));
+    const LossAnatomy& a = list[0];
+    QCOMPARE(a.matrix.sizes(), (torch::IntArrayRef{6, 6}));
+    QVERIFY(a.positives.equal(torch::arange(6, torch::kLong)));
+    auto gen2 = at::detail::createCPUGenerator(4);
+    auto v1 = augmentBatch(images, aug, gen2), v2 = augmentBatch(images, aug, gen2);
+    auto child = [&](const char* name) {
+      return std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m->named_children()[name]);
+    };
+    auto target = std::dynamic_pointer_cast<Encoder>(m->named_children()["target_encoder"]);
+    QVERIFY(child("predictor") && child("projector") && child("target_projector") && target);
+    torch::NoGradGuard ng;
+    auto online = [&](const torch::Tensor& v) { return child("predictor")->forward(child("projector")->forward(m->encoder()->forward(v))); };
+    auto tgt = [&](const torch::Tensor& v) { return child("target_projector")->forward(target->forward(v)); };
+    const double loss = (byolLoss(online(v1), tgt(v2)) + byolLoss(online(v2), tgt(v1))).item<double>();
+    QVERIFY2(std::abs(a.terms[0].second - loss) < 1e-4, qPrintable(QString("%1 vs %2").arg(a.terms[0].second).arg(loss)));
+  }
+
   void initTestCase() { torch::manual_seed(0); }
 
   // l(p, z) = 2 - 2 cos(p, z), batch mean:

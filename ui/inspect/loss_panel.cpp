@@ -186,7 +186,7 @@ void LossPanel::showAnatomy(std::shared_ptr<std::vector<LossAnatomy>> list, cons
   data_ = std::move(list);
   if (!anatomy()) {
     const std::string method = controller_ ? controller_->experiment().method : std::string();
-    status_->setText(tr("The method %1 does not take its loss apart yet (SimCLR and Barlow Twins do).")
+    status_->setText(tr("The method %1 does not take its loss apart yet (SimCLR, Barlow Twins and BYOL do).")
                          .arg(QString::fromStdString(method)));
     title_->clear();
     matrix_->setImage({});
