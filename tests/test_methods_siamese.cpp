@@ -71,6 +71,29 @@ class TestMethodsSiamese : public QObject {
  private slots:
   // BYOL's loss taken apart: the per-image shares' mean is the loss of the same views (byolLoss
   // both ways round, computed here from the networks directly), the diagonal is ringed.
+  void simsiamLossAnatomyMatchesTheLoss() {
+    auto m = makeMethod("simsiam", siameseSetup());
+    m->eval();
+    auto images = torch::rand({5, 1, 16, 16});
+    AugmentOptions aug = augmentPreset("weak");
+    auto gen = at::detail::createCPUGenerator(6);
+    const auto list = m->lossAnatomy(images, aug, gen);
+    QCOMPARE(list.size(), size_t(1));
+    QCOMPARE(list[0].matrix.sizes(), (torch::IntArrayRef{5, 5}));
+    auto gen2 = at::detail::createCPUGenerator(6);
+    auto v1 = augmentBatch(images, aug, gen2), v2 = augmentBatch(images, aug, gen2);
+    auto child = [&](const char* name) {
+      return std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m->named_children()[name]);
+    };
+    QVERIFY(child("predictor") && child("projector"));
+    torch::NoGradGuard ng;
+    auto z1 = child("projector")->forward(m->encoder()->forward(v1));
+    auto z2 = child("projector")->forward(m->encoder()->forward(v2));
+    const double loss = simsiamLoss(child("predictor")->forward(z1), child("predictor")->forward(z2), z1, z2).item<double>();
+    QVERIFY2(std::abs(list[0].terms[0].second - loss) < 1e-4,
+             qPrintable(QString("%1 vs %2").arg(list[0].terms[0].second).arg(loss)));
+  }
+
   void byolLossAnatomyMatchesTheLoss() {
     auto m = makeMethod("byol", siameseSetup());
     m->eval();

@@ -186,7 +186,7 @@ void LossPanel::showAnatomy(std::shared_ptr<std::vector<LossAnatomy>> list, cons
   data_ = std::move(list);
   if (!anatomy()) {
     const std::string method = controller_ ? controller_->experiment().method : std::string();
-    status_->setText(tr("The method %1 does not take its loss apart yet (SimCLR, Barlow Twins and BYOL do).")
+    status_->setText(tr("The method %1 does not take its loss apart yet (SimCLR, Barlow Twins, BYOL and SimSiam do).")
                          .arg(QString::fromStdString(method)));
     title_->clear();
     matrix_->setImage({});
@@ -246,17 +246,19 @@ void LossPanel::drawPerRow() {
   bars->setWidth(0.8);
   const auto v = a.perRow.to(torch::kDouble).contiguous();
   QVector<double> x, y;
-  double top = 0;
+  double top = 0, bottom = 0;  // a loss can be negative (SimSiam's -cos)
   for (int64_t i = 0; i < v.size(0); ++i) {
     x << double(i + 1);
     y << v[i].item<double>();
     top = std::max(top, y.back());
+    bottom = std::min(bottom, y.back());
   }
   bars->setData(x, y);
   perRow_->xAxis->setLabel(QString::fromStdString(a.rowsTitle));
   perRow_->yAxis->setLabel(QString::fromStdString(a.perRowTitle));
   perRow_->xAxis->setRange(0, double(v.size(0)) + 1);
-  perRow_->yAxis->setRange(0, top > 0 ? top * 1.1 : 1);
+  const double span = top - bottom > 0 ? top - bottom : 1;
+  perRow_->yAxis->setRange(bottom < 0 ? bottom - 0.1 * span : 0, top > 0 ? top + 0.1 * span : (bottom < 0 ? 0 : 1));
   perRow_->replot();
 }
 
