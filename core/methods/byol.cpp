@@ -113,33 +113,22 @@ class Byol : public Method {
   std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
                                        torch::Generator& gen) override {
     torch::NoGradGuard ng;
-    namespace F = torch::nn::functional;
     const int64_t n = images.size(0);
     auto views = torch::cat({augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 0);
-    auto p = F::normalize(predictor_->forward(projector_->forward(encoder_->forward(views))),
-                          F::NormalizeFuncOptions().dim(1));
-    auto zt = F::normalize(targetProjector_->forward(targetEncoder_->forward(views)), F::NormalizeFuncOptions().dim(1));
-    auto pp = p.split(n, 0), tt = zt.split(n, 0);
-    auto cos = torch::matmul(pp[0], tt[1].t()).to(torch::kFloat).cpu();  // [N,N]
-    auto back = (pp[1] * tt[0]).sum(1).to(torch::kFloat).cpu();           // the other direction's cosines
-    auto perRow = (2 - 2 * cos.diagonal()) + (2 - 2 * back);
-    auto offDiagonal = cos.masked_select(~torch::eye(n, torch::kBool));
-    LossAnatomy a;
+    auto p = predictor_->forward(projector_->forward(encoder_->forward(views))).split(n, 0);
+    auto zt = targetProjector_->forward(targetEncoder_->forward(views)).split(n, 0);
+    LossAnatomy a = predictionAnatomy(p[0], zt[1], p[1], zt[0], [](const torch::Tensor& c1, const torch::Tensor& c2) {
+      return (2 - 2 * c1) + (2 - 2 * c2);
+    });
     a.title = "BYOL: online predictions against target projections, " + std::to_string(n) + " images";
     a.explanation =
         "Row i: the cosine of image i's online prediction (first view) with the target network's projection "
         "of each image's second view. Only the ringed diagonal enters the loss, 2 - 2 cos, both ways round; "
         "there are no negatives. The rest of the row shows whether the embeddings still tell images apart: "
         "a matrix that turns uniformly high has collapsed.";
-    a.matrix = cos;
     a.rowsTitle = "image (online prediction)";
     a.columnsTitle = "image (target projection)";
-    a.positives = torch::arange(n, torch::kLong);
-    a.perRow = perRow;
     a.perRowTitle = "2 - 2 cos, both directions";
-    a.terms = {{"loss", perRow.mean().item<double>()},
-               {"mean cos, same image", cos.diagonal().mean().item<double>()},
-               {"mean cos, other images", offDiagonal.numel() ? offDiagonal.mean().item<double>() : 0.0}};
     return {a};
   }
 

@@ -6,6 +6,26 @@
 
 namespace pretext {
 
+LossAnatomy predictionAnatomy(const torch::Tensor& p1, const torch::Tensor& t2, const torch::Tensor& p2,
+                              const torch::Tensor& t1,
+                              const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& rowLoss) {
+  torch::NoGradGuard ng;
+  namespace F = torch::nn::functional;
+  auto unit = [](const torch::Tensor& x) { return F::normalize(x.to(torch::kFloat), F::NormalizeFuncOptions().dim(1)); };
+  const int64_t n = p1.size(0);
+  auto cos = torch::matmul(unit(p1), unit(t2).t()).cpu();
+  auto back = (unit(p2) * unit(t1)).sum(1).cpu();
+  auto offDiagonal = cos.masked_select(~torch::eye(n, torch::kBool));
+  LossAnatomy a;
+  a.matrix = cos;
+  a.positives = torch::arange(n, torch::kLong);
+  a.perRow = rowLoss(cos.diagonal(), back);
+  a.terms = {{"loss", a.perRow.mean().item<double>()},
+             {"mean cos, same image", cos.diagonal().mean().item<double>()},
+             {"mean cos, other images", offDiagonal.numel() ? offDiagonal.mean().item<double>() : 0.0}};
+  return a;
+}
+
 Preview pairPredictionPreview(const torch::Tensor& v1, const torch::Tensor& v2,
                               const torch::Tensor& p1, const torch::Tensor& z2,
                               const std::string& name, const std::string& target) {

@@ -1,11 +1,21 @@
 #pragma once
 #include <torch/types.h>
 
+#include <functional>
 #include <string>
 
 #include "core/methods/method.h"
 
 namespace pretext {
+
+// The loss of a method that predicts one view's target from the other (BYOL, SimSiam) taken
+// apart: matrix [N,N] = cos(p1_i, t2_j) (only the diagonal is in the loss; the rest shows whether
+// images are still told apart), positives on the diagonal, perRow = rowLoss(cos(p1_i, t2_i),
+// cos(p2_i, t1_i)), terms: the loss (mean of perRow) and the mean cosines of the same and of other
+// images. The caller names it (title, explanation, axes).
+LossAnatomy predictionAnatomy(const torch::Tensor& p1, const torch::Tensor& t2, const torch::Tensor& p2,
+                              const torch::Tensor& t1,
+                              const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& rowLoss);
 
 // The picture BYOL and SimSiam share: for N images seen in two views, the first view's
 // prediction p1[i] is compared by cosine with the second views' targets z2[j] of the whole

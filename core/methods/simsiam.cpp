@@ -56,18 +56,14 @@ class SimSiam : public Method {
   std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
                                        torch::Generator& gen) override {
     torch::NoGradGuard ng;
-    namespace F = torch::nn::functional;
     const int64_t n = images.size(0);
     auto views = torch::cat({augmentBatch(images, augment, gen), augmentBatch(images, augment, gen)}, 0);
     auto z = projector_->forward(encoder_->forward(views));
-    auto p = F::normalize(predictor_->forward(z), F::NormalizeFuncOptions().dim(1));
-    z = F::normalize(z, F::NormalizeFuncOptions().dim(1));
-    auto pp = p.split(n, 0), zz = z.split(n, 0);
-    auto cos = torch::matmul(pp[0], zz[1].t()).to(torch::kFloat).cpu();
-    auto back = (pp[1] * zz[0]).sum(1).to(torch::kFloat).cpu();
-    auto perRow = -(cos.diagonal() + back) / 2;
-    auto offDiagonal = cos.masked_select(~torch::eye(n, torch::kBool));
-    LossAnatomy a;
+    auto p = predictor_->forward(z).split(n, 0);
+    auto zz = z.split(n, 0);
+    LossAnatomy a = predictionAnatomy(p[0], zz[1], p[1], zz[0], [](const torch::Tensor& c1, const torch::Tensor& c2) {
+      return -(c1 + c2) / 2;
+    });
     a.title = std::string("SimSiam") + (stopGradient_ ? "" : " without its stop-gradient") +
               ": predictions against projections, " + std::to_string(n) + " images";
     a.explanation =
@@ -75,15 +71,9 @@ class SimSiam : public Method {
         "view. Only the ringed diagonal enters the loss, -cos averaged over both directions; there are no "
         "negatives. Off the diagonal: whether images are still told apart — a collapsed network makes the "
         "whole matrix 1.";
-    a.matrix = cos;
     a.rowsTitle = "image (prediction)";
     a.columnsTitle = "image (projection)";
-    a.positives = torch::arange(n, torch::kLong);
-    a.perRow = perRow;
     a.perRowTitle = "-cos, both directions, halved";
-    a.terms = {{"loss", perRow.mean().item<double>()},
-               {"mean cos, same image", cos.diagonal().mean().item<double>()},
-               {"mean cos, other images", offDiagonal.numel() ? offDiagonal.mean().item<double>() : 0.0}};
     return {a};
   }
 
