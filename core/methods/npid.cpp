@@ -75,6 +75,24 @@ void fillBankFromNetwork(torch::Tensor& bank, const torch::Tensor& trainImages, 
   for (auto& [b, v] : saved) b.copy_(v);
 }
 
+void PendingBankWrite::stage(const torch::Tensor& features, const torch::Tensor& indices,
+                             const torch::Tensor& labels) {
+  torch::NoGradGuard ng;
+  features_ = gatherAcrossRanks(features.detach().to(torch::kFloat));
+  indices_ = gatherAcrossRanks(indices.to(torch::kDouble)).to(torch::kLong);
+  labels_ = labels.defined() ? gatherAcrossRanks(labels.to(torch::kDouble)).to(torch::kLong) : torch::Tensor();
+}
+
+void PendingBankWrite::apply(torch::Tensor& bank, torch::Tensor& bankLabels, double momentum) {
+  if (!features_.defined()) return;
+  npidUpdateBank(bank, indices_, features_, momentum);
+  if (labels_.defined()) {
+    torch::NoGradGuard ng;
+    bankLabels.index_copy_(0, indices_.to(bankLabels.device()), labels_.to(bankLabels.device()));
+  }
+  features_ = indices_ = labels_ = torch::Tensor();
+}
+
 torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& indices,
                           const torch::Tensor& labels, const torch::Tensor& bank,
                           const torch::Tensor& bankLabels, int64_t numClasses, int64_t k,
@@ -192,9 +210,7 @@ class NpidMethod : public Method {
     // The whole global batch's rows, for every rank's copy of the bank.
     {
       torch::NoGradGuard ng;
-      pendingFeatures_ = gatherAcrossRanks(z.detach().to(torch::kFloat));
-      pendingIndices_ = gatherAcrossRanks(idx.to(torch::kDouble)).to(torch::kLong);
-      pendingLabels_ = labelled ? gatherAcrossRanks(batch.labels.to(torch::kDouble)).to(torch::kLong) : torch::Tensor();
+      pending_.stage(z, idx, labelled ? batch.labels : torch::Tensor());
       cache_->remember(batch.images, idx);
     }
     return r;
@@ -202,13 +218,7 @@ class NpidMethod : public Method {
 
   // After the optimiser step: the step's bank rows move towards their features.
   void afterStep(const StepContext&) override {
-    if (!pendingFeatures_.defined()) return;
-    npidUpdateBank(bank_, pendingIndices_, pendingFeatures_, momentum_);
-    if (pendingLabels_.defined()) {
-      torch::NoGradGuard ng;
-      bankLabels_.index_copy_(0, pendingIndices_.to(bankLabels_.device()), pendingLabels_.to(bankLabels_.device()));
-    }
-    pendingFeatures_ = pendingIndices_ = pendingLabels_ = torch::Tensor();
+    pending_.apply(bank_, bankLabels_, momentum_);
   }
 
   // The bank as a picture: each test image and the training images whose bank rows are most
@@ -262,7 +272,7 @@ class NpidMethod : public Method {
   int64_t numClasses_ = 0;
   torch::nn::Sequential head_{nullptr};
   torch::Tensor bank_, bankLabels_;
-  torch::Tensor pendingFeatures_, pendingIndices_, pendingLabels_;  // applied in afterStep
+  PendingBankWrite pending_;  // the step's rows, written in afterStep
   std::unique_ptr<BankImageCache> cache_;  // not saved: the picture's training images
 };
 

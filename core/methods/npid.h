@@ -45,6 +45,20 @@ torch::Tensor npidBankKnn(const torch::Tensor& features, const torch::Tensor& in
                           const torch::Tensor& bankLabels, int64_t numClasses, int64_t k,
                           double temperature);
 
+// A memory bank's write for one step (NPID, PIRL): stage() keeps the features, rows and labels of
+// the whole global batch (gathered across ranks, so every rank's bank stays the same) when the
+// step computes them; apply() writes them after the optimiser step (the bank enters the step's
+// logits, so it must not change before the backward pass): v <- normalise(m v + (1 - m) f) and
+// each row's label for the kNN monitor.
+class PendingBankWrite {
+ public:
+  void stage(const torch::Tensor& features, const torch::Tensor& indices, const torch::Tensor& labels);
+  void apply(torch::Tensor& bank, torch::Tensor& bankLabels, double momentum);
+
+ private:
+  torch::Tensor features_, indices_, labels_;
+};
+
 // The training images behind memory-bank rows, for the pictures of a bank's neighbours (NPID,
 // PIRL): the uint8 images of the rows below a byte budget (64 MiB: all of Fashion-MNIST's 60,000),
 // recorded as batches pass. Not saved with the model: a process shows what it has trained on.

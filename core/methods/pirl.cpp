@@ -157,9 +157,7 @@ class PirlMethod : public Method {
     for (auto& m : collapseMetrics(f)) r.metrics.push_back(m);
     {
       torch::NoGradGuard ng;
-      pendingFeatures_ = gatherAcrossRanks(f.detach().to(torch::kFloat));
-      pendingIndices_ = gatherAcrossRanks(idx.to(torch::kDouble)).to(torch::kLong);
-      pendingLabels_ = labelled ? gatherAcrossRanks(batch.labels.to(torch::kDouble)).to(torch::kLong) : torch::Tensor();
+      pending_.stage(f, idx, labelled ? batch.labels : torch::Tensor());
       cache_->remember(batch.images, idx);
     }
     return r;
@@ -167,13 +165,7 @@ class PirlMethod : public Method {
 
   // After the optimiser step: the step's bank rows move towards their images' f embeddings.
   void afterStep(const StepContext&) override {
-    if (!pendingFeatures_.defined()) return;
-    npidUpdateBank(bank_, pendingIndices_, pendingFeatures_, momentum_);
-    if (pendingLabels_.defined()) {
-      torch::NoGradGuard ng;
-      bankLabels_.index_copy_(0, pendingIndices_.to(bankLabels_.device()), pendingLabels_.to(bankLabels_.device()));
-    }
-    pendingFeatures_ = pendingIndices_ = pendingLabels_ = torch::Tensor();
+    pending_.apply(bank_, bankLabels_, momentum_);
   }
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment, torch::Generator& gen) override {
@@ -260,7 +252,7 @@ class PirlMethod : public Method {
   bool tileNorm_ = false;
   torch::nn::Linear imageHead_{nullptr}, tileHead_{nullptr}, jigsawHead_{nullptr};
   torch::Tensor bank_, bankLabels_;
-  torch::Tensor pendingFeatures_, pendingIndices_, pendingLabels_;  // applied in afterStep
+  PendingBankWrite pending_;  // the step's rows, written in afterStep
   std::unique_ptr<BankImageCache> cache_;  // not saved: the picture's training images
 };
 
