@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -310,7 +311,15 @@ int main(int argc, char** argv) {
   train->add_option("--set", sets, "override a setting: key.path=value (repeatable)");
   train->add_option("--out", out, "folder for run folders")->capture_default_str();
   train->add_option("--steps", steps, "stop after N steps (the schedule keeps the full budget)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            char* end = nullptr;
+            const long long n = std::strtoll(v.c_str(), &end, 10);
+            if (end != v.c_str() && *end == '\0' && n > 0) return std::string();
+            return "a whole number of steps above 0 (got " + v +
+                   "); leave --steps out to train the whole schedule";
+          },
+          "N>0"));
   train->add_option("--resume", resume, "continue the run in this folder from its checkpoint");
   train->add_flag("--quiet", quiet, "no per-step progress");
 

@@ -23,7 +23,7 @@ case $harness in
   torch_pickle) sources=(core/interop/torch_pickle.cpp) ;;
   idx) sources=(core/data/idx.cpp core/data/data_io.cpp) ;;
   cifar) sources=(core/data/cifar.cpp core/data/data_io.cpp) ;;
-  run_files) sources=(core/train/run_tail.cpp core/eval/results.cpp) ;;
+  run_files) sources=(core/train/run_tail.cpp core/eval/results.cpp core/util/fault.cpp) ;;
   *) echo "fuzz: list the sources of $harness in scripts/fuzz.sh" >&2; exit 1 ;;
 esac
 torch_include=/usr/include/torch/csrc/api/include

@@ -40,18 +40,27 @@ struct Recorder : TrainerEvents {
   void onFailed(const std::string& m) override { failure = m; }
 };
 
-// A method whose loss turns NaN at a given step (to test the guard).
+// A method that injects a NaN or an infinity from a given step on (to test the guards):
+// what 0: the loss is NaN; 1: the loss is +inf; 2: the loss is finite, its gradient NaN (as a
+// backward pass through a norm at 0 gives); 3: only a reported metric is NaN.
 class NanAtStep : public Method {
  public:
-  explicit NanAtStep(const MethodSetup& s) : Method(s), at_(s.params["at"].get<int64_t>()) {}
+  explicit NanAtStep(const MethodSetup& s)
+      : Method(s), at_(s.params["at"].get<int64_t>()), what_(s.params.value("what", int64_t(0))) {}
   StepResult step(const Batch& b, StepContext& ctx) override {
-    auto loss = encoder_->forward(b.images).pow(2).mean();
-    if (ctx.step + 1 >= at_) loss = loss * std::numeric_limits<float>::quiet_NaN();
-    return {loss, {}};
+    auto features = encoder_->forward(b.images);
+    const bool now = ctx.step + 1 >= at_;
+    if (now && what_ == 2)
+      features.register_hook([](torch::Tensor g) { return g * std::numeric_limits<float>::quiet_NaN(); });
+    auto loss = features.pow(2).mean();
+    if (now && what_ == 0) loss = loss * std::numeric_limits<float>::quiet_NaN();
+    if (now && what_ == 1) loss = loss * std::numeric_limits<float>::infinity();
+    auto metric = torch::tensor(now && what_ == 3 ? std::numeric_limits<float>::quiet_NaN() : 1.0f);
+    return {loss, {{"injected", metric}}};
   }
 
  private:
-  int64_t at_;
+  int64_t at_, what_;
 };
 
 // Counts the steps that ran under CPU autocast and those whose features came out in bf16.
@@ -95,7 +104,8 @@ class TestTrain : public QObject {
     MethodInfo nan;
     nan.name = "test-nan";
     nan.title = nan.summary = nan.formula = "test";
-    nan.params = {{"at", ParamSpec::Type::Int, 3, 1, 1000, {}, "step at which the loss turns NaN"}};
+    nan.params = {{"at", ParamSpec::Type::Int, 3, 1, 1000, {}, "step at which the loss turns NaN"},
+                  {"what", ParamSpec::Type::Int, 0, 0, 3, {}, "0 NaN loss, 1 inf loss, 2 NaN gradient, 3 NaN metric"}};
     nan.make = [](const MethodSetup& s) { return std::make_shared<NanAtStep>(s); };
     MethodRegistry::instance().add(nan);
     MethodInfo precision;
@@ -211,6 +221,50 @@ class TestTrain : public QObject {
     QCOMPARE(RunDirectory::open(run).state()["step"].get<int>(), lastGood);
     Session s = loadRunSession(run);
     QVERIFY(s.method != nullptr);
+  }
+
+  // Beyond a NaN loss: an infinite loss, and a finite loss whose gradient is NaN, stop the run
+  // at that step naming what was not finite, before the weights change; the last good
+  // checkpoint stays (and holds no NaN). A NaN metric alone is reported once and training goes on.
+  void nonFiniteValuesStopTheRunAtTheirStep_data() {
+    QTest::addColumn<int>("what");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("inf loss") << 1 << "step 5: the loss is inf";
+    QTest::newRow("nan gradient") << 2 << "step 5: the gradient of encoder.";
+  }
+  void nonFiniteValuesStopTheRunAtTheirStep() {
+    QFETCH(int, what);
+    QFETCH(QString, expected);
+    json j = experimentToJson(tiny("test-nan"));
+    j["method"]["params"] = {{"at", 5}, {"what", what}};
+    j["run"]["checkpoint_every"] = 2;
+    Recorder rec;
+    std::string message;
+    try {
+      Trainer(experimentFromJson(j), {out()}, &rec).run();
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    QVERIFY2(message.find(expected.toStdString()) != std::string::npos, message.c_str());
+    QVERIFY2(message.find("last good checkpoint (step 4)") != std::string::npos, message.c_str());
+    if (what == 2) QVERIFY2(message.find("(nan) is not finite, while the loss is") != std::string::npos, message.c_str());
+    const std::string ckpt = message.substr(message.find(" kept in ") + 9);
+    const std::string run = fs::path(ckpt.substr(0, ckpt.find(".pt") + 3)).parent_path().string();
+    QCOMPARE(RunDirectory::open(run).state()["step"].get<int>(), 4);
+    Session s = loadRunSession(run);
+    for (const auto& p : s.method->parameters()) QVERIFY(torch::isfinite(p).all().item<bool>());
+  }
+  void nanMetricIsReportedOnceAndTrainingGoesOn() {
+    json j = experimentToJson(tiny("test-nan", 1));
+    j["method"]["params"] = {{"at", 3}, {"what", 3}};
+    Recorder rec;
+    const std::string run = Trainer(experimentFromJson(j), {out()}, &rec).run();
+    QVERIFY(!rec.finish.stopped);
+    std::ifstream log(run + "/log.txt");
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    const std::string warning = "warning: step 3: the metric injected is nan";
+    QVERIFY2(text.find(warning) != std::string::npos, text.c_str());
+    QVERIFY2(text.find(warning, text.find(warning) + 1) == std::string::npos, "reported once");
   }
 
   // Reading the losses back in batches (as on CUDA) gives the same epoch means as every step.

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/util/error.h"
+#include "core/util/fault.h"
 #include "core/util/json_fields.h"
 
 namespace pretext {
@@ -97,9 +98,21 @@ void appendEvalRecord(const std::string& runDir, const EvalRecord& record) {
   if (runDir.empty() || !fs::is_directory(runDir))
     throw Error("cannot save the evaluation: the run folder '" + runDir + "' does not exist");
   const std::string path = evalResultsPath(runDir);
+  // A line cut short by a kill is left as it is (readers skip it); the record starts a new one.
+  bool tornEnd = false;
+  {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (in && in.tellg() > 0) {
+      in.seekg(-1, std::ios::end);
+      tornEnd = in.get() != '\n';
+    }
+  }
   std::ofstream out(path, std::ios::app);
   if (!out) throw Error(path + ": cannot open for appending (is the folder writable?)");
-  out << evalRecordToJson(record).dump() << "\n";
+  if (tornEnd) out << "\n";
+  const std::string line = evalRecordToJson(record).dump();
+  faultPoint("evaluation", [&] { out << line.substr(0, line.size() / 2) << std::flush; });
+  out << line << "\n";
   out.flush();
   if (!out) throw Error(path + ": writing failed (disk full?)");
 }

@@ -53,7 +53,7 @@ uint64_t fileBytes(const std::string& path) {
 }  // namespace
 
 void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
-                    int64_t epoch, bool finished) {
+                    int64_t epoch, bool finished, EpochLossSoFar epochLoss) {
   writeFileAtomically(run.file("checkpoint.pt"), [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive, model, optim;
     method.save(model);
@@ -61,8 +61,13 @@ void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimize
     archive.write("model", model);
     archive.write("optimizer", optim);
     archive.write("step", torch::tensor(step));
+    archive.write("epoch_loss", torch::tensor({epochLoss.sum, double(epochLoss.steps)}, torch::kDouble));
     archive.save_to(tmp);
   });
+  writeCheckpointState(run, method, step, epoch, finished);
+}
+
+void writeCheckpointState(const RunDirectory& run, Method& method, int64_t step, int64_t epoch, bool finished) {
   run.writeState({{"step", step},
                   {"epoch", epoch},
                   {"finished", finished},
@@ -77,7 +82,7 @@ bool isPackedRun(const std::string& runDir) {
 }
 
 int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optimizer,
-                       c10::Device device) {
+                       c10::Device device, EpochLossSoFar* epochLoss) {
   const std::string path = run.file("checkpoint.pt");
   const json state = run.state();
   const bool packed = state.value("packed", false);
@@ -110,8 +115,13 @@ int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optim
       optimizer->torchOptimizer().load(optim);
     }
     for (auto& t : halved) t.set_data(t.to(torch::kFloat));
-    torch::Tensor step;
+    torch::Tensor step, soFar;
     archive.read("step", step);
+    if (epochLoss && archive.try_read("epoch_loss", soFar) && soFar.numel() == 2) {
+      soFar = soFar.to(torch::kCPU, torch::kDouble);
+      epochLoss->sum = soFar[0].item<double>();
+      epochLoss->steps = static_cast<int64_t>(soFar[1].item<double>());
+    }
     return step.item<int64_t>();
   } catch (const c10::Error& e) {
     for (auto& t : halved)

@@ -17,15 +17,27 @@ class Method;
 class Optimizer;
 class RunDirectory;
 
+// Where the current epoch's running mean of the loss stands when a checkpoint is written in the
+// middle of an epoch, so that a resumed run reports the same epoch means as one never stopped.
+struct EpochLossSoFar {
+  double sum = 0;
+  int64_t steps = 0;
+};
+
 // Writes RUN/checkpoint.pt atomically, then state.json (step, epoch, finished, embedding_dim).
 void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
-                    int64_t epoch, bool finished);
+                    int64_t epoch, bool finished, EpochLossSoFar epochLoss = {});
+
+// state.json for the checkpoint of `step` (what saveCheckpoint writes after it). A resume writes
+// it again: a kill between a checkpoint and its state.json leaves the old state behind.
+void writeCheckpointState(const RunDirectory& run, Method& method, int64_t step, int64_t epoch, bool finished);
 
 // Loads the weights of RUN/checkpoint.pt into `method` (and the optimiser's state when one is
 // given: resuming) and returns the step it was saved at. A packed run's weights come back as
 // float32; resuming one is refused. Throws pretext::Error naming the file when it cannot be read.
+// `epochLoss`, when given, receives what the checkpoint recorded (zero for older checkpoints).
 int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optimizer,
-                       c10::Device device);
+                       c10::Device device, EpochLossSoFar* epochLoss = nullptr);
 
 // True when RUN's state.json says it is packed.
 bool isPackedRun(const std::string& runDir);

@@ -12,6 +12,7 @@
 
 #include "core/train/tensorboard.h"
 #include "core/util/error.h"
+#include "core/util/fault.h"
 
 namespace pretext {
 namespace fs = std::filesystem;
@@ -53,11 +54,17 @@ void writeFileAtomically(const std::string& path,
     fs::remove(tmp, ec);
     throw;
   }
+  const std::string name = fs::path(path).filename().string();
+  faultPoint(("write:" + name).c_str(), [&] {
+    std::error_code ignored;
+    fs::resize_file(tmp, fs::file_size(tmp, ignored) / 2, ignored);
+  });
   fsyncPath(tmp);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) throw Error(path + ": could not replace the file: " + ec.message());
   fsyncPath(fs::path(path).parent_path().string());
+  faultPoint(("renamed:" + name).c_str());
 }
 
 RunDirectory RunDirectory::create(const std::string& outDir, const Experiment& experiment) {
@@ -153,6 +160,17 @@ void RunDirectory::truncateMetrics(int64_t step) const {
   filter("metrics.jsonl", false);
 }
 
+std::vector<std::string> RunDirectory::removeUnfinishedFiles() const {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().extension() != ".tmp") continue;
+    std::error_code rm;
+    if (fs::remove(it->path(), rm)) removed.push_back(it->path().filename().string());
+  }
+  return removed;
+}
+
 MetricsWriter::MetricsWriter(const RunDirectory& run, bool tensorboard)
     : csvPath_(run.file("metrics.csv")), jsonlPath_(run.file("metrics.jsonl")) {
   if (tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(run.file("tb"));
@@ -168,6 +186,7 @@ MetricsWriter::MetricsWriter(const RunDirectory& run, bool tensorboard)
     headerKnown_ = true;
   }
   csv_.open(csvPath_, std::ios::app);
+  csv_ << std::setprecision(7);  // from the first row on: a resumed run's rows read as an uninterrupted run's
   jsonl_.open(jsonlPath_, std::ios::app);
   if (!csv_ || !jsonl_) throw Error(csvPath_ + ": cannot open the metrics files for writing");
 }
@@ -183,7 +202,7 @@ void MetricsWriter::step(int64_t step, double epoch, double loss, double lr, dou
     csv_ << "\n";
     headerKnown_ = true;
   }
-  csv_ << step << "," << epoch << "," << std::setprecision(7) << loss << "," << lr << ","
+  csv_ << step << "," << epoch << "," << loss << "," << lr << ","
        << imgPerSec << "," << wallSeconds << ",";
   if (lastKnn_ >= 0) csv_ << lastKnn_;
   json row{{"type", "step"}, {"step", step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr},
@@ -198,7 +217,9 @@ void MetricsWriter::step(int64_t step, double epoch, double loss, double lr, dou
   }
   csv_ << "\n";
   csv_.flush();
-  jsonl_ << row.dump() << "\n";
+  const std::string line = row.dump();
+  faultPoint("metrics-row", [&] { jsonl_ << line.substr(0, line.size() / 2) << std::flush; });
+  jsonl_ << line << "\n";
   jsonl_.flush();
   if (tensorboard_) {
     tensorboard_->scalar("loss", loss, step);

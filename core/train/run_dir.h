@@ -46,6 +46,9 @@ class RunDirectory {
   void appendLog(const std::string& line) const;
   // Keeps only the metric rows with step <= `step` (before resuming from that step).
   void truncateMetrics(int64_t step) const;
+  // Deletes the FILE.tmp files that an interrupted writeFileAtomically left behind (their FILE
+  // is whole: the previous version) and returns their names.
+  std::vector<std::string> removeUnfinishedFiles() const;
 
  private:
   explicit RunDirectory(std::string path) : path_(std::move(path)) {}

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cmath>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "core/interop/import_run.h"
 #include "core/methods/registry.h"
 #include "core/train/checkpoint.h"
+#include "core/train/finite_check.h"
 #include "core/train/optim.h"
 #include "core/train/run_dir.h"
 #include "core/util/device.h"
@@ -136,8 +138,7 @@ std::string Trainer::run() {
   if (resuming) {
     run = std::make_unique<RunDirectory>(RunDirectory::open(options_.resumeDir));
     experiment_ = run->experiment();
-    if (!run->hasCheckpoint())
-      throw Error(options_.resumeDir + ": nothing to resume (no checkpoint.pt)");
+    // A run killed before its first checkpoint starts again from step 0 in its own folder.
   }
   // Distributed: the launcher's environment says where this process sits (one process: as
   // always). Rank 0 ("the lead") writes the run folder, the metrics, the checkpoints and the
@@ -182,7 +183,8 @@ std::string Trainer::run() {
   try {
     session_ = std::make_unique<Session>(makeSession(e));
     // Before the run folder exists: weights that do not fit leave nothing behind.
-    if (!resuming && !e.initFrom.empty()) initNotes = initEncoderFrom(*session_->method, e, e.initFrom);
+    if (!(resuming && run->hasCheckpoint()) && !e.initFrom.empty())
+      initNotes = initEncoderFrom(*session_->method, e, e.initFrom);
     if (!resuming && lead)
       run = std::make_unique<RunDirectory>(options_.runDir.empty()
                                                ? RunDirectory::create(options_.outDir, e)
@@ -225,9 +227,19 @@ std::string Trainer::run() {
     const bool autocast = usesAutocast(e, s.device);
 
     int64_t start = 0;
+    EpochLossSoFar resumedEpochLoss;
+    std::vector<std::string> resumeNotes;
     if (resuming) {
-      start = loadCheckpoint(*run, method, &optimizer, s.device);
-      if (lead) run->truncateMetrics(start);
+      if (run->hasCheckpoint())
+        start = loadCheckpoint(*run, method, &optimizer, s.device, &resumedEpochLoss);
+      else
+        resumeNotes.push_back("no checkpoint yet (the run stopped before its first): starting again from step 0");
+      if (lead) {
+        if (run->hasCheckpoint()) writeCheckpointState(*run, method, start, start / perEpoch, start >= total);
+        run->truncateMetrics(start);
+        for (const auto& name : run->removeUnfinishedFiles())
+          resumeNotes.push_back("removed " + name + ", left half-written by the interruption");
+      }
     }
     std::unique_ptr<MetricsWriter> metrics;
     if (lead) metrics = std::make_unique<MetricsWriter>(*run, e.tensorboard);
@@ -238,6 +250,7 @@ std::string Trainer::run() {
       gradients = std::make_unique<GradientSync>(method.trainableParameters(), group);
     }
     log("run " + run->path() + (resuming ? " resumed at step " + std::to_string(start) : ""));
+    for (const auto& note : resumeNotes) log("note: " + note);
     if (!restartNote.empty()) log(restartNote);
     if (group) {
       std::ostringstream line;
@@ -259,7 +272,7 @@ std::string Trainer::run() {
            << e.lrReferenceBatch << ") (optimizer.lr_scaling " << e.lrScaling << ")";
       log(line.str());
     }
-    if (!resuming && !e.initFrom.empty()) {
+    if (!(resuming && start > 0) && !e.initFrom.empty()) {
       log("encoder initialised from " + e.initFrom);
       for (const auto& n : initNotes) log("note: " + n);
     }
@@ -322,8 +335,9 @@ std::string Trainer::run() {
     };
     Window rowWindow, eventWindow;
     rowWindow.since = eventWindow.since = t0;
-    double epochLoss = 0;
-    int64_t epochSteps = 0;
+    // The epoch's loss so far (a checkpoint in the middle of an epoch carries it over a resume).
+    double epochLoss = resumedEpochLoss.sum;
+    int64_t epochSteps = resumedEpochLoss.steps;
     // The losses of steps not yet read back (see TrainOptions::lossReadEvery): one read for
     // all of them, which names the first step whose loss is not finite.
     const int64_t lossReadEvery = options_.lossReadEvery > 0 ? options_.lossReadEvery
@@ -336,25 +350,48 @@ std::string Trainer::run() {
     int64_t lastSaved = start;
     bool stopped = false;
 
+    // A NaN or an infinity stops the run, naming the step and the quantity, before it reaches
+    // the weights or a checkpoint.
+    auto stopNotFinite = [&](int64_t atStep, const std::string& what, const std::string& advice) {
+      std::ostringstream msg;
+      msg << "step " << atStep << ": " << what << "; the run stopped. ";
+      if (run->hasCheckpoint())
+        msg << "Its last good checkpoint (step " << lastSaved << ") is kept in " << run->file("checkpoint.pt")
+            << ". ";
+      msg << advice;
+      throw Error(msg.str());
+    };
+    const std::string lowerLr = "Try a lower optimizer.lr (now " + std::to_string(e.lr) + ") or set optimizer.grad_clip.";
     auto readLosses = [&] {
       if (unread.empty()) return;
       const auto values = torch::stack(unread).to(torch::kCPU, torch::kDouble);
       const double* v = values.data_ptr<double>();
       for (size_t i = 0; i < unread.size(); ++i) {
         if (!std::isfinite(v[i])) {
-          std::ostringstream msg;
-          msg << "step " << unreadFrom + static_cast<int64_t>(i) + 1 << ": the loss is " << v[i]
-              << "; the run stopped. ";
-          if (run->hasCheckpoint())
-            msg << "Its last good checkpoint (step " << lastSaved << ") is kept in "
-                << run->file("checkpoint.pt") << ". ";
-          msg << "Try a lower optimizer.lr (now " << e.lr << ") or set optimizer.grad_clip.";
-          throw Error(msg.str());
+          std::ostringstream what;
+          what << "the loss is " << v[i];
+          stopNotFinite(unreadFrom + static_cast<int64_t>(i) + 1, what.str(), lowerLr);
         }
         epochLoss += v[i];
         ++epochSteps;
       }
       unread.clear();
+    };
+    auto checkWeights = [&] {
+      const std::string bad = firstNonFiniteTensor(method);
+      if (!bad.empty())
+        stopNotFinite(done, "the weights are not finite (" + bad + "), so no checkpoint was written", lowerLr);
+    };
+    // A metric that turns NaN or infinite is reported once (the loss may still be sound).
+    std::set<std::string> nonFiniteMetrics;
+    auto watchMetrics = [&](const StepEvent& se) {
+      for (const auto& [name, value] : se.metrics)
+        if (!std::isfinite(value) && nonFiniteMetrics.insert(name).second) {
+          std::ostringstream line;
+          line << "warning: step " << se.step << ": the metric " << name << " is " << value
+               << " (reported once; the loss is finite and training goes on)";
+          log(line.str());
+        }
     };
     auto summarise = [&](Window& w, int64_t epoch, double lr, Clock::time_point now, bool reduce) {
       // images, loss, then the metrics
@@ -450,6 +487,13 @@ std::string Trainer::run() {
       if (static_cast<int64_t>(unread.size()) >= lossReadEvery) readLosses();
       result.loss.backward();
       if (gradients) gradients->finish();
+      if (lossReadEvery == 1) {
+        const std::string bad = firstNonFiniteGradient(method);
+        if (!bad.empty())
+          stopNotFinite(step + 1, "the gradient of " + bad + " is not finite, while the loss is",
+                        "The loss's backward pass divides by zero somewhere (the norm of an all-zero vector, "
+                        "a square root or logarithm at 0); the weights were not updated with it. " + lowerLr);
+      }
       optimizer.step();
       method.afterStep(ctx);
       done = step + 1;
@@ -468,6 +512,7 @@ std::string Trainer::run() {
         if (!same) se = summarise(eventWindow, epoch, lr, now, false);
         eventWindow.reset(now);
         watchCollapse(se);
+        watchMetrics(se);
         events.onStep(se);
       } else if (!group && options_.eventInterval > 0 && seconds(eventWindow.since, now) >= options_.eventInterval) {
         events.onStep(summarise(eventWindow, epoch, lr, now, false));
@@ -498,13 +543,15 @@ std::string Trainer::run() {
       if ((e.checkpointEvery > 0 && done % e.checkpointEvery == 0) ||
           (e.checkpointEvery == 0 && epochEnd)) {
         readLosses();
-        if (lead) saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
+        checkWeights();
+        if (lead) saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total, {epochLoss, epochSteps});
         lastSaved = done;
       }
     }
     readLosses();
     if (lastSaved != done || !run->hasCheckpoint()) {
-      if (lead) saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total);
+      checkWeights();
+      if (lead) saveCheckpoint(*run, method, optimizer, done, done / perEpoch, done == total, {epochLoss, epochSteps});
       lastSaved = done;
     }
     // No rank leaves while another may still need it (the lead's last checkpoint is whole).
