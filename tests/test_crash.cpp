@@ -2,7 +2,8 @@
 // each of the points where it writes a file the run depends on (core/util/fault.h), then
 // `--resume`d until it finishes. Every resume must start, no file may be left torn, and the run
 // must end with the per-step losses, epoch means, kNN results and weights of a run that was never
-// interrupted. PRETEXT_CRASH_KILLS (default 20) and PRETEXT_CRASH_SEED set the random part;
+// interrupted. A full disk and a read-only run folder (tmpfs mounts in a private mount namespace)
+// stop the run with the file and the reason named, and lose nothing already saved. PRETEXT_CRASH_KILLS (default 20) and PRETEXT_CRASH_SEED set the random part;
 // RELIABILITY.md records a longer soak.
 #include "test_main.h"
 #include <QProcess>
@@ -110,6 +111,39 @@ class TestCrash : public QObject {
                       killAfterMs, killAt);
     if (!r.killed && r.code != 0) qWarning().noquote() << r.output;
     return r;
+  }
+
+  // Runs `script` with sh in a mount namespace of its own (as a user namespace's root, or as
+  // root): a tmpfs mounted there vanishes with it. Its output, or a null string when no such
+  // namespace can be made here (a container may forbid it).
+  QString inPrivateMount(const QString& script) {
+    for (const QStringList& how : {QStringList{"--user", "--map-root-user", "--mount"}, QStringList{"--mount"}}) {
+      fs::create_directories(dir_.filePath("full").toStdString());
+      fs::create_directories(dir_.filePath("ro").toStdString());
+      QProcess p;
+      p.setProcessChannelMode(QProcess::MergedChannels);
+      p.start("unshare", how + QStringList{"sh", "-c", script});
+      p.waitForFinished(300000);
+      const QString out = QString::fromUtf8(p.readAll());
+      if (p.exitStatus() == QProcess::NormalExit && p.exitCode() != 99 && !out.startsWith("unshare:")) return out;
+    }
+    return QString();
+  }
+
+  // A run stopped by a failed write: its checkpoint is whole and matches its state.json, no temp
+  // file is left, and resumed (on a sound disk) it ends as the reference did.
+  void verifyStoppedWholeAndResumable(const std::string& run) {
+    QVERIFY2(!run.empty(), "no run folder copied");
+    for (const auto& entry : fs::directory_iterator(run))
+      QVERIFY2(entry.path().extension() != ".tmp", entry.path().c_str());
+    std::ifstream in(run + "/state.json");
+    const json state = json::parse(in);
+    QVERIFY2(!state.value("finished", true), state.dump().c_str());
+    pretext::Session s = pretext::loadRunSession(run);  // loads the checkpoint whole
+    QVERIFY(s.method != nullptr);
+    const CliRun r = runCli({"train", "--resume", QString::fromStdString(run), "--quiet"});
+    QVERIFY2(r.code == 0, qPrintable(r.output));
+    verifyMatchesReference(run);
   }
 
   // The finished run in `run` equals the reference: metrics rows (but their timings), the CSV's
@@ -240,6 +274,39 @@ class TestCrash : public QObject {
                                      "trained again; reference run %5 ms; what each kill left:%6")
                              .arg(seed).arg(starts).arg(killed).arg(finishedEarly).arg(referenceMs_).arg(where);
     QCOMPARE(killed, kills);
+  }
+
+  // A full disk (a tmpfs of 1.6 checkpoints: the second checkpoint's temp file does not fit) stops
+  // the run with an error naming the file and the system's reason; the first checkpoint stays
+  // whole, nothing half-written is left, and the run resumes elsewhere to the reference's end.
+  void fullDiskKeepsTheLastCheckpoint() {
+    const auto checkpointKb = fs::file_size(reference_ + "/checkpoint.pt") / 1024;
+    const QString mount = dir_.filePath("full"), copy = dir_.filePath("full-copy");
+    const QString script = QString("mount -t tmpfs -o size=%1k tmpfs '%2' || exit 99; '%3' train '%4' --out '%2/runs' --quiet; "
+                                   "echo \"exit=$?\"; cp -r '%2/runs' '%5'")
+                               .arg(checkpointKb * 16 / 10).arg(mount, PRETEXT_CLI, QString::fromStdString(experiment_), copy);
+    const QString out = inPrivateMount(script);
+    if (out.isNull()) QSKIP("no private mount namespace here (unshare -rm and unshare -m both refused)");
+    QVERIFY2(out.contains("exit=1"), qPrintable(out));
+    QVERIFY2(out.contains("checkpoint.pt: could not be written (No space left on device); the previous version is kept"),
+             qPrintable(out));
+    QVERIFY2(out.contains("resume it with pretext-cli train --resume"), qPrintable(out));
+    verifyStoppedWholeAndResumable(runFolderIn(copy.toStdString()));
+  }
+
+  // A run folder that became read-only: the resume says so, and changes nothing.
+  void readOnlyRunFolderIsNamedAndLeftAlone() {
+    const QString mount = dir_.filePath("ro"), copy = dir_.filePath("ro-copy");
+    const QString script =
+        QString("mount -t tmpfs -o size=64m tmpfs '%1' || exit 99; '%2' train '%3' --out '%1/runs' --quiet --steps 8 >/dev/null; "
+                "mount -o remount,ro '%1' || exit 99; '%2' train --resume \"$(ls -d '%1'/runs/*)\" --quiet; echo \"exit=$?\"; "
+                "cp -r '%1/runs' '%4'")
+            .arg(mount, PRETEXT_CLI, QString::fromStdString(experiment_), copy);
+    const QString out = inPrivateMount(script);
+    if (out.isNull()) QSKIP("no private mount namespace here (unshare -rm and unshare -m both refused)");
+    QVERIFY2(out.contains("exit=1"), qPrintable(out));
+    QVERIFY2(out.contains("(Read-only file system)"), qPrintable(out));
+    verifyStoppedWholeAndResumable(runFolderIn(copy.toStdString()));
   }
 
   // A kill while an evaluation is appended to evaluations.jsonl (by the window's Evaluation tab

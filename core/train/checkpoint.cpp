@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "core/methods/method.h"
 #include "core/train/optim.h"
@@ -50,20 +51,27 @@ uint64_t fileBytes(const std::string& path) {
   return ec ? 0 : static_cast<uint64_t>(n);
 }
 
+// The archive's bytes. LibTorch's writer to a file throws from its destructor when the disk fills
+// up (std::terminate: found by filling a small tmpfs); in memory it cannot fail, and
+// writeFileAtomically checks every write.
+std::string archiveBytes(torch::serialize::OutputArchive& archive) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  return std::move(bytes).str();
+}
+
 }  // namespace
 
 void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
                     int64_t epoch, bool finished, EpochLossSoFar epochLoss) {
-  writeFileAtomically(run.file("checkpoint.pt"), [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive, model, optim;
-    method.save(model);
-    optimizer.torchOptimizer().save(optim);
-    archive.write("model", model);
-    archive.write("optimizer", optim);
-    archive.write("step", torch::tensor(step));
-    archive.write("epoch_loss", torch::tensor({epochLoss.sum, double(epochLoss.steps)}, torch::kDouble));
-    archive.save_to(tmp);
-  });
+  torch::serialize::OutputArchive archive, model, optim;
+  method.save(model);
+  optimizer.torchOptimizer().save(optim);
+  archive.write("model", model);
+  archive.write("optimizer", optim);
+  archive.write("step", torch::tensor(step));
+  archive.write("epoch_loss", torch::tensor({epochLoss.sum, double(epochLoss.steps)}, torch::kDouble));
+  writeFileAtomically(run.file("checkpoint.pt"), archiveBytes(archive));
   writeCheckpointState(run, method, step, epoch, finished);
 }
 
@@ -157,13 +165,13 @@ PackSummary packRun(const std::string& runDir, const std::string& outDir) {
     }
   }
   const std::string checkpoint = outDir + "/checkpoint.pt";
-  writeFileAtomically(checkpoint, [&](const std::string& tmp) {
+  {
     torch::serialize::OutputArchive archive, model;
     s.method->save(model);
     archive.write("model", model);
     archive.write("step", torch::tensor(run.state().value("step", int64_t(0))));
-    archive.save_to(tmp);
-  });
+    writeFileAtomically(checkpoint, archiveBytes(archive));
+  }
 
   for (const char* name : {"experiment.json", "metrics.csv", "log.txt", "evaluations.jsonl"})
     copyFileIfPresent(run.file(name), outDir + "/" + name);

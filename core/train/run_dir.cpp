@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -54,6 +56,8 @@ void writeFileAtomically(const std::string& path,
     fs::remove(tmp, ec);
     throw;
   }
+  if (!fs::exists(tmp))
+    throw Error(tmp + ": could not be written (is the folder writable, is the disk full?)");
   const std::string name = fs::path(path).filename().string();
   faultPoint(("write:" + name).c_str(), [&] {
     std::error_code ignored;
@@ -65,6 +69,26 @@ void writeFileAtomically(const std::string& path,
   if (ec) throw Error(path + ": could not replace the file: " + ec.message());
   fsyncPath(fs::path(path).parent_path().string());
   faultPoint(("renamed:" + name).c_str());
+}
+
+void writeFileAtomically(const std::string& path, const std::string& bytes) {
+  writeFileAtomically(path, [&](const std::string& tmp) {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(tmp + ": cannot create (" + std::strerror(errno) + ")");
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const std::string why = n < 0 ? std::strerror(errno) : "nothing written";
+        ::close(fd);
+        throw Error(path + ": could not be written (" + why + "); the previous version is kept");
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0)
+      throw Error(path + ": could not be written (" + std::strerror(errno) + "); the previous version is kept");
+  });
 }
 
 RunDirectory RunDirectory::create(const std::string& outDir, const Experiment& experiment) {
@@ -85,11 +109,7 @@ RunDirectory RunDirectory::createAt(const std::string& path, const Experiment& e
   fs::create_directories(path, ec);
   if (ec) throw Error(path + ": cannot create the run folder: " + ec.message());
   RunDirectory run(path);
-  writeFileAtomically(run.file("experiment.json"), [&](const std::string& tmp) {
-    std::ofstream out(tmp);
-    out << experimentToJson(experiment).dump(2) << "\n";
-    if (!out.flush()) throw Error(tmp + ": write failed (disk full?)");
-  });
+  writeFileAtomically(run.file("experiment.json"), experimentToJson(experiment).dump(2) + "\n");
   return run;
 }
 
@@ -115,11 +135,7 @@ json RunDirectory::state() const {
 }
 
 void RunDirectory::writeState(const json& state) const {
-  writeFileAtomically(file("state.json"), [&](const std::string& tmp) {
-    std::ofstream out(tmp);
-    out << state.dump(2) << "\n";
-    if (!out.flush()) throw Error(tmp + ": write failed (disk full?)");
-  });
+  writeFileAtomically(file("state.json"), state.dump(2) + "\n");
 }
 
 void RunDirectory::appendLog(const std::string& line) const {
@@ -151,10 +167,9 @@ void RunDirectory::truncateMetrics(int64_t step) const {
       if (s <= step) keep.push_back(line);
     }
     in.close();
-    writeFileAtomically(path, [&](const std::string& tmp) {
-      std::ofstream out(tmp);
-      for (const auto& l : keep) out << l << "\n";
-    });
+    std::string text;
+    for (const auto& l : keep) text += l + "\n";
+    writeFileAtomically(path, text);
   };
   filter("metrics.csv", true);
   filter("metrics.jsonl", false);
@@ -217,10 +232,12 @@ void MetricsWriter::step(int64_t step, double epoch, double loss, double lr, dou
   }
   csv_ << "\n";
   csv_.flush();
+  if (!csv_) throw Error(csvPath_ + ": could not append the step's row (is the disk full?)");
   const std::string line = row.dump();
   faultPoint("metrics-row", [&] { jsonl_ << line.substr(0, line.size() / 2) << std::flush; });
   jsonl_ << line << "\n";
   jsonl_.flush();
+  if (!jsonl_) throw Error(jsonlPath_ + ": could not append the step's row (is the disk full?)");
   if (tensorboard_) {
     tensorboard_->scalar("loss", loss, step);
     tensorboard_->scalar("lr", lr, step);

@@ -57,7 +57,11 @@ class RunDirectory {
 
 // Writes `bytes` producer output to `path` atomically: `write(tmpPath)` fills a temp file,
 // which is fsync'ed and renamed over `path`; a crash leaves the old file intact.
+// A temp file that `write` did not create (its folder is read-only, the disk is full) is reported.
 void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write);
+// The same for bytes in memory, every write() checked: a full disk or a read-only folder is an
+// Error naming the file and the system's reason, and the old file stays as it was.
+void writeFileAtomically(const std::string& path, const std::string& bytes);
 
 class TensorBoardWriter;
 

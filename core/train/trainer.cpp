@@ -573,6 +573,9 @@ std::string Trainer::run() {
     return run->path();
   } catch (const std::exception& ex) {
     std::string msg = errorText(ex);
+    if (!group && lead && run->hasCheckpoint() && msg.find("last good checkpoint") == std::string::npos)
+      msg += ". The run's last checkpoint is whole: once the cause is fixed, resume it with pretext-cli train "
+             "--resume " + run->path();
     if (group) {
       group->reportFailure(msg);
       if (run->hasCheckpoint())
