@@ -298,6 +298,7 @@ int cmdMethods(bool asJson) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pretext::useOpenMpWaitPolicy(argv);  // before anything: beside other work, training must not spin
   CLI::App app{"pretext-cli: train and evaluate self-supervised visual representations"};
   app.require_subcommand(1);
 

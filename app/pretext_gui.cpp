@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "core/config/experiment.h"
+#include "core/util/threads.h"
 #include "ui/sweep/sweep_panel.h"
 #include "ui/window/main_window.h"
 #include "ui/window/screenshots.h"
@@ -21,7 +22,7 @@
 int main(int argc, char** argv) {
   // The training thread's OpenMP workers must sleep, not spin, when they wait: with a window to
   // paint on the same cores, spinning workers starve the event loop (and training gains nothing).
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  pretext::useOpenMpWaitPolicy(argv);
   QApplication app(argc, argv);
   QApplication::setOrganizationName("Pretext");
   QApplication::setApplicationName("Pretext");

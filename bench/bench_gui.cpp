@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/config/experiment.h"
+#include "core/util/threads.h"
 #include "ui/window/main_window.h"
 #include "ui/window/session_controller.h"
 
@@ -70,7 +71,7 @@ double percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);  // as the pretext app does
+  pretext::useOpenMpWaitPolicy(argv);  // as the apps do
   QApplication app(argc, argv);
   const QString preset = argc > 1 ? argv[1] : "simclr-fashion";
   const int steps = argc > 2 ? std::atoi(argv[2]) : 100;

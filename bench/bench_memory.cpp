@@ -286,7 +286,7 @@ void stlPart(const std::string& self, int64_t images, const fs::path& tmp) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  pretext::useOpenMpWaitPolicy(argv);  // as the apps do
   if (argc == 3 && std::string(argv[1]) == "--load-stl") return loadStlChild(argv[2]);
   const std::string third = argc > 1 ? argv[1] : "rotation-fashion";
   const int steps = argc > 2 ? std::atoi(argv[2]) : 20;

@@ -2,6 +2,7 @@
 // train -> eval --json -> resume cycle.
 #include "test_main.h"
 #include <QProcess>
+#include <QProcessEnvironment>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -80,6 +81,49 @@ class TestCli : public QObject {
     auto r = cli(args);
     QCOMPARE(r.code, 1);
     QVERIFY2(r.err.startsWith("error: ") && r.err.contains(message), qPrintable(r.err));
+  }
+
+  // --steps must be a whole number above 0 (0 and -5 once trained the whole schedule).
+  void stepsMustBePositive_data() {
+    QTest::addColumn<QString>("steps");
+    QTest::newRow("zero") << "0";
+    QTest::newRow("negative") << "-5";
+    QTest::newRow("fraction") << "2.5";
+  }
+  void stepsMustBePositive() {
+    QFETCH(QString, steps);
+    auto r = cli(QStringList{"train", "--preset", "rotation-fashion", "--steps", steps} + tinySettings());
+    QCOMPARE(r.code, 105);  // CLI11's validation failure
+    QVERIFY2(r.err.contains("a whole number of steps above 0 (got " + steps + ")"), qPrintable(r.err));
+  }
+
+  // Beside other work, OpenMP's idle workers must sleep: pretext-cli sets OMP_WAIT_POLICY=PASSIVE
+  // for itself (running itself again, since libgomp reads it before main), and keeps a setting
+  // the user made. The run's log names the policy in force.
+  void openMpWaitPolicyIsPassiveUnlessSet_data() {
+    QTest::addColumn<QString>("variable");
+    QTest::addColumn<QString>("value");
+    QTest::addColumn<QString>("logged");
+    QTest::newRow("unset") << "" << "" << "OMP_WAIT_POLICY=PASSIVE)";
+    QTest::newRow("user's policy") << "OMP_WAIT_POLICY" << "ACTIVE" << "OMP_WAIT_POLICY=ACTIVE)";
+    QTest::newRow("user's spin count") << "GOMP_SPINCOUNT" << "5000" << "GOMP_SPINCOUNT=5000)";
+  }
+  void openMpWaitPolicyIsPassiveUnlessSet() {
+    QFETCH(QString, variable);
+    QFETCH(QString, value);
+    QFETCH(QString, logged);
+    QProcess p;
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.remove("OMP_WAIT_POLICY");
+    env.remove("GOMP_SPINCOUNT");
+    if (!variable.isEmpty()) env.insert(variable, value);
+    p.setProcessEnvironment(env);
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(PRETEXT_CLI, QStringList{"train", "--preset", "rotation-fashion", "--steps", "1"} + tinySettings());
+    p.waitForFinished(300000);
+    const QString out = QString::fromUtf8(p.readAll());
+    QCOMPARE(p.exitCode(), 0);
+    QVERIFY2(out.contains(logged), qPrintable(out));
   }
 
   void trainEvalResume() {

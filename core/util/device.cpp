@@ -1,5 +1,7 @@
 #include "core/util/device.h"
 
+#include <cstdlib>
+
 #include <torch/torch.h>
 
 #include "core/util/error.h"
@@ -40,7 +42,16 @@ bool cpuLacksNativeBf16() {
 }
 
 std::string describeDevice(const c10::Device& device) {
-  if (device.is_cpu()) return "CPU (" + std::to_string(at::get_num_threads()) + " threads)";
+  if (device.is_cpu()) {
+    // How OpenMP's idle workers wait (useOpenMpWaitPolicy in core/util/threads.h): it decides
+    // whether training keeps its speed beside other work.
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
+    std::string waiting = policy ? std::string("OMP_WAIT_POLICY=") + policy
+                          : spin ? std::string("GOMP_SPINCOUNT=") + spin
+                                 : "idle workers spin";
+    return "CPU (" + std::to_string(at::get_num_threads()) + " threads, " + waiting + ")";
+  }
   return device.str();
 }
 

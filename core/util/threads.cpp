@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <thread>
 
@@ -19,6 +22,12 @@ int configureThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   return at::get_num_threads();
+}
+
+void useOpenMpWaitPolicy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only when it failed: carry on with libgomp's default
 }
 
 }  // namespace pretext

@@ -12,4 +12,15 @@ namespace pretext {
 // Returns the thread count in force.
 int configureThreads(int threads = 0);
 
+// OpenMP's idle workers (LibTorch's intra-op pool, GNU libgomp) spin for a while before they
+// sleep. Alone on a machine that saves a few microseconds per parallel region; beside another
+// busy process the spinning workers take the cores from the ones with work, and training ran 7x
+// slower beside a two-job compile (issue 19; BENCHMARKS.md "Under load"). libgomp reads its
+// settings when it is loaded, before main(), so setting them in main() changes nothing: this
+// sets the wait policy chosen there and runs the program again, once, with the same arguments.
+// It does nothing when the user has set OMP_WAIT_POLICY or GOMP_SPINCOUNT (theirs is kept), or
+// when the program cannot be executed again (then it carries on as it is).
+// Call it first thing in main().
+void useOpenMpWaitPolicy(char** argv);
+
 }  // namespace pretext
