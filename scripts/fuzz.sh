@@ -18,11 +18,14 @@ src=fuzz/${harness}_fuzz.cpp
 command -v clang++ >/dev/null || { echo "fuzz: needs clang++ (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 out=build-fuzz
 mkdir -p "$out/$harness-corpus"
-# The parser's own sources: what the harness includes from core/ (kept short on purpose).
+# The parser's own sources: what the harness includes from core/ (kept short on purpose), and
+# any flags and libraries they need beyond LibTorch's.
+extra=()
 case $harness in
   torch_pickle) sources=(core/interop/torch_pickle.cpp) ;;
   idx) sources=(core/data/idx.cpp core/data/data_io.cpp) ;;
   cifar) sources=(core/data/cifar.cpp core/data/data_io.cpp) ;;
+  stl10) sources=(core/data/stl10.cpp core/data/data_io.cpp) ;;
   run_files) sources=(core/train/run_tail.cpp core/eval/results.cpp) ;;
   *) echo "fuzz: list the sources of $harness in scripts/fuzz.sh" >&2; exit 1 ;;
 esac
@@ -31,8 +34,11 @@ echo "fuzz: building $out/$harness (clang, -fsanitize=fuzzer,address,undefined)"
 clang++ -std=c++17 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I. -I"$torch_include" "$src" "${sources[@]}" \
-  -ltorch -ltorch_cpu -lc10 -lz -o "$out/$harness"
+  "${extra[@]}" -ltorch -ltorch_cpu -lc10 -lz -o "$out/$harness"
+# A dictionary (magic numbers, keys) when the harness has one: fuzz/HARNESS.dict.
+dict=()
+[[ -f fuzz/$harness.dict ]] && dict=(-dict="fuzz/$harness.dict")
 echo "fuzz: running $harness for $seconds s"
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
   "$out/$harness" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$out/" "$@" "$out/$harness-corpus" "tests/fuzz_corpus/$harness"
+  -artifact_prefix="$out/" "${dict[@]}" "$@" "$out/$harness-corpus" "tests/fuzz_corpus/$harness"
