@@ -27,6 +27,9 @@ case $harness in
   cifar) sources=(core/data/cifar.cpp core/data/data_io.cpp) ;;
   stl10) sources=(core/data/stl10.cpp core/data/data_io.cpp) ;;
   run_files) sources=(core/train/run_tail.cpp core/eval/results.cpp) ;;
+  image_decode)
+    sources=(core/data/image_folder.cpp core/data/data_io.cpp)
+    extra=(-DPRETEXT_HAVE_OPENCV=1 -I/usr/include/opencv4 -lopencv_core -lopencv_imgcodecs -lopencv_imgproc) ;;
   *) echo "fuzz: list the sources of $harness in scripts/fuzz.sh" >&2; exit 1 ;;
 esac
 torch_include=/usr/include/torch/csrc/api/include
