@@ -30,6 +30,18 @@ case $harness in
   image_decode)
     sources=(core/data/image_folder.cpp core/data/data_io.cpp)
     extra=(-DPRETEXT_HAVE_OPENCV=1 -I/usr/include/opencv4 -lopencv_core -lopencv_imgcodecs -lopencv_imgproc) ;;
+  experiment)
+    # These parsers reach the whole method registry: only the files named here are instrumented,
+    # the rest comes from the plain build's library (its copies of these files are overridden).
+    # Not core/models/backbone.cpp: clang's COMDAT group for torch::nn::Sequential's vtable lacks
+    # the construction vtable gcc's objects in the library refer to (an undefined hidden symbol).
+    [[ -f build/core/libpretext_core.a ]] || { echo "fuzz: $harness needs build/core/libpretext_core.a (scripts/build.sh pretext_core)" >&2; exit 1; }
+    sources=(core/config/experiment.cpp core/methods/registry.cpp core/augment/presets.cpp
+             core/augment/augment.cpp)
+    extra=(-DPRETEXT_HAVE_OPENCV=1 -DPRETEXT_RESOURCE_DIR="\"$PWD/resources\""
+           -DUSE_C10D_GLOO -DUSE_DISTRIBUTED -DUSE_RPC -DUSE_TENSORPIPE -I/usr/include/opencv4
+           -Wl,--allow-multiple-definition build/core/libpretext_core.a
+           -lopencv_core -lopencv_imgcodecs -lopencv_imgproc -ldnnl -lgloo -lgomp -lpthread -lglog -lgflags -lprotobuf) ;;
   *) echo "fuzz: list the sources of $harness in scripts/fuzz.sh" >&2; exit 1 ;;
 esac
 torch_include=/usr/include/torch/csrc/api/include
