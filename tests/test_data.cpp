@@ -550,15 +550,10 @@ class TestData : public QObject {
                                         << "test/zebra"
                                         << "no matching folder";
     // A 645-byte JPEG whose frame header claims 30000 x 30000: OpenCV decoded it (2.7 GB, a minute).
-    QTest::newRow("huge jpeg header") << "huge jpeg header"
-                                      << "huge.jpg"
-                                      << "claims 30000 x 30000 pixels";
-    QTest::newRow("huge bmp header") << "huge bmp header"
-                                     << "huge.bmp"
-                                     << "claims 30000 x 30000 pixels";
+    QTest::newRow("huge jpeg header") << "huge jpeg header" << "huge.jpg" << "claims 30000 x 30000 pixels";
+    QTest::newRow("huge bmp header") << "huge bmp header" << "huge.bmp" << "claims 30000 x 30000 pixels";
     // imread picks its decoder from the content: TIFF bytes named .png reached the TIFF decoder.
-    QTest::newRow("tiff named png") << "tiff named png"
-                                    << "tiff.png"
+    QTest::newRow("tiff named png") << "tiff named png" << "tiff.png"
                                     << "not a JPEG, PNG or BMP file (it starts with 49 49 2a 00";
   }
   void folderBroken() {
@@ -590,7 +585,7 @@ class TestData : public QObject {
     if (k == "huge bmp header") {
       Bytes bmp = {'B', 'M', 66, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0};
       for (uint32_t v : {30000u, 30000u}) for (int i = 0; i < 4; ++i) bmp.push_back(uint8_t(v >> (8 * i)));
-      bmp.insert(bmp.end(), {1, 0, 24, 0});
+      bmp.insert(bmp.end(), {1, 0, 24, 0});  // one plane, 24 bits, then zeros to 66 bytes
       bmp.resize(66, 0);
       writeBytes(root + "/a/huge.bmp", bmp);
     }
