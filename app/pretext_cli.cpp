@@ -66,13 +66,7 @@ int cmdTrain(const std::string& file, const std::string& preset, const std::vect
     if (!file.empty() && !preset.empty()) throw Error("give either an experiment file or --preset, not both");
     json j = json::object();
     if (!file.empty()) {
-      std::ifstream in(file);
-      if (!in) throw Error(file + ": cannot open the experiment file");
-      try {
-        j = json::parse(in);
-      } catch (const json::parse_error& e) {
-        throw Error(file + ": not valid JSON at byte " + std::to_string(e.byte));
-      }
+      j = readExperimentJsonFile(file);
     } else {
       j = loadPresetJson(preset.empty() ? "simclr-fashion" : preset);
     }

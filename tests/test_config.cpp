@@ -48,11 +48,24 @@ class TestConfig : public QObject {
     QTest::newRow("device") << R"({"run": {"device": "tpu"}})" << "run.device = \"tpu\"";
     QTest::newRow("augment") << R"({"augment": {"preset": "simclr", "flip_prob": 2}})" << "flip_prob";
     QTest::newRow("nesterov") << R"({"optimizer": {"name": "adam", "nesterov": true}})" << "optimizer.nesterov";
+    // Whole numbers beyond their type: nlohmann's conversion is a plain cast, undefined behaviour
+    // (found by fuzz/experiment_fuzz.cpp); 2^63 read as an int64 came back negative.
+    QTest::newRow("seed beyond uint64") << "{\"run\": {\"seed\": 18446744073709552615}}"
+                                        << "expected an integer from 0 to 2^64 - 1";
+    QTest::newRow("seed negative") << "{\"run\": {\"seed\": -1}}" << "expected an integer from 0 to 2^64 - 1";
+    QTest::newRow("epochs beyond int64") << "{\"schedule\": {\"epochs\": 1e300}}"
+                                         << "schedule.epochs = 1e+300: expected an integer (within +-2^63)";
+    QTest::newRow("steps 2^63") << "{\"schedule\": {\"steps\": 9223372036854775808}}"
+                                << "schedule.steps = 9223372036854775808: expected an integer (within +-2^63)";
+    QTest::newRow("augment size beyond int64") << "{\"augment\": {\"size\": 1e30}}"
+                                               << "augment.size = 1e+30: expected an integer (within +-2^63)";
+    QTest::newRow("number beyond double") << "{\"optimizer\": {\"lr\": 1e999}}" << "out_of_range";
   }
   void invalidValuesNameTheirPath() {
     QFETCH(QString, patch);
     QFETCH(QString, message);
-    PRETEXT_VERIFY_THROWS_WITH(experimentFromJson(json::parse(patch.toStdString())), message.toStdString());
+    PRETEXT_VERIFY_THROWS_WITH(experimentFromJson(parseExperimentJson(patch.toStdString(), "e.json")),
+                               message.toStdString());
   }
 
   void overrides() {
@@ -67,6 +80,13 @@ class TestConfig : public QObject {
     QCOMPARE(e.methodParams["head"].get<std::string>(), std::string("linear"));
     PRETEXT_VERIFY_THROWS_WITH(applyOverride(j, "lr"), "expected key.path=value");
     PRETEXT_VERIFY_THROWS_WITH(applyOverride(j, "optimiser.lr=1"), "unknown section \"optimiser\"");
+    // Not UTF-8: nlohmann's dump() threw its type_error 316 out of experimentFromJson.
+    PRETEXT_VERIFY_THROWS_WITH(applyOverride(j, "data.source=caf\xe9"), "not valid UTF-8");
+    // Numbers beyond a double, and documents that are not objects: nlohmann's out_of_range and
+    // type_error went past the CLI.
+    PRETEXT_VERIFY_THROWS_WITH(applyOverride(j, "optimizer.lr=1e999"), "beyond the range of a double");
+    json text = "a string";
+    PRETEXT_VERIFY_THROWS_WITH(applyOverride(text, "optimizer.lr=1"), "not a JSON object");
   }
 
   void brokenFiles() {

@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -548,6 +549,12 @@ class TestData : public QObject {
     QTest::newRow("unknown test class") << "unknown test class"
                                         << "test/zebra"
                                         << "no matching folder";
+    // A 645-byte JPEG whose frame header claims 30000 x 30000: OpenCV decoded it (2.7 GB, a minute).
+    QTest::newRow("huge jpeg header") << "huge jpeg header" << "huge.jpg" << "claims 30000 x 30000 pixels";
+    QTest::newRow("huge bmp header") << "huge bmp header" << "huge.bmp" << "claims 30000 x 30000 pixels";
+    // imread picks its decoder from the content: TIFF bytes named .png reached the TIFF decoder.
+    QTest::newRow("tiff named png") << "tiff named png" << "tiff.png"
+                                    << "not a JPEG, PNG or BMP file (it starts with 49 49 2a 00";
   }
   void folderBroken() {
 #ifndef PRETEXT_HAVE_OPENCV
@@ -563,6 +570,26 @@ class TestData : public QObject {
       writeSolid(root + "/a/good.png", 4, 4, 1, 2, 3);
       writeText(root + "/a/broken.png", "this is not a PNG");
     }
+    if (k == "huge jpeg header" || k == "huge bmp header" || k == "tiff named png")
+      std::filesystem::create_directories(root + "/a");
+    if (k == "huge jpeg header") {
+      std::vector<uchar> jpeg;
+      QVERIFY(cv::imencode(".jpg", cv::Mat(6, 5, CV_8UC3, cv::Scalar(1, 2, 3)), jpeg));
+      const uchar frame[2] = {0xFF, 0xC0};  // the baseline frame header's marker
+      const auto sof = std::search(jpeg.begin(), jpeg.end(), frame, frame + 2);
+      QVERIFY(sof != jpeg.end());
+      const uchar size[4] = {0x75, 0x30, 0x75, 0x30};  // height, width: 30000 each, big-endian
+      std::copy(size, size + 4, sof + 5);
+      writeBytes(root + "/a/huge.jpg", Bytes(jpeg.begin(), jpeg.end()));
+    }
+    if (k == "huge bmp header") {
+      Bytes bmp = {'B', 'M', 66, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0};
+      for (uint32_t v : {30000u, 30000u}) for (int i = 0; i < 4; ++i) bmp.push_back(uint8_t(v >> (8 * i)));
+      bmp.insert(bmp.end(), {1, 0, 24, 0});  // one plane, 24 bits, then zeros to 66 bytes
+      bmp.resize(66, 0);
+      writeBytes(root + "/a/huge.bmp", bmp);
+    }
+    if (k == "tiff named png") writeBytes(root + "/a/tiff.png", {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     if (k == "no images") std::filesystem::create_directories(root + "/a");
     if (k == "unknown test class") {
       writeSolid(root + "/train/a/1.png", 4, 4, 1, 2, 3);

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "core/config/experiment.h"
 #include "core/methods/registry.h"
+#include "core/train/checkpoint.h"
 #include "core/train/optim.h"
 #include "core/train/run_dir.h"
 #include "core/train/run_tail.h"
@@ -447,6 +449,24 @@ class TestTrain : public QObject {
 
   void damagedCheckpointIsNamed() {
     const std::string run = Trainer(tiny("rotation", 1), {out()}).run();
+    // A state.json that is not an object, or whose "packed" is not a boolean: json::value() threw
+    // nlohmann's type_error (found by fuzz/checkpoint_fuzz.cpp); such a run is simply not packed.
+    for (const char* state : {"3", "{\"packed\": \"yes\"}"}) {
+      test::writeText(run + "/state.json", state);
+      QVERIFY(!isPackedRun(run));
+      QVERIFY(loadRunSession(run).method);
+    }
+    test::writeText(run + "/state.json", "{\"step\": 1e999}");
+    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "state.json: damaged");
+    test::writeText(run + "/state.json", "{}");
+    // An archive whose TorchScript (code/) does not compile: torch::jit::ErrorReport, which is
+    // not a c10::Error, went past loadCheckpoint's catch (the fuzzer's input, its first byte off).
+    std::ifstream in(PRETEXT_RESOURCE_DIR "/../tests/fuzz_corpus/checkpoint/crash-torchscript-error-report",
+                     std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    QVERIFY(bytes.size() > 1000);
+    test::writeText(run + "/checkpoint.pt", bytes.substr(1));
+    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: cannot read the checkpoint");
     test::writeText(run + "/checkpoint.pt", "garbage");
     PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: cannot read the checkpoint");
     PRETEXT_VERIFY_THROWS_WITH(RunDirectory::open(dir_.filePath("nope").toStdString()), "no such run folder");

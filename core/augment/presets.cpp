@@ -5,6 +5,7 @@
 #include "core/augment/augment.h"
 #include "core/augment/augment_internal.h"
 #include "core/util/error.h"
+#include "core/util/json_fields.h"
 
 namespace pretext {
 namespace {
@@ -39,15 +40,9 @@ void readField(const nlohmann::json& v, const char* name, double& out) {
 }
 
 void readField(const nlohmann::json& v, const char* name, int64_t& out) {
-  if (v.is_number_integer()) {
-    out = v.get<int64_t>();
-    return;
-  }
-  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
-    out = static_cast<int64_t>(v.get<double>());
-    return;
-  }
-  throw Error(std::string("augment.") + name + " = " + v.dump() + ": expected an integer");
+  // jsonToInt64: a float beyond int64's range is refused, not cast (undefined behaviour).
+  if (!jsonToInt64(v, &out))
+    throw Error(std::string("augment.") + name + " = " + v.dump() + ": expected an integer (within +-2^63)");
 }
 
 void readField(const nlohmann::json& v, const char* name, bool& out) {

@@ -13,6 +13,7 @@
 #include "core/methods/registry.h"
 #include "core/models/backbone.h"
 #include "core/util/error.h"
+#include "core/util/json_fields.h"
 
 namespace pretext {
 namespace fs = std::filesystem;
@@ -45,12 +46,22 @@ class SectionReader {
       if (!v.is_boolean()) throw Error(where + ": expected true or false");
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (!v.is_string()) throw Error(where + ": expected a string");
+    } else if constexpr (std::is_same_v<T, uint64_t>) {
+      // nlohmann's own conversion is a plain cast: undefined for a float beyond the type's range.
+      int64_t i = 0;
+      if (v.is_number_unsigned()) {
+        out = v.get<uint64_t>();
+        return *this;
+      }
+      if (!jsonToInt64(v, &i) || i < 0) throw Error(where + ": expected an integer from 0 to 2^64 - 1");
+      out = static_cast<uint64_t>(i);
+      return *this;
     } else if constexpr (std::is_integral_v<T>) {
-      if (!v.is_number() || v.get<double>() != std::floor(v.get<double>()))
-        throw Error(where + ": expected an integer");
-      if (std::is_unsigned_v<T> && v.get<double>() < 0) throw Error(where + ": expected an integer >= 0");
+      static_assert(std::is_same_v<T, int64_t>, "whole numbers are int64_t or uint64_t");
+      if (!jsonToInt64(v, &out)) throw Error(where + ": expected an integer (within +-2^63)");
+      return *this;
     } else {
-      if (!v.is_number()) throw Error(where + ": expected a number");
+      if (!v.is_number() || !std::isfinite(v.get<double>())) throw Error(where + ": expected a finite number");
     }
     out = v.get<T>();
     return *this;
@@ -226,21 +237,28 @@ BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t
       .imageSize(imageSize);
 }
 
-namespace {
-json readJsonFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot open the file (does it exist?)");
+json parseExperimentJson(const std::string& text, const std::string& source) {
   try {
-    return json::parse(in);
+    return json::parse(text);
   } catch (const json::parse_error& err) {
-    throw Error(path + ": not valid JSON at byte " + std::to_string(err.byte) + ": " + err.what());
+    throw Error(source + ": not valid JSON at byte " + std::to_string(err.byte) + ": " + err.what());
+  } catch (const json::exception& err) {
+    // out_of_range 406: a number beyond a double's range, such as 1e999.
+    throw Error(source + ": " + err.what());
   }
 }
-}  // namespace
+
+json readExperimentJsonFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open the file (does it exist?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parseExperimentJson(text.str(), path);
+}
 
 Experiment loadExperiment(const std::string& path) {
   try {
-    return experimentFromJson(readJsonFile(path));
+    return experimentFromJson(readExperimentJsonFile(path));
   } catch (const Error& err) {
     const std::string msg = err.what();
     if (msg.rfind(path, 0) == 0) throw;
@@ -260,6 +278,16 @@ void saveExperiment(const Experiment& e, const std::string& path) {
 }
 
 void applyOverride(json& j, const std::string& assignment) {
+  try {
+    // nlohmann refuses to write a string that is not UTF-8 (json::type_error 316): every error
+    // message below and the run's experiment.json would.
+    (void)json(assignment).dump();
+  } catch (const json::type_error&) {
+    throw Error("--set " + json(assignment).dump(-1, ' ', false, json::error_handler_t::replace) +
+                ": not valid UTF-8 text");
+  }
+  if (!j.is_object() && !j.is_null())
+    throw Error("--set " + assignment + ": the experiment is not a JSON object, so it has no settings to set");
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw Error("--set " + assignment + ": expected key.path=value, e.g. optimizer.lr=0.01");
@@ -270,6 +298,8 @@ void applyOverride(json& j, const std::string& assignment) {
     value = json::parse(text);
   } catch (const json::parse_error&) {
     value = text;  // a bare word is a string
+  } catch (const json::exception&) {
+    throw Error("--set " + assignment + ": " + text + " is a number beyond the range of a double");
   }
   std::vector<std::string> keys;
   std::stringstream ss(path);
@@ -311,7 +341,7 @@ json loadPresetJson(const std::string& name) {
     for (const auto& n : presetNames()) known += (known.empty() ? "" : ", ") + n;
     throw Error("unknown preset \"" + name + "\"; presets: " + (known.empty() ? "(none found in " + presetDirectory() + ")" : known));
   }
-  return readJsonFile(path);
+  return readExperimentJsonFile(path);
 }
 
 }  // namespace pretext

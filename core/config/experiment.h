@@ -84,6 +84,10 @@ double scaledLr(const Experiment& e);
 Experiment experimentFromJson(const nlohmann::json& j);
 nlohmann::json experimentToJson(const Experiment& e);
 Experiment loadExperiment(const std::string& path);           // file -> validated experiment
+// A JSON document from `text`; errors name `source` (a file's path): text that is not JSON, and
+// numbers beyond a double's range (1e999: nlohmann's out_of_range), are pretext::Errors.
+nlohmann::json parseExperimentJson(const std::string& text, const std::string& source);
+nlohmann::json readExperimentJsonFile(const std::string& path);  // the file's text, parsed so
 void saveExperiment(const Experiment& e, const std::string& path);
 
 // The backbone an experiment builds for images of `channels` x `imageSize` pixels (the data's):

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -79,10 +81,163 @@ std::vector<std::string> subdirectories(const std::string& dir) {
   return names;
 }
 
+// What an image file's header claims, read before any decoder sees the file. Only JPEG, PNG and
+// BMP are decoded: OpenCV's imread picks its decoder from the content, not the name, so without
+// this check a file named .png could reach any of the codecs OpenCV was built with (TIFF,
+// OpenEXR, JPEG 2000, ...). And a decoder allocates the whole image its header claims before
+// reading the pixels: a 645-byte JPEG claiming 30000 x 30000 took 2.7 GB and a minute.
+struct ImageHeader {
+  std::string format;  // "JPEG", "PNG" or "BMP"
+  int64_t width = 0, height = 0;
+};
+
+// The most pixels an image file may claim: 2^27 (e.g. 16384 x 8192, 384 MiB decoded as RGB).
+constexpr int64_t kMaxImagePixels = int64_t(1) << 27;
+
+class HeaderReader {
+ public:
+  explicit HeaderReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+    if (!in_) throw Error("cannot open image " + path);
+  }
+  // Up to `n` bytes at byte `at`: how many there were.
+  int64_t readSome(int64_t at, uint8_t* out, int64_t n) {
+    in_.clear();
+    in_.seekg(at);
+    in_.read(reinterpret_cast<char*>(out), static_cast<std::streamsize>(n));
+    return in_.gcount();
+  }
+  // `n` bytes at byte `at`; false when the file ends first.
+  bool read(int64_t at, uint8_t* out, int64_t n) { return readSome(at, out, n) == n; }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error("cannot decode image " + path_ + ": " + what);
+  }
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+};
+
+uint32_t headerBigEndian(const uint8_t* b, int n) {
+  uint32_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | b[i];
+  return v;
+}
+
+uint32_t headerLittleEndian(const uint8_t* b, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | b[i];
+  return v;
+}
+
+// Start-of-frame markers (baseline, progressive, lossless, arithmetic): not C4 (DHT), C8 (JPG
+// extension), CC (DAC).
+bool isStartOfFrame(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
+
+ImageHeader jpegHeader(HeaderReader& r) {
+  int64_t at = 2;  // after SOI (FF D8)
+  uint8_t b[7];
+  for (;;) {
+    if (!r.read(at, b, 2)) r.fail("the JPEG ends before its frame header");
+    if (b[0] != 0xFF) r.fail("damaged JPEG: no marker at byte " + std::to_string(at));
+    if (b[1] == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    const uint8_t marker = b[1];
+    at += 2;
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (marker == 0xD8 || marker == 0xD9 || marker == 0xDA)
+      r.fail("damaged JPEG: no frame header before byte " + std::to_string(at - 2));
+    if (!r.read(at, b, 2)) r.fail("the JPEG ends before its frame header");
+    const int64_t length = headerBigEndian(b, 2);
+    if (length < 2) r.fail("damaged JPEG: a segment of length " + std::to_string(length) + " at byte " + std::to_string(at));
+    if (isStartOfFrame(marker)) {
+      if (length < 8 || !r.read(at + 2, b, 5)) r.fail("damaged JPEG: its frame header is cut short");
+      ImageHeader h;
+      h.format = "JPEG";
+      h.height = headerBigEndian(b + 1, 2);
+      h.width = headerBigEndian(b + 3, 2);
+      return h;
+    }
+    at += length;
+  }
+}
+
+ImageHeader pngHeader(HeaderReader& r) {
+  uint8_t b[16];
+  if (!r.read(8, b, 16)) r.fail("the PNG ends before its header (IHDR)");
+  if (headerBigEndian(b + 4, 4) != 0x49484452u) r.fail("damaged PNG: the first chunk is not IHDR");
+  ImageHeader h;
+  h.format = "PNG";
+  h.width = headerBigEndian(b + 8, 4);
+  h.height = headerBigEndian(b + 12, 4);
+  return h;
+}
+
+ImageHeader bmpHeader(HeaderReader& r) {
+  uint8_t b[12];
+  if (!r.read(14, b, 12)) r.fail("the BMP ends before its header");
+  ImageHeader h;
+  h.format = "BMP";
+  if (headerLittleEndian(b, 4) == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes
+    h.width = headerLittleEndian(b + 4, 2);
+    h.height = headerLittleEndian(b + 6, 2);
+  } else {  // BITMAPINFOHEADER and later: signed 32-bit sizes (height < 0: top-down rows)
+    h.width = static_cast<int32_t>(headerLittleEndian(b + 4, 4));
+    h.height = static_cast<int32_t>(headerLittleEndian(b + 8, 4));
+    if (h.width < 0) h.width = -h.width;
+    if (h.height < 0) h.height = -h.height;
+  }
+  return h;
+}
+
+std::string headerFirstBytes(const uint8_t* b, int64_t n) {
+  std::string s;
+  for (int64_t i = 0; i < n; ++i) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%s%02x", i ? " " : "", b[i]);
+    s += hex;
+  }
+  return s;
+}
+
+// Reads the format and the size from the first bytes of `path` (for a JPEG, the markers up to
+// its frame header). Throws pretext::Error naming the file when it is not a JPEG, PNG or BMP,
+// the header is cut short or damaged, or it claims 0 pixels or more than kMaxImagePixels.
+ImageHeader readImageHeader(const std::string& path) {
+  HeaderReader r(path);
+  uint8_t magic[8] = {};
+  const int64_t got = r.readSome(0, magic, 8);
+  ImageHeader h;
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
+    h = jpegHeader(r);
+  } else if (got == 8 && std::equal(magic, magic + 8, kPng)) {
+    h = pngHeader(r);
+  } else if (got >= 2 && magic[0] == 'B' && magic[1] == 'M') {
+    h = bmpHeader(r);
+  } else {
+    r.fail(got == 0 ? "the file is empty"
+                    : "not a JPEG, PNG or BMP file (it starts with " + headerFirstBytes(magic, got) + ")");
+  }
+  if (h.width < 1 || h.height < 1) {
+    r.fail("its " + h.format + " header claims an image of " + std::to_string(h.width) + " x " +
+           std::to_string(h.height) + " pixels");
+  }
+  if (h.width > kMaxImagePixels || h.height > kMaxImagePixels || h.width * h.height > kMaxImagePixels) {
+    r.fail("its " + h.format + " header claims " + std::to_string(h.width) + " x " +
+           std::to_string(h.height) + " pixels, more than the " +
+           std::to_string(kMaxImagePixels >> 20) + " megapixels Pretext decodes");
+  }
+  return h;
+}
+
 // Decodes `path` as RGB 8-bit, 3 channels. With `minShorter` > 0, a JPEG is decoded at the
 // smallest reduced scale (1/8, 1/4, 1/2) whose shorter side is still >= minShorter: libjpeg
-// decodes at reduced scale much faster (wallpapers are 4K).
+// decodes at reduced scale much faster (wallpapers are 4K). The header is checked first
+// (readImageHeader): JPEG, PNG or BMP only, and no more pixels than kMaxImagePixels.
 cv::Mat decodeRgb(const std::string& path, int minShorter = 0) {
+  readImageHeader(path);
   cv::Mat bgr;
   try {
     if (minShorter > 0 && hasExtension(path, {".jpg", ".jpeg"})) {
@@ -105,14 +260,15 @@ cv::Mat decodeRgb(const std::string& path, int minShorter = 0) {
   return rgb;
 }
 
-// Resizes so the shorter side is `size` (INTER_AREA when shrinking), then centre-crops.
+// The centre square of the image (its shorter side), resized to size x size (INTER_AREA when
+// shrinking). Cropping first keeps a long thin image (1 x 1000000 pixels) from being enlarged
+// whole to size x (1000000 x size) before the crop.
 cv::Mat resizeCenterCrop(const cv::Mat& img, int size) {
-  double scale = double(size) / std::min(img.cols, img.rows);
-  int w = std::max(size, int(std::lround(img.cols * scale)));
-  int h = std::max(size, int(std::lround(img.rows * scale)));
+  const int side = std::min(img.cols, img.rows);
+  const cv::Mat square = img(cv::Rect((img.cols - side) / 2, (img.rows - side) / 2, side, side));
   cv::Mat resized;
-  cv::resize(img, resized, cv::Size(w, h), 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-  return resized(cv::Rect((w - size) / 2, (h - size) / 2, size, size));
+  cv::resize(square, resized, cv::Size(size, size), 0, 0, side > size ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return resized;
 }
 
 // Copies an HxWx3 RGB Mat into images[i] (3xHxW).

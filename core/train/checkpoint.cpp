@@ -60,6 +60,13 @@ std::string archiveBytes(torch::serialize::OutputArchive& archive) {
   return std::move(bytes).str();
 }
 
+// state.json's "packed": true only when it is the boolean true (json::value() threw nlohmann's
+// type_error for a state.json that is not an object, or a "packed" of another type).
+bool packedState(const json& state) {
+  const auto it = state.find("packed");
+  return it != state.end() && it->is_boolean() && it->get<bool>();
+}
+
 }  // namespace
 
 void saveCheckpoint(const RunDirectory& run, Method& method, Optimizer& optimizer, int64_t step,
@@ -86,14 +93,14 @@ bool isPackedRun(const std::string& runDir) {
   std::ifstream in(runDir + "/state.json");
   if (!in) return false;
   const json state = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  return state.is_object() && state.value("packed", false);
+  return packedState(state);
 }
 
 int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optimizer,
                        c10::Device device, EpochLossSoFar* epochLoss) {
   const std::string path = run.file("checkpoint.pt");
   const json state = run.state();
-  const bool packed = state.value("packed", false);
+  const bool packed = packedState(state);
   if (packed && optimizer)
     throw Error(run.path() +
                 " is a packed run (an example: its model in half precision, no "
@@ -131,13 +138,16 @@ int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optim
       epochLoss->steps = static_cast<int64_t>(soFar[1].item<double>());
     }
     return step.item<int64_t>();
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
+    // c10::Error from the archive's reader and tensors, and torch::jit::ErrorReport (a
+    // std::exception) from the TorchScript an archive carries in code/, which loading compiles.
     for (auto& t : halved)
       if (t.scalar_type() != torch::kFloat) t.set_data(t.to(torch::kFloat));
+    const auto* c10Error = dynamic_cast<const c10::Error*>(&e);
     throw Error(path +
                 ": cannot read the checkpoint (damaged, or written by a different "
                 "method/backbone): " +
-                std::string(e.what_without_backtrace()).substr(0, 300));
+                std::string(c10Error ? c10Error->what_without_backtrace() : e.what()).substr(0, 300));
   }
 }
 

@@ -129,7 +129,7 @@ json RunDirectory::state() const {
   if (!in) return json::object();
   try {
     return json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw Error(file("state.json") + ": damaged (" + e.what() + ")");
   }
 }

@@ -14,14 +14,15 @@ namespace pretext {
 // v as an int64_t when it is a whole number within int64's range (an integer, or a float with no
 // fractional part); false otherwise (out of range, fractional, NaN, not a number).
 inline bool jsonToInt64(const nlohmann::json& v, int64_t* out) {
-  if (v.is_number_integer()) {
-    *out = v.get<int64_t>();
-    return true;
-  }
+  // Unsigned first: nlohmann's is_number_integer() is true for unsigned numbers as well.
   if (v.is_number_unsigned()) {
     const auto u = v.get<uint64_t>();
     if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
     *out = static_cast<int64_t>(u);
+    return true;
+  }
+  if (v.is_number_integer()) {
+    *out = v.get<int64_t>();
     return true;
   }
   if (v.is_number_float()) {
