@@ -59,6 +59,9 @@ export LSAN_OPTIONS=suppressions=$supp/lsan.supp:print_suppressions=0
 # The child only execs (a fresh, instrumented pretext-cli), so nothing is lost by going on.
 export TSAN_OPTIONS=$common:second_deadlock_stack=1:suppressions=$supp/tsan.supp:history_size=4:die_after_fork=0
 
+# Slow under ASan (e.g. test_methods_color's gamutBins: LibTorch's unique_dim through ASan's
+# quarantine, > 300 s): Qt Test's own per-function limit (300 s) and ctest's (900 s) are raised.
+export QTEST_FUNCTION_TIMEOUT=${QTEST_FUNCTION_TIMEOUT:-1800000}
 ctest_args=(--test-dir "$out" --output-on-failure --timeout 3600)
 if [[ $kind == tsan ]]; then
   export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
