@@ -330,7 +330,7 @@ class TestTrain : public QObject {
     QCOMPARE(rec.steps.load(), 2);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     QCOMPARE(rec.steps.load(), 2);  // paused: no more steps
-    bool served = false;
+    std::atomic<bool> served{false};  // written on the training thread, polled here
     control.post([&] { served = true; });  // an inspection request runs while paused
     for (int i = 0; i < 100 && !served; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     QVERIFY(served);

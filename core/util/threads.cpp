@@ -20,6 +20,12 @@ int configureThreads(int threads) {
   }();
   (void)mallocTuned;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer build (scripts/sanitize.sh tsan): LibTorch's OpenMP pool (libgomp) is not
+  // instrumented, so TSan cannot see its barriers and would report every parallel loop as a
+  // race. One intra-op thread: every thread TSan sees is one Pretext started itself.
+  threads = 1;
+#endif
   at::set_num_threads(threads);
   return at::get_num_threads();
 }
