@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 
 #include "core/config/experiment.h"
 #include "core/train/run_dir.h"
@@ -142,12 +144,20 @@ class TestGuiSoak : public QObject {
     std::vector<double> resident;
     QElapsedTimer clock;
     clock.start();
+    // The longest each kind of call held the GUI thread (where the event loop's stalls come from).
+    std::map<QString, double> longestMs;
+    auto timed = [&](const QString& what, const std::function<void()>& call) {
+      QElapsedTimer t;
+      t.start();
+      call();
+      longestMs[what] = std::max(longestMs[what], t.nsecsElapsed() / 1e6);
+    };
     for (int cycle = 0; cycle < cycles; ++cycle) {
       // Switch method and data (idle).
       const std::string& data = cycle % 2 ? data2_ : data_;
-      w->setExperiment(experimentFromJson(test::tinyExperimentJson(data, methods[cycle % 6], 20)));
+      timed("setExperiment", [&] { w->setExperiment(experimentFromJson(test::tinyExperimentJson(data, methods[cycle % 6], 20))); });
       steps.clear();
-      w->action("start")->trigger();
+      timed("start", [&] { w->action("start")->trigger(); });
       if (!steps.wait(60000)) {
         auto* box = w->findChild<QMessageBox*>("errorBox");
         QFAIL(qPrintable(QString("%1 did not train: %2").arg(methods[cycle % 6], box ? box->text() : "no message")));
@@ -157,18 +167,18 @@ class TestGuiSoak : public QObject {
       w->action("step")->trigger();
       w->action("pause")->trigger();  // "Resume"
       for (int i = 0; i < w->tabs()->count(); ++i) {
-        w->tabs()->setCurrentIndex(i);
+        timed("show " + w->tabs()->tabText(i), [&] { w->tabs()->setCurrentIndex(i); });
         QTest::qWait(60);
       }
-      w->action("stop")->trigger();
+      timed("stop", [&] { w->action("stop")->trigger(); });
       QVERIFY(finished.wait(60000));
       QCOMPARE(c->state(), SessionState::Idle);
-      w->openRun(lastRun(finished));
+      timed("openRun", [&] { w->openRun(lastRun(finished)); });
       for (int i = 0; i < w->tabs()->count(); ++i) {
-        w->tabs()->setCurrentIndex(i);
+        timed("show " + w->tabs()->tabText(i), [&] { w->tabs()->setCurrentIndex(i); });
         QTest::qWait(30);
       }
-      w->action("reset")->trigger();
+      timed("reset", [&] { w->action("reset")->trigger(); });
       QTest::qWait(100);
       QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
       resident.push_back(residentMiB());
@@ -176,6 +186,13 @@ class TestGuiSoak : public QObject {
     QString memory;
     for (int i : {0, 9, 49, cycles - 1})
       if (i < cycles) memory += QString(" after cycle %1: %2 MiB;").arg(i + 1).arg(resident[i], 0, 'f', 1);
+    std::vector<std::pair<double, QString>> slowest;
+    for (const auto& [what, ms] : longestMs) slowest.push_back({ms, what});
+    std::sort(slowest.rbegin(), slowest.rend());
+    QString calls;
+    for (size_t i = 0; i < std::min<size_t>(5, slowest.size()); ++i)
+      calls += QString(" %1 %2 ms;").arg(slowest[i].second).arg(slowest[i].first, 0, 'f', 0);
+    qInfo().noquote() << "the longest GUI-thread calls:" << calls;
     qInfo().noquote() << QString("%1 cycles in %2 s; resident memory%3 event-loop lateness over %4 ticks: p50 %5 ms, p99 %6 ms, max %7 ms")
                              .arg(cycles).arg(clock.elapsed() / 1000.0, 0, 'f', 1).arg(memory).arg(lateness.samples())
                              .arg(lateness.percentile(50), 0, 'f', 2).arg(lateness.percentile(99), 0, 'f', 2)
