@@ -58,7 +58,11 @@ class TestGuiRuns : public QObject {
     panel.resize(1000, 700);
     panel.show();
     QVERIFY(QTest::qWaitForWindowExposed(&panel));
+    QSignalSpy refreshed(&panel, &RunsPanel::refreshed);
     panel.setFolder(dir_.filePath("runs"));
+    QVERIFY(panel.scanning());  // read on a worker thread
+    QVERIFY(refreshed.wait(20000));
+    QVERIFY(!panel.scanning());
     const QTableWidget* t = panel.table();
     QCOMPARE(t->rowCount(), 5);
     // Results first, then the two settings that differ (the seed does not).
@@ -109,10 +113,13 @@ class TestGuiRuns : public QObject {
 
   void anEmptyOrMissingFolderSaysSo() {
     RunsPanel panel(nullptr);
+    QSignalSpy refreshed(&panel, &RunsPanel::refreshed);
     panel.setFolder(dir_.filePath("empty"));
+    QVERIFY(refreshed.wait(20000));
     QVERIFY2(panel.status().contains("empty"), qPrintable(panel.status()));
     fs::create_directories(dir_.filePath("empty").toStdString());
     panel.refresh();
+    QVERIFY(refreshed.wait(20000));
     QVERIFY2(panel.status().startsWith("No runs in this folder yet"), qPrintable(panel.status()));
     QCOMPARE(panel.table()->rowCount(), 0);
   }

@@ -4,16 +4,19 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QCoreApplication>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPointer>
 #include <QPushButton>
 #include <QSignalBlocker>
 #include <QSplitter>
 #include <QTableWidget>
+#include <QThreadPool>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
@@ -171,15 +174,35 @@ void RunsPanel::refresh() {
   stale_ = false;
   if (!chosenFolder_ && controller_) folder_ = controller_->runsFolder();
   folderLabel_->setText(QDir::toNativeSeparators(QFileInfo(folder_).absoluteFilePath()));
-  // A scan reads a few small files per run (and the tail of its metrics): quick enough for the
-  // GUI thread at the hundreds of runs a workstation holds.
-  error_.clear();
-  try {
-    data_ = std::make_shared<RunsTable>(scanRunsTable(folder_.toStdString()));
-  } catch (const std::exception& e) {
-    data_ = std::make_shared<RunsTable>();
-    error_ = tr("No runs to show: %1").arg(QString::fromUtf8(e.what()));
-  }
+  // A scan reads a few small files per run and the tail of its metrics: off the GUI thread, so
+  // that showing the tab never stalls the window (42 ms for 30 runs, more for hundreds).
+  scanning_ = true;
+  status_->setText(tr("Reading the runs in %1…").arg(QDir::toNativeSeparators(folder_)));
+  const quint64 generation = ++scanGeneration_;
+  const std::string folder = folder_.toStdString();
+  QPointer<RunsPanel> guard(this);
+  QThreadPool::globalInstance()->start([guard, generation, folder] {
+    auto table = std::make_shared<RunsTable>();
+    QString error;
+    try {
+      *table = scanRunsTable(folder);
+    } catch (const std::exception& e) {
+      error = QString::fromUtf8(e.what());
+    }
+    // Back on the GUI thread; a panel closed meanwhile, or a newer scan, drops this one.
+    QMetaObject::invokeMethod(
+        QCoreApplication::instance(),
+        [guard, generation, table, error] {
+          if (guard && generation == guard->scanGeneration_) guard->applyScan(table, error);
+        },
+        Qt::QueuedConnection);
+  });
+}
+
+void RunsPanel::applyScan(std::shared_ptr<RunsTable> table, const QString& error) {
+  scanning_ = false;
+  data_ = std::move(table);
+  error_ = error.isEmpty() ? QString() : tr("No runs to show: %1").arg(error);
   fillTable();
   fillAxes();
   plot();

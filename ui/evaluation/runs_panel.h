@@ -41,8 +41,11 @@ class RunsPanel : public QWidget {
   int plottedPoints() const;
   QPair<QString, QString> scatterAxes() const;  // (x, y)
   QString status() const;
+  bool scanning() const { return scanning_; }
 
  public slots:
+  // Reads the folder again on a worker thread (a run folder holds hundreds of runs; the GUI
+  // thread only fills the table): `refreshed` when the table shows it.
   void refresh();
   void chooseFolder();
 
@@ -54,6 +57,7 @@ class RunsPanel : public QWidget {
   void showEvent(QShowEvent* e) override;
 
  private:
+  void applyScan(std::shared_ptr<RunsTable> table, const QString& error);
   void fillTable();
   void fillAxes();
   void plot();
@@ -76,7 +80,9 @@ class RunsPanel : public QWidget {
   bool stale_ = true;
   bool chosenFolder_ = false;
   QString error_;
-  bool chosenX_ = false, chosenY_ = false;  // the user picked the scatter's axes  // why the folder could not be scanned  // else the controller's runs folder
+  bool chosenX_ = false, chosenY_ = false;  // the user picked the scatter's axes
+  bool scanning_ = false;
+  quint64 scanGeneration_ = 0;  // a scan's result is shown only if no newer scan was asked for
 };
 
 }  // namespace pretext
