@@ -459,16 +459,31 @@ class TestTrain : public QObject {
     test::writeText(run + "/state.json", "{\"step\": 1e999}");
     PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "state.json: damaged");
     test::writeText(run + "/state.json", "{}");
-    // An archive whose TorchScript (code/) does not compile: torch::jit::ErrorReport, which is
-    // not a c10::Error, went past loadCheckpoint's catch (the fuzzer's input, its first byte off).
-    std::ifstream in(PRETEXT_RESOURCE_DIR "/../tests/fuzz_corpus/checkpoint/crash-torchscript-error-report",
-                     std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    QVERIFY(bytes.size() > 1000);
-    test::writeText(run + "/checkpoint.pt", bytes.substr(1));
-    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: cannot read the checkpoint");
+    // Damaged archives are refused before LibTorch reads them (verifyArchiveIntegrity): one whose
+    // TorchScript (code/) does not compile (torch::jit::ErrorReport went past loadCheckpoint's
+    // catch), one that crashed LibTorch's TorchScript parser (a segmentation fault), both the
+    // fuzzer's (their first byte off), a checkpoint cut in half, one with a byte changed, garbage.
+    const std::string whole = [&] {
+      std::ifstream in(run + "/checkpoint.pt", std::ios::binary);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }();
+    for (const char* name : {"crash-torchscript-error-report", "crash-segv-in-libtorch-script-type-parser"}) {
+      std::ifstream in(std::string(PRETEXT_RESOURCE_DIR "/../tests/fuzz_corpus/checkpoint/") + name, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      QVERIFY2(bytes.size() > 1000, name);
+      test::writeText(run + "/checkpoint.pt", bytes.substr(1));
+      PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "does not match its CRC-32");
+    }
+    test::writeText(run + "/checkpoint.pt", whole.substr(0, whole.size() / 2));
+    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: damaged, it cannot be loaded");
+    std::string changed = whole;
+    changed[changed.size() / 2] ^= 0x10;
+    test::writeText(run + "/checkpoint.pt", changed);
+    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "does not match its CRC-32");
     test::writeText(run + "/checkpoint.pt", "garbage");
-    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: cannot read the checkpoint");
+    PRETEXT_VERIFY_THROWS_WITH(loadRunSession(run), "checkpoint.pt: damaged, it cannot be loaded (shorter than any zip");
+    test::writeText(run + "/checkpoint.pt", whole);
+    QVERIFY(loadRunSession(run).method);  // the check passes what LibTorch wrote
     PRETEXT_VERIFY_THROWS_WITH(RunDirectory::open(dir_.filePath("nope").toStdString()), "no such run folder");
   }
 

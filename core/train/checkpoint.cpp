@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/methods/method.h"
+#include "core/train/archive_check.h"
 #include "core/train/optim.h"
 #include "core/train/run_dir.h"
 #include "core/train/trainer.h"
@@ -110,6 +111,7 @@ int64_t loadCheckpoint(const RunDirectory& run, Method& method, Optimizer* optim
   if (packed && state.contains("float32") && state["float32"].is_array())
     for (const auto& name : state["float32"])
       if (name.is_string()) keptFloat32.insert(name.get<std::string>());
+  verifyArchiveIntegrity(path);  // before LibTorch's reader, which trusts every byte
   torch::NoGradGuard noGrad;
   // A packed archive holds half tensors, and loading replaces each tensor's storage only when
   // the types agree: the method's float32 tensors become half first, and float32 again after.
