@@ -40,7 +40,7 @@ case $harness in
       sources=(core/config/experiment.cpp core/methods/registry.cpp core/augment/presets.cpp
                core/augment/augment.cpp)
     else
-      sources=(core/train/checkpoint.cpp core/train/run_dir.cpp)
+      sources=(core/train/checkpoint.cpp core/train/run_dir.cpp core/train/archive_check.cpp)
     fi
     extra=(-DPRETEXT_HAVE_OPENCV=1 -DPRETEXT_RESOURCE_DIR="\"$PWD/resources\""
            -DUSE_C10D_GLOO -DUSE_DISTRIBUTED -DUSE_RPC -DUSE_TENSORPIPE -I/usr/include/opencv4
