@@ -30,7 +30,7 @@ case $harness in
   image_decode)
     sources=(core/data/image_folder.cpp core/data/data_io.cpp)
     extra=(-DPRETEXT_HAVE_OPENCV=1 -I/usr/include/opencv4 -lopencv_core -lopencv_imgcodecs -lopencv_imgproc) ;;
-  experiment | checkpoint)
+  experiment | checkpoint | sweep)
     # These parsers reach the whole method registry: only the files named here are instrumented,
     # the rest comes from the plain build's library (its copies of these files are overridden).
     # Not core/models/backbone.cpp: clang's COMDAT group for torch::nn::Sequential's vtable lacks
@@ -39,6 +39,8 @@ case $harness in
     if [[ $harness == experiment ]]; then
       sources=(core/config/experiment.cpp core/methods/registry.cpp core/augment/presets.cpp
                core/augment/augment.cpp)
+    elif [[ $harness == sweep ]]; then
+      sources=(core/train/sweep.cpp core/config/experiment.cpp)
     else
       sources=(core/train/checkpoint.cpp core/train/run_dir.cpp core/train/archive_check.cpp)
     fi

@@ -69,6 +69,8 @@ class TestCli : public QObject {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<QString>("message");
     QTest::newRow("preset") << QStringList{"train", "--preset", "nope"} << "unknown preset \"nope\"";
+    QTest::newRow("preset name too long") << QStringList{"train", "--preset", QString(300, 'x')} << "unknown preset";
+    QTest::newRow("preset path") << QStringList{"train", "--preset", "../presets/simclr-fashion"} << "unknown preset";
     QTest::newRow("set") << QStringList{"train", "--set", "optimizer.lr=-3"} << "optimizer.lr = -3";
     QTest::newRow("file") << QStringList{"train", "missing.json"} << "missing.json: cannot open";
     QTest::newRow("data") << QStringList{"data", "cifar10:/nonexistent"} << "/nonexistent";

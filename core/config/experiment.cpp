@@ -336,7 +336,13 @@ std::vector<std::string> presetNames() {
 
 json loadPresetJson(const std::string& name) {
   const std::string path = presetDirectory() + "/" + name + ".json";
-  if (!fs::exists(path)) {
+  // A preset is a file name in the presets folder: no path, nothing the file system refuses to
+  // look up (a 300-character name threw std::filesystem's error past every caller; found by
+  // fuzz/sweep_fuzz.cpp).
+  const bool plainName = !name.empty() && name.size() <= 200 && name[0] != '.' &&
+                         name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+  std::error_code ec;
+  if (!plainName || !fs::is_regular_file(path, ec)) {
     std::string known;
     for (const auto& n : presetNames()) known += (known.empty() ? "" : ", ") + n;
     throw Error("unknown preset \"" + name + "\"; presets: " + (known.empty() ? "(none found in " + presetDirectory() + ")" : known));

@@ -416,11 +416,15 @@ SweepPlan loadSweep(const std::string& path, const std::vector<std::string>& set
     spec = ojson::parse(in);
   } catch (const ojson::parse_error& e) {
     throw Error(file + ": not valid JSON at byte " + std::to_string(e.byte));
+  } catch (const ojson::exception& e) {  // a number beyond a double (found by fuzz/sweep_fuzz.cpp)
+    throw Error(file + ": cannot be read (" + std::string(e.what()) + ")");
   }
   try {
     return parseSweep(spec, sets, fs::path(file).stem().string());
   } catch (const Error& e) {
     throw Error(file + ": " + e.what());
+  } catch (const ojson::exception& e) {  // a value of a type no check expected: still the file's fault
+    throw Error(file + ": " + std::string(e.what()));
   }
 }
 
