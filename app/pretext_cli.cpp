@@ -292,7 +292,14 @@ int cmdMethods(bool asJson) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  pretext::useOpenMpWaitPolicy(argv);  // before anything: beside other work, training must not spin
+  // Before anything, for the commands that compute for long: beside other work, OpenMP's workers
+  // must not spin. It costs a second start (~0.4 s), which the listing commands need not pay.
+  if (argc > 1) {
+    const std::string command = argv[1];
+    if (command == "train" || command == "eval" || command == "features" || command == "compare" ||
+        command == "sweep")
+      pretext::useOpenMpWaitPolicy(argv);
+  }
   CLI::App app{"pretext-cli: train and evaluate self-supervised visual representations"};
   app.require_subcommand(1);
 

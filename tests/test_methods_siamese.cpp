@@ -69,8 +69,8 @@ double gradSum(const std::vector<torch::Tensor>& ps) {
 class TestMethodsSiamese : public QObject {
   Q_OBJECT
  private slots:
-  // BYOL's loss taken apart: the per-image shares' mean is the loss of the same views (byolLoss
-  // both ways round, computed here from the networks directly), the diagonal is ringed.
+  // SimSiam's loss taken apart: its total is simsiamLoss of the same views, computed here from
+  // the networks directly.
   void simsiamLossAnatomyMatchesTheLoss() {
     auto m = makeMethod("simsiam", siameseSetup());
     m->eval();
