@@ -25,6 +25,7 @@
 #include "core/data/dataset.h"
 #include "app/cli_progress.h"
 #include "app/cli_results.h"
+#include "app/cli_lesson.h"
 #include "app/cli_sweep.h"
 #include "core/dist/launch_env.h"
 #include "core/eval/finetune.h"
@@ -49,7 +50,8 @@ namespace {
 
 
 int cmdTrain(const std::string& file, const std::string& preset, const std::vector<std::string>& sets,
-             const std::string& out, int64_t steps, const std::string& resume, bool quiet) {
+             const std::string& out, int64_t steps, const std::string& resume, bool quiet,
+             std::string* runDir = nullptr) {
   CliEvents events(quiet);
   TrainOptions options;
   options.outDir = out;
@@ -75,6 +77,7 @@ int cmdTrain(const std::string& file, const std::string& preset, const std::vect
   }
   Trainer trainer(experiment, options, &events);
   const std::string dir = trainer.run();
+  if (runDir) *runDir = dir;
   if (readLaunchEnv().rank == 0)
     std::cout << "\nrun saved in " << dir << "\nevaluate it with: pretext-cli eval " << dir << "\n";
   return 0;
@@ -297,7 +300,7 @@ int main(int argc, char** argv) {
   if (argc > 1) {
     const std::string command = argv[1];
     if (command == "train" || command == "eval" || command == "features" || command == "compare" ||
-        command == "sweep")
+        command == "sweep" || command == "lesson")
       pretext::useOpenMpWaitPolicy(argv);
   }
   CLI::App app{"pretext-cli: train and evaluate self-supervised visual representations"};
@@ -448,6 +451,16 @@ int main(int argc, char** argv) {
   sweep->add_flag("--dry-run", sweepDryRun, "print the plan and its points; train nothing");
   sweep->add_flag("--quiet", sweepQuiet, "no per-step progress");
 
+  auto* lessons = app.add_subcommand("lessons", "list the lessons: the lectures' figures, replayable");
+  auto* lesson = app.add_subcommand(
+      "lesson", "run a lesson (resources/lessons): its run or sweep, then what to look at");
+  std::string lessonName, lessonOut;
+  bool lessonDryRun = false, lessonQuiet = false;
+  lesson->add_option("name", lessonName, "the lesson (pretext-cli lessons lists them)")->required();
+  lesson->add_option("--out", lessonOut, "where its runs go (default runs/lessons/NAME)");
+  lesson->add_flag("--dry-run", lessonDryRun, "print the lesson and what it would train; train nothing");
+  lesson->add_flag("--quiet", lessonQuiet, "no per-step progress");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -456,6 +469,30 @@ int main(int argc, char** argv) {
   try {
     if (*train) return cmdTrain(file, preset, sets, out, steps, resume, quiet);
     if (*sweep) return cmdSweep(sweepFile, sweepSets, sweepOut, sweepDryRun, sweepQuiet);
+    if (*lessons) {
+      printLessonList(std::cout);
+      return 0;
+    }
+    if (*lesson) {
+      const Lesson l = loadLesson(lessonName);
+      const std::string folder = lessonOut.empty() ? defaultLessonFolder(l) : lessonOut;
+      printLessonIntro(l, std::cout);
+      int rc = 0;
+      std::string shown = folder;
+      if (l.isSweep()) {
+        rc = cmdSweep(lessonSweepPath(l), {}, folder, lessonDryRun, lessonQuiet);
+      } else if (lessonDryRun) {
+        std::cout << "(dry run: nothing trained; run it without --dry-run)\n";
+      } else {
+        rc = cmdTrain("", l.preset, l.sets, folder, 0, "", lessonQuiet, &shown);
+        if (rc == 0 && l.evaluate) {
+          configureThreads();
+          rc = cmdEval(shown, EvalArgs{});
+        }
+      }
+      if (rc == 0 && !lessonDryRun) printLessonOutro(l, shown, std::cout);
+      return rc;
+    }
     if (*eval) {
       configureThreads();
       return cmdEval(runDir, ea);

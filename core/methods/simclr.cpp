@@ -65,10 +65,17 @@ class SimClr : public Method {
   explicit SimClr(const MethodSetup& s) : Method(s) {
     const auto& p = s.params;
     temperature_ = p["temperature"].get<double>();
+    probeFeatures_ = p["probe_features"].get<std::string>();
     projector_ = register_module(
         "projector", makeMlp(encoder_->featureDim(), p["proj_hidden"].get<int64_t>(),
                              p["proj_dim"].get<int64_t>(), p["proj_layers"].get<int64_t>(),
                              p["proj_bn"].get<bool>()));
+  }
+  // What the probes read: the encoder's features (the paper's choice), every stage pooled, or the
+  // projection head's output (the paper's Figure 8: the features before the head probe better).
+  torch::Tensor features(const torch::Tensor& images) override {
+    if (probeFeatures_ == "projector") return projector_->forward(encoder_->forward(images));
+    return stageFeatures(images, probeFeatures_);
   }
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
@@ -133,6 +140,7 @@ class SimClr : public Method {
 
  private:
   double temperature_;
+  std::string probeFeatures_ = "last";
   torch::nn::Sequential projector_{nullptr};
 };
 
@@ -158,6 +166,10 @@ MethodInfo simclrMethodInfo() {
       {"proj_dim", T::Int, 128, 2, 4096, {}, "output dimension of the projection MLP"},
       {"proj_layers", T::Int, 2, 1, 4, {}, "linear layers in the projector (1 = linear)"},
       {"proj_bn", T::Bool, true, 0, 0, {}, "batch norm in the projector's hidden layers"},
+      {"probe_features", T::Choice, "last", 0, 0, {"last", "all-max", "all-mean", "projector"},
+       "what the probes evaluate: the encoder's features (last stage, the paper's choice), every "
+       "stage pooled to 1x1 by max or mean and concatenated, or the projection head's output "
+       "(the paper finds it worse: the head discards what the augmentations vary)"},
   };
   m.make = [](const MethodSetup& s) { return std::make_shared<SimClr>(s); };
   return m;
