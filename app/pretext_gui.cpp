@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
                                  "Show the Compare panel: the opened run (or example) against this run "
                                  "folder, layer by layer (linear CKA).",
                                  "dir");
+  QCommandLineOption lesson("lesson", "Open a lesson (pretext-cli lessons lists them); with --start, run it.",
+                            "name");
   QCommandLineOption start("start", "Start training at once.");
   QCommandLineOption present("present", "Start in presentation mode.");
   QCommandLineOption shots("screenshots", "Train, save a PNG of every panel into DIR, and quit.", "dir");
@@ -61,8 +63,8 @@ int main(int argc, char** argv) {
                             "'presentation' for presentation mode).",
                             "names");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
-  cli.addOptions({preset, experiment, openRun, follow, openExample, openSweep, sweep, runs, compareWith, start,
-                  present, shots, steps, panels, fresh});
+  cli.addOptions({preset, experiment, openRun, follow, openExample, openSweep, sweep, runs, compareWith, lesson,
+                  start, present, shots, steps, panels, fresh});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
   if (cli.isSet(preset)) window.loadPreset(cli.value(preset));
   if (cli.isSet(experiment) && !window.openExperimentFile(cli.value(experiment))) return 1;
   window.show();
+  if (cli.isSet(lesson)) window.openLesson(cli.value(lesson));
   if (cli.isSet(openRun)) window.openRun(cli.value(openRun));
   if (cli.isSet(follow)) window.followRun(cli.value(follow));
   if (cli.isSet(openExample)) window.openExample(cli.value(openExample));
@@ -106,7 +109,7 @@ int main(int argc, char** argv) {
       std::cerr << "error: " << m.toStdString() << "\n";
       app.exit(1);
     });
-    if (cli.isSet(openSweep) && !cli.isSet(openRun) && !cli.isSet(openExample) &&
+    if ((cli.isSet(openSweep) || cli.isSet(lesson)) && !cli.isSet(openRun) && !cli.isSet(openExample) &&
         !cli.isSet(follow)) {
       QTimer::singleShot(500, shooter, &pretext::ScreenshotTour::run);  // drawn at once
     } else if (opened) {
@@ -117,6 +120,8 @@ int main(int argc, char** argv) {
     } else {
       QTimer::singleShot(0, shooter, &pretext::ScreenshotTour::run);
     }
+  } else if (cli.isSet(start) && cli.isSet(lesson)) {
+    QTimer::singleShot(0, &window, &pretext::MainWindow::runLesson);
   } else if (cli.isSet(start)) {
     QTimer::singleShot(0, &window, &pretext::MainWindow::start);
   }

@@ -27,6 +27,7 @@ class EvaluationPanel;
 class MethodViewsPanel;
 class LogPanel;
 class PresentationBanner;
+class LessonCard;
 class StartPage;
 struct RunInfo;
 struct StepPoint;
@@ -63,6 +64,11 @@ class MainWindow : public QMainWindow {
   // Copies a ready-trained example into the runs folder's examples/ and opens it on the panel
   // that shows it best (core/train/examples.h).
   void openExample(const QString& name);
+  // A lesson (resources/lessons): its experiment in the panel (or its sweep ready to run), its
+  // card above the panels, its panel shown, presentation mode on. runLesson trains it.
+  void openLesson(const QString& name);
+  void runLesson();
+  void closeLesson();
   void resumeRun(const QString& dir);
   void start();
   void setPresentationMode(bool on);
@@ -76,7 +82,9 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildActions();
-  void buildMenus();
+  void buildMenus();   // main_window_menus.cpp
+  void wireLessons();  // main_window_lessons.cpp
+  QString lessonFolder(const QString& name) const;
   void buildToolBar();
   void buildStatusBar();
   void buildPanels();
@@ -97,6 +105,8 @@ class MainWindow : public QMainWindow {
   LogPanel* logPanel_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   PresentationBanner* banner_ = nullptr;
+  LessonCard* lessonCard_ = nullptr;
+  bool lessonRunning_ = false;  // the open lesson's run (not a sweep) is training
   StartPage* startPage_ = nullptr;
   QDockWidget* experimentDock_ = nullptr;
   QDockWidget* logDock_ = nullptr;

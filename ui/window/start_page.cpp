@@ -18,6 +18,7 @@
 #include "core/config/experiment.h"
 #include "core/methods/registry.h"
 #include "core/train/examples.h"
+#include "core/train/lesson.h"
 
 namespace pretext {
 
@@ -107,6 +108,12 @@ StartPage::StartPage(QWidget* parent) : QWidget(parent) {
   examples_->setVerticalSpacing(12);
   layout->addLayout(examples_);
 
+  layout->addWidget(heading(tr("Lessons: the lectures' figures, live")));
+  layout->addWidget(paragraph(
+      tr("Each lesson trains what a figure of the lecture notes shows, at a budget that fits a "
+         "class, and opens in presentation mode with the claim and what to look at.")));
+  fillLessons(layout);
+
   layout->addWidget(heading(tr("Train one yourself: the presets by what they teach")));
   presets_ = new QVBoxLayout;
   layout->addLayout(presets_);
@@ -163,6 +170,30 @@ void StartPage::fillExamples() {
     v->addWidget(open);
     examples_->addWidget(card, static_cast<int>(i) / kColumns, static_cast<int>(i) % kColumns);
   }
+}
+
+void StartPage::fillLessons(QVBoxLayout* layout) {
+  auto* grid = new QGridLayout;
+  grid->setHorizontalSpacing(12);
+  int row = 0;
+  for (const Lesson& l : allLessons()) {
+    const QString name = QString::fromStdString(l.name);
+    auto* open = new QPushButton(QString::fromStdString(l.title));
+    open->setObjectName("lesson_" + name);
+    open->setToolTip(QString::fromStdString(l.claim));
+    connect(open, &QPushButton::clicked, this, [this, name] { emit lessonRequested(name); });
+    grid->addWidget(open, row, 0);
+    QString what = QString::fromStdString(l.claim).toHtmlEscaped();
+    if (what.size() > 150) what = what.left(what.lastIndexOf(' ', 147)) + "...";
+    grid->addWidget(paragraph(tr("<span style='color:gray'>%1 min:</span> %2")
+                                  .arg(l.minutes)
+                                  .arg(what)),
+                    row, 1);
+    ++row;
+  }
+  if (row == 0) grid->addWidget(paragraph(tr("No lessons found in %1.").arg(QString::fromStdString(lessonDirectory()))), 0, 0);
+  grid->setColumnStretch(1, 1);
+  layout->addLayout(grid);
 }
 
 void StartPage::fillPresets() {

@@ -1,6 +1,7 @@
 #pragma once
 // The first tab: what Pretext is, the ready-trained examples (open one and look at once), the
-// presets grouped by what they teach, and the last runs of the runs folder.
+// lessons (the lectures' figures, replayable), the presets grouped by what they teach, and the last
+// runs of the runs folder.
 #include <QString>
 #include <QWidget>
 
@@ -20,11 +21,13 @@ class StartPage : public QWidget {
  signals:
   void exampleRequested(const QString& name);
   void presetRequested(const QString& name);
+  void lessonRequested(const QString& name);
   void runRequested(const QString& dir);
 
  private:
   void fillExamples();
   void fillPresets();
+  void fillLessons(QVBoxLayout* layout);
   void fillLastRuns(const QString& runsFolder);
 
   QGridLayout* examples_ = nullptr;
