@@ -403,8 +403,8 @@ int main(int argc, char** argv) {
                 "lightly backbone, a Pretext export) that the window and eval open");
   ImportOptions io;
   importCmd->add_option("file", io.file, "the .pt file torch.save wrote")->required();
-  importCmd->add_option("--arch", io.arch, "resnet18, resnet34, convnet or vit (default: read off the keys)")
-      ->check(CLI::IsMember({"resnet18", "resnet34", "convnet", "vit"}));
+  importCmd->add_option("--arch", io.arch, "resnet18, resnet34, convnet, vit or mlp (default: read off the keys)")
+      ->check(CLI::IsMember({"resnet18", "resnet34", "convnet", "vit", "mlp"}));
   importCmd->add_option("--stem", io.stem, "resnets: small (3x3 conv) or imagenet (7x7 + max-pool); default: read off conv1")
       ->check(CLI::IsMember({"small", "imagenet"}));
   importCmd->add_option("--data", io.data,

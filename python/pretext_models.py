@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["ConvNet", "ResNet", "ViT", "build", "normalize"]
+__all__ = ["ConvNet", "MLP", "ResNet", "ViT", "build", "normalize"]
 
 
 def normalize(images):
@@ -134,6 +134,19 @@ class ViT(nn.Module):
         return self.norm(x).mean(1)
 
 
+class MLP(nn.Module):
+    """One fully connected layer of `width` sigmoid units on the flattened image (the early
+    denoising autoencoders' encoder): a `width`-dimensional feature."""
+
+    def __init__(self, in_channels=1, width=256, image_size=28):
+        super().__init__()
+        self.fc = nn.Linear(in_channels * image_size * image_size, width)
+        self.feature_dim = width
+
+    def forward(self, x):
+        return torch.sigmoid(self.fc(x.flatten(1)))
+
+
 def build(sidecar):
     """The module a Pretext export's sidecar (encoder.json, as a dict) describes, untrained."""
     a = sidecar["architecture"] if "architecture" in sidecar else sidecar
@@ -144,4 +157,6 @@ def build(sidecar):
         return ResNet(int(name[6:]), c, w, a.get("stem", "small"))
     if name == "vit":
         return ViT(c, w, a["patch_size"], a["depth"], a["heads"], a["image_size"])
-    raise ValueError("unknown architecture %r (expected convnet, resnet18, resnet34 or vit)" % name)
+    if name == "mlp":
+        return MLP(c, w, a["image_size"])
+    raise ValueError("unknown architecture %r (expected convnet, resnet18, resnet34, vit or mlp)" % name)

@@ -236,6 +236,33 @@ class TestEvalInspect : public QObject {
     PRETEXT_VERIFY_THROWS_WITH(pretext::firstLayerFilters(none), "no convolution");
   }
 
+  // The mlp backbone (one layer of sigmoid units on the flattened image): each unit's weights
+  // are a whole image, shown as a filter; its features are sigmoid(W (2x - 1) + b).
+  void anMlpsFiltersAreWholeImages() {
+    auto enc = pretext::makeBackbone(
+        pretext::BackboneOptions().name("mlp").width(3).inChannels(1).imageSize(2));
+    QCOMPARE(enc->featureDim(), int64_t(3));
+    {
+      torch::NoGradGuard g;
+      auto w = enc->named_parameters()["fc.weight"];
+      w.copy_(torch::tensor({1.f, -4.f, 0.f, 2.f, 0.f, 0.f, 0.f, 0.f, 3.f, 0.f, 0.f, 0.f}).view({3, 4}));
+      enc->named_parameters()["fc.bias"].zero_();
+    }
+    auto f = pretext::firstLayerFilters(*enc);
+    QCOMPARE(f.sizes(), (torch::IntArrayRef{3, 1, 2, 2}));
+    // Row 0 is the 2x2 image [[1,-4],[0,2]]: w / (2 * 4) + 0.5; row 1 is all zero: mid-grey.
+    QVERIFY(torch::allclose(f[0].flatten(), torch::tensor({0.625f, 0.f, 0.5f, 0.75f})));
+    QVERIFY(torch::allclose(f[1], torch::full({1, 2, 2}, 0.5f)));
+    // A white image (all 1 -> normalised 1): unit 0 sees 1 - 4 + 0 + 2 = -1, unit 2 sees 3.
+    torch::NoGradGuard g;
+    auto h = enc->forward(torch::ones({1, 1, 2, 2}));
+    QVERIFY(torch::allclose(h, torch::sigmoid(torch::tensor({{-1.f, 0.f, 3.f}}))));
+    QCOMPARE(enc->numStages(), int64_t(1));
+    QCOMPARE(enc->stages(torch::ones({1, 1, 2, 2}))[0].sizes(), (torch::IntArrayRef{1, 3, 1, 1}));
+    PRETEXT_VERIFY_THROWS_WITH(
+        pretext::BackboneOptions().name("mlp").inChannels(3).imageSize(256).validate(), "too many");
+  }
+
   void channelActivationsAndTopImages() {
     HandEncoder enc;
     // Five 1x2x2 images with means 10, 50, 30, 50, 0 (uint8, so /255).

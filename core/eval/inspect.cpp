@@ -13,15 +13,18 @@ namespace pretext {
 
 torch::Tensor firstLayerFilters(Encoder& encoder) {
   torch::NoGradGuard noGrad;
-  // named_parameters lists a module's own parameters, then its children's in registration
-  // order: the first 4-D one is the first convolution the input meets.
-  for (const auto& item : encoder.named_parameters(/*recurse=*/true)) {
-    const auto& w = item.value();
-    if (w.dim() != 4) continue;
+  const auto normalised = [](const torch::Tensor& w) {
     auto f = w.detach().to(torch::kCPU, torch::kFloat);
     const auto maxAbs = f.abs().amax({1, 2, 3}, /*keepdim=*/true);
     const auto scale = torch::where(maxAbs > 0, 0.5 / maxAbs, torch::zeros_like(maxAbs));
     return (f * scale + 0.5).clamp(0, 1).contiguous();
+  };
+  if (const auto filters = encoder.inputFilters(); filters.defined()) return normalised(filters);
+  // named_parameters lists a module's own parameters, then its children's in registration
+  // order: the first 4-D one is the first convolution the input meets.
+  for (const auto& item : encoder.named_parameters(/*recurse=*/true)) {
+    const auto& w = item.value();
+    if (w.dim() == 4) return normalised(w);
   }
   throw Error("first-layer filters: this encoder has no convolution weight to show");
 }

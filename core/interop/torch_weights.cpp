@@ -265,6 +265,7 @@ InferredBackbone inferBackbone(const NamedTensors& tensors, const std::string& a
       name = blocksIn("layer3.") >= 6 ? "resnet34" : "resnet18";
     else if (has("stage1.0.weight")) name = "convnet";
     else if (has("patch_embed.weight")) name = "vit";
+    else if (has("fc.weight") && tensors.size() == 2) name = "mlp";
     else if (has("cls_token"))
       throw Error("the weights are a ViT with a class token (timm's); Pretext's ViT has none");
     else {
@@ -292,8 +293,18 @@ InferredBackbone inferBackbone(const NamedTensors& tensors, const std::string& a
                   " tokens, not a square grid of patches (a class token?)");
     out.options.width(w.size(0)).inChannels(w.size(1)).patchSize(w.size(2)).depth(blocksIn("blocks."));
     out.imageSize = grid * w.size(2);
+  } else if (name == "mlp") {
+    // fc.weight is [width, C*H*W]: the channels come from the data, the square side from the rest.
+    const auto& w = need("fc.weight", 2);
+    const int64_t c = like.inChannels();
+    const auto side = static_cast<int64_t>(std::llround(std::sqrt(double(w.size(1)) / double(c))));
+    if (side * side * c != w.size(1))
+      throw Error("the weights' fc.weight takes " + std::to_string(w.size(1)) + " inputs, not " +
+                  std::to_string(c) + " channels of a square image");
+    out.options.width(w.size(0));
+    out.imageSize = side;
   } else {
-    throw Error("backbone \"" + name + "\": expected resnet18, resnet34, convnet or vit");
+    throw Error("backbone \"" + name + "\": expected resnet18, resnet34, convnet, vit or mlp");
   }
   return out;
 }

@@ -11,8 +11,9 @@ namespace pretext {
 std::shared_ptr<Encoder> makeConvNet(const BackboneOptions& o);
 std::shared_ptr<Encoder> makeResNet(const BackboneOptions& o, int depth);
 std::shared_ptr<Encoder> makeViT(const BackboneOptions& o);
+std::shared_ptr<Encoder> makeMlpEncoder(const BackboneOptions& o);
 
-std::vector<std::string> backboneNames() { return {"convnet", "resnet18", "resnet34", "vit"}; }
+std::vector<std::string> backboneNames() { return {"convnet", "resnet18", "resnet34", "vit", "mlp"}; }
 
 void BackboneOptions::validateArchitecture() const {
   const auto names = backboneNames();
@@ -59,6 +60,10 @@ void BackboneOptions::validate() const {
   }
   if (inChannels() < 1 || inChannels() > 16)
     throw Error("backbone.in_channels = " + std::to_string(inChannels()) + ": expected 1..16");
+  if (name() == "mlp" && inChannels() * imageSize() * imageSize() > (1 << 16))
+    throw Error("backbone: the mlp flattens the image into one vector; " + std::to_string(inChannels()) +
+                " x " + std::to_string(imageSize()) + " x " + std::to_string(imageSize()) +
+                " inputs is too many for it (at most 65,536): use a convnet, or data.image_size");
   if (name() == "convnet" && imageSize() < 8)
     throw Error("backbone: the convnet needs images of at least 8x8 pixels, got " +
                 std::to_string(imageSize()));
@@ -68,6 +73,7 @@ std::shared_ptr<Encoder> makeBackbone(const BackboneOptions& options) {
   options.validate();
   if (options.name() == "convnet") return makeConvNet(options);
   if (options.name() == "vit") return makeViT(options);
+  if (options.name() == "mlp") return makeMlpEncoder(options);
   return makeResNet(options, options.name() == "resnet18" ? 18 : 34);
 }
 

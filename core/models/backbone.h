@@ -11,9 +11,9 @@
 namespace pretext {
 
 struct BackboneOptions {
-  PRETEXT_ARG(std::string, name) = "convnet";  // convnet | resnet18 | resnet34 | vit
+  PRETEXT_ARG(std::string, name) = "convnet";  // convnet | resnet18 | resnet34 | vit | mlp
   PRETEXT_ARG(int64_t, inChannels) = 1;
-  PRETEXT_ARG(int64_t, width) = 32;            // channels of the first stage; vit: embedding dim
+  PRETEXT_ARG(int64_t, width) = 32;            // channels of the first stage; vit: embedding dim; mlp: hidden units
   PRETEXT_ARG(int64_t, imageSize) = 28;
   PRETEXT_ARG(int64_t, patchSize) = 4;         // vit: side of the square patches (one token each)
   PRETEXT_ARG(int64_t, depth) = 4;             // vit: transformer blocks
@@ -42,6 +42,9 @@ class Encoder : public torch::nn::Module {
   // Parameters of the first `blocks` stages (fine-tuning can freeze them).
   virtual std::vector<torch::Tensor> stageParameters(int64_t stage) { return {}; }
   virtual int64_t numStages() const { return 0; }
+  // The first layer's weights as images [K,C,kh,kw] when that layer is not a convolution (an
+  // MLP's rows, each a whole image); undefined otherwise (the first convolution is read instead).
+  virtual torch::Tensor inputFilters() { return {}; }
   int64_t featureDim() const { return featureDim_; }
 
  protected:
