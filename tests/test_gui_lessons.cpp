@@ -48,6 +48,15 @@ class TestGuiLessons : public QObject {
       button->click();
       QVERIFY2(card->isVisible() && card->hasLesson() && card->lesson().name == l.name, qPrintable(name));
       QVERIFY(card->text().contains(QString::fromStdString(l.title).toHtmlEscaped()));
+      // What it measured stays hidden until asked for.
+      auto* result = card->findChild<QWidget*>("lessonResult");
+      auto* showResult = card->findChild<QPushButton*>("lessonShowResult");
+      QVERIFY(result && showResult && !result->isVisible());
+      QCOMPARE(showResult->isVisible(), !l.result.empty());
+      if (!l.result.empty()) {
+        showResult->click();
+        QVERIFY(result->isVisible());
+      }
       QVERIFY(window.presentationMode());
       QWidget* shown = window.panel(QString::fromStdString(l.panel));
       QVERIFY2(shown, qPrintable(name + ": its panel " + QString::fromStdString(l.panel)));

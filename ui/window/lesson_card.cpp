@@ -22,7 +22,9 @@ LessonCard::LessonCard(QWidget* parent) : QFrame(parent) {
   claim_ = new QLabel(this);
   explanation_ = new QLabel(this);
   lookAt_ = new QLabel(this);
-  for (QLabel* l : {title_, claim_, explanation_, lookAt_}) {
+  result_ = new QLabel(this);
+  result_->setObjectName("lessonResult");
+  for (QLabel* l : {title_, claim_, explanation_, lookAt_, result_}) {
     l->setWordWrap(true);
     l->setTextFormat(Qt::RichText);
     text->addWidget(l);
@@ -37,12 +39,18 @@ LessonCard::LessonCard(QWidget* parent) : QFrame(parent) {
   start_->setObjectName("lessonStart");
   close_ = new QPushButton(tr("Close the lesson"), this);
   close_->setObjectName("lessonClose");
+  showResult_ = new QPushButton(tr("Show the result"), this);
+  showResult_->setObjectName("lessonShowResult");
+  showResult_->setCheckable(true);
+  showResult_->setToolTip(tr("What this lesson measured when it was made (hidden, so that a class sees it happen first)"));
   buttons->addWidget(start_);
+  buttons->addWidget(showResult_);
   buttons->addWidget(close_);
   buttons->addStretch(1);
   outer->addLayout(buttons);
   connect(start_, &QPushButton::clicked, this, &LessonCard::startRequested);
   connect(close_, &QPushButton::clicked, this, &LessonCard::closeRequested);
+  connect(showResult_, &QPushButton::toggled, result_, &QLabel::setVisible);
 }
 
 void LessonCard::setLesson(const Lesson& lesson) {
@@ -55,9 +63,11 @@ void LessonCard::setLesson(const Lesson& lesson) {
   QString what = html(lesson.explanation);
   if (lesson.minutes > 0) what += tr(" <span style='color:#6d4c41'>About %1 min on 2 cores.</span>").arg(lesson.minutes);
   explanation_->setText(what);
-  QString look = tr("<b>Look at:</b> %1").arg(html(lesson.lookAt));
-  if (!lesson.result.empty()) look += tr("<br><b>Measured:</b> %1").arg(html(lesson.result));
-  lookAt_->setText(look);
+  lookAt_->setText(tr("<b>Look at:</b> %1").arg(html(lesson.lookAt)));
+  result_->setText(tr("<b>Measured:</b> %1").arg(html(lesson.result)));
+  showResult_->setChecked(false);
+  result_->setVisible(false);
+  showResult_->setVisible(!lesson.result.empty());
   setRunning(false);
 }
 
@@ -67,7 +77,8 @@ void LessonCard::setRunning(bool running) {
 }
 
 QString LessonCard::text() const {
-  return QStringList{title_->text(), claim_->text(), explanation_->text(), lookAt_->text()}.join("\n");
+  return QStringList{title_->text(), claim_->text(), explanation_->text(), lookAt_->text(), result_->text()}
+      .join("\n");
 }
 
 }  // namespace pretext

@@ -33,6 +33,8 @@ class LessonCard : public QFrame {
   QLabel* claim_;
   QLabel* explanation_;
   QLabel* lookAt_;
+  QLabel* result_;           // what it measured: hidden until asked for (a class sees it happen)
+  QPushButton* showResult_;
   QPushButton* start_;
   QPushButton* close_;
 };
