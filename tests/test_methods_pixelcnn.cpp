@@ -207,6 +207,23 @@ class TestMethodsPixelCnn : public QObject {
     QVERIFY_THROWS_EXCEPTION(Error, pixelCnnSample(*m, x, {}, 0.0, gen));
   }
 
+  // The probes' read-outs: the middle block's map (after block 1 of 2) pooled over the image
+  // (mean and max: 2 x 12), over a 4x4 grid (16 x 12), or every stage max-pooled (3 x 12).
+  void probeFeatures() {
+    auto x = torch::rand({2, 1, 8, 8});
+    for (auto [mode, dim] : std::vector<std::pair<std::string, int64_t>>{
+             {"middle", 24}, {"middle-grid", 192}, {"all-max", 36}}) {
+      torch::manual_seed(0);
+      auto m = makeMethod("pixelcnn", test::tinySetup({{"width", 12}, {"blocks", 2}, {"probe_features", mode}}, 1, 8));
+      auto f = m->features(x);
+      QCOMPARE(f.sizes().vec(), (std::vector<int64_t>{2, dim}));
+      if (mode == "middle") {
+        auto map = m->encoder()->stages(x)[1];  // the first layer, block 1 (the middle), block 2
+        QVERIFY(test::close(f, torch::cat({map.mean({2, 3}), map.amax({2, 3})}, 1)));
+      }
+    }
+  }
+
   // The previews run on a few images and give the three pictures; bad settings name the culprit.
   void previewsAndSettings() {
     auto m = tinyPixelCnn(1, 8);

@@ -157,9 +157,13 @@ class PixelCnnEncoder : public Encoder {
   static torch::Tensor normalise(const torch::Tensor& x) { return (x - 0.5) / 0.5; }
 
   torch::Tensor forward(torch::Tensor x) override {
+    auto m = middleMap(x);
+    return torch::cat({m.mean({2, 3}), m.amax({2, 3})}, 1);
+  }
+  torch::Tensor middleMap(const torch::Tensor& x) {
     auto m = first_->forward(normalise(x));
     for (int64_t b = 0; b < middle_; ++b) m = blocks_[b]->forward(m);
-    return torch::cat({m.mean({2, 3}), m.amax({2, 3})}, 1);
+    return m;
   }
   std::vector<torch::Tensor> stages(torch::Tensor x) override {
     std::vector<torch::Tensor> out{first_->forward(normalise(x))};
@@ -209,6 +213,8 @@ class PixelCnnEncoder : public Encoder {
   MaskedConv2d first_{nullptr};
   std::vector<ResidualBlock> blocks_;
 };
+
+constexpr int64_t kGrid = 4;  // probe_features "middle-grid": the middle map pooled to 4x4
 
 // Paints the not-yet-drawn pixels (raster position >= `drawn`) mid-gray for display.
 torch::Tensor shownUpTo(const torch::Tensor& x, int64_t drawn) {
@@ -260,7 +266,12 @@ class PixelCnn : public Method {
   }
 
   torch::Tensor features(const torch::Tensor& images) override {
-    return probeFeatures_ == "middle" ? net_->forward(images) : stageFeatures(images, probeFeatures_);
+    if (probeFeatures_ == "middle") return net_->forward(images);
+    if (probeFeatures_ == "middle-grid")
+      return F::adaptive_avg_pool2d(net_->middleMap(images),
+                                    F::AdaptiveAvgPool2dFuncOptions({kGrid, kGrid}))
+          .flatten(1);
+    return stageFeatures(images, probeFeatures_);
   }
 
   StepResult step(const Batch& batch, StepContext& ctx) override {
@@ -517,9 +528,10 @@ MethodInfo pixelcnnMethodInfo() {
        "middle",
        0,
        0,
-       {"middle", "all-max", "all-mean"},
-       "what the probes evaluate: the middle block's map averaged and max-pooled (2 x width), or "
-       "every stage's map pooled by max or mean and concatenated"},
+       {"middle", "middle-grid", "all-max", "all-mean"},
+       "what the probes evaluate: the middle block's map averaged and max-pooled over the image "
+       "(2 x width), or averaged over each cell of a 4x4 grid (16 x width: where things are "
+       "survives), or every stage's map pooled by max or mean and concatenated"},
   };
   m.make = [](const MethodSetup& s) { return std::make_shared<PixelCnn>(s); };
   return m;
