@@ -5,7 +5,8 @@
 // forward pass gives all the conditionals of an image at once in training; drawing an image takes
 // one pass per pixel. The network: a 7x7 type-A masked convolution, residual blocks (ReLU, 1x1,
 // ReLU, 3x3 type-B, ReLU, 1x1, as in the paper's PixelCNN blocks), then ReLU, 1x1, ReLU, 1x1 to
-// 256 logits per pixel and channel. The probes read the middle block's feature map, pooled.
+// 256 logits per pixel and channel. The probes read the middle block's feature map, pooled (over
+// a 4x4 grid by default).
 #include "core/methods/pixelcnn.h"
 
 #include <torch/torch.h>
@@ -141,9 +142,10 @@ class ResidualBlockImpl : public nn::Module {
 };
 TORCH_MODULE(ResidualBlock);
 
-// The masked stack below the output head. Its stages are the first layer's map and each block's;
-// its features (what the probes and the export read) are the middle stage's map pooled: the
-// global mean and the global max side by side (2 x width).
+// The masked stack below the output head: the method's encoder (the export and the encoder panels
+// read it). Its stages are the first layer's map and each block's; its own output is the middle
+// stage's map pooled, the global mean and the global max side by side (2 x width). The probes go
+// through PixelCnn::features, which reads the same map over a 4x4 grid by default.
 class PixelCnnEncoder : public Encoder {
  public:
   PixelCnnEncoder(int64_t channels, int64_t width, int64_t blocks, int64_t firstKernel)
@@ -452,7 +454,7 @@ class PixelCnn : public Method {
 
  private:
   int64_t channels_, size_;
-  std::string probeFeatures_ = "middle";
+  std::string probeFeatures_ = "middle-grid";
   std::shared_ptr<PixelCnnEncoder> net_;
   MaskedConv2d head1_{nullptr}, head2_{nullptr};
 };
@@ -491,7 +493,7 @@ MethodInfo pixelcnnMethodInfo() {
       "per pixel in raster order, each pixel's 8-bit value a 256-way choice given the pixels "
       "above and to its left. Masked convolutions hide a pixel and the pixels after it from its "
       "own prediction, so training takes one pass per image; drawing an image takes one pass "
-      "per pixel. The representation is the middle layer's feature map, pooled.";
+      "per pixel. The representation is the middle layer's feature map, pooled over a 4x4 grid.";
   m.formula =
       "-log p(x) = -sum_i log p(x_i | x_<i), p(x_i | x_<i) = softmax_256(f(x_<i))[x_i]; "
       "reported in bits/dim = -log p(x) / (C H W ln 2)";
@@ -525,10 +527,10 @@ MethodInfo pixelcnnMethodInfo() {
        "kernel of the first, type-A masked convolution (odd; the paper's 7)"},
       {"probe_features",
        T::Choice,
-       "middle",
+       "middle-grid",
        0,
        0,
-       {"middle", "middle-grid", "all-max", "all-mean"},
+       {"middle-grid", "middle", "all-max", "all-mean"},
        "what the probes evaluate: the middle block's map averaged and max-pooled over the image "
        "(2 x width), or averaged over each cell of a 4x4 grid (16 x width: where things are "
        "survives), or every stage's map pooled by max or mean and concatenated"},
