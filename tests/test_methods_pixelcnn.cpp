@@ -236,6 +236,12 @@ class TestMethodsPixelCnn : public QObject {
     QCOMPARE(p[2].images.size(0), int64_t(3));
     auto v = m->inputViews(torch::rand({2, 1, 8, 8}), augmentPreset("none"), gen);
     QCOMPARE(v.images.size(0), int64_t(6));
+    // Colour: the samples are drawn channel by channel; the pictures keep the three channels.
+    auto colour = tinyPixelCnn(3, 8, 24);
+    auto pc = colour->previews(torch::rand({2, 3, 8, 8}), gen, {});
+    QCOMPARE(int(pc.size()), 3);
+    QCOMPARE(pc[0].images.size(1), int64_t(3));
+    QCOMPARE(pc[1].images.size(0), int64_t(6));
     try {
       makeMethod("pixelcnn", test::tinySetup({{"first_kernel", 4}}));
       QFAIL("an even kernel was accepted");

@@ -415,9 +415,10 @@ class PixelCnn : public Method {
     }
     std::snprintf(buf, sizeof buf,
                   "each: a test image (the pixel in red) and the model's 256-way distribution of "
-                  "that pixel's value given the pixels before it (bars, 0..255 left to right; the "
-                  "true value's column red). These %lld images: %.3f bits/dim",
-                  static_cast<long long>(real.size(0)), bpd);
+                  "that pixel's %svalue given the pixels before it (bars, 0..255 left to right; "
+                  "the true value's column red). These %lld images: %.3f bits/dim",
+                  channels_ > 1 ? "first channel's " : "", static_cast<long long>(real.size(0)),
+                  bpd);
     out.push_back({"pixelcnn predicted distribution", buf, canvas, labels, 2});
     return out;
   }
@@ -531,9 +532,9 @@ MethodInfo pixelcnnMethodInfo() {
        0,
        0,
        {"middle-grid", "middle", "all-max", "all-mean"},
-       "what the probes evaluate: the middle block's map averaged and max-pooled over the image "
-       "(2 x width), or averaged over each cell of a 4x4 grid (16 x width: where things are "
-       "survives), or every stage's map pooled by max or mean and concatenated"},
+       "what the probes evaluate: the middle block's map averaged over each cell of a 4x4 grid "
+       "(16 x width: where things are survives), or its mean and max over the whole image "
+       "(2 x width), or every stage's map pooled by max or mean and concatenated"},
   };
   m.make = [](const MethodSetup& s) { return std::make_shared<PixelCnn>(s); };
   return m;
