@@ -6,11 +6,16 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 
+#include <QTemporaryDir>
+
+#include "core/interop/export_run.h"
 #include "core/methods/pixelcnn.h"
 #include "core/methods/registry.h"
 #include "core/util/error.h"
 #include "method_test_support.h"
+#include "test_support.h"
 
 using namespace pretext;
 using json = nlohmann::json;
@@ -222,6 +227,34 @@ class TestMethodsPixelCnn : public QObject {
         QVERIFY(test::close(f, torch::cat({map.mean({2, 3}), map.amax({2, 3})}, 1)));
       }
     }
+  }
+
+  // A short run trains and reloads with its probe features; the export,
+  // whose sidecar describes the experiment's backbone, refuses the masked stack by name instead
+  // of writing weights that pretext_models.py could not load.
+  void runTrainsAndExportRefuses() {
+    QTemporaryDir dir;
+    const std::string data = dir.filePath("mnist").toStdString();
+    std::filesystem::create_directories(data);
+    test::writeTinyMnist(data);
+    auto j = test::tinyExperimentJson(data, "pixelcnn", 1);
+    j["method"]["params"] = {{"width", 8}, {"blocks", 1}, {"first_kernel", 3}};
+    j["schedule"]["steps"] = 4;
+    j["eval"]["knn_every"] = 0;
+    TrainOptions o;
+    o.outDir = dir.filePath("runs").toStdString();
+    const std::string run = Trainer(experimentFromJson(j), o).run();
+    Session s = loadRunSession(run);
+    QCOMPARE(s.method->features(torch::rand({2, 1, 12, 12})).size(1), int64_t(16 * 8));
+    try {
+      exportEncoder(s, run, run + "/export/encoder.pt");
+      QFAIL("the export wrote a pixelcnn encoder under a convnet's description");
+    } catch (const Error& e) {
+      QVERIFY2(std::string(e.what()).find("pixelcnn method's encoder is not the convnet") !=
+                   std::string::npos,
+               e.what());
+    }
+    QVERIFY(!std::filesystem::exists(run + "/export/encoder.pt"));
   }
 
   // The previews run on a few images and give the three pictures; bad settings name the culprit.
