@@ -98,6 +98,28 @@ ExportedEncoder exportEncoder(Session& s, const std::string& runDir, const std::
   out.sidecarPath = sidecarPathFor(weightsPath);
   if (out.sidecarPath == weightsPath)
     throw Error(weightsPath + ": the weights file needs an extension other than .json (e.g. .pt)");
+  // The sidecar describes the backbone the experiment names: a method whose encoder is a network
+  // of its own (PixelCNN's masked stack, colorization's Lab wrapper) would get a description its
+  // tensors do not load into. Same names and shapes as a fresh backbone, or a clear refusal.
+  {
+    auto reference = makeBackbone(backbone);
+    auto mine = encoder.named_parameters(/*recurse=*/true);
+    auto theirs = reference->named_parameters(/*recurse=*/true);
+    std::string differs;
+    for (const auto& p : mine) {
+      const auto* t = theirs.find(p.key());
+      if (!t || t->sizes() != p.value().sizes()) {
+        differs = p.key();
+        break;
+      }
+    }
+    if (differs.empty() && mine.size() != theirs.size()) differs = "(the number of tensors)";
+    if (!differs.empty())
+      throw Error(runDir + ": the " + e.method + " method's encoder is not the " +
+                  backbone.name() + " backbone the export describes (its tensor " + differs +
+                  " has no counterpart there), so its weights cannot be exported for "
+                  "pretext_models.py; `pretext-cli features` writes its features instead");
+  }
   const NamedTensors tensors = exportedEncoderTensors(encoder, backbone.name());
   out.tensors = static_cast<int64_t>(tensors.size());
   for (const auto& p : encoder.parameters()) out.parameters += p.numel();

@@ -33,6 +33,7 @@ MethodInfo relpatchMethodInfo();
 MethodInfo jigsawMethodInfo();
 MethodInfo inpaintingMethodInfo();
 MethodInfo dcganMethodInfo();
+MethodInfo pixelcnnMethodInfo();
 MethodInfo colorizationMethodInfo();
 MethodInfo splitbrainMethodInfo();
 MethodInfo pretrainedMethodInfo();
@@ -62,6 +63,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(jigsawMethodInfo());
     r.add(inpaintingMethodInfo());
     r.add(dcganMethodInfo());
+    r.add(pixelcnnMethodInfo());
     r.add(colorizationMethodInfo());
     r.add(splitbrainMethodInfo());
     r.add(pretrainedMethodInfo());

@@ -36,7 +36,9 @@ constexpr FamilyLesson kFamilyLessons[] = {
      "Labels made from the image itself: which way it was turned, where a patch sat, what colour "
      "it had. The features are a by-product of solving the task."},
     {"autoencoder", "Autoencoders", "Reconstruct the input through a bottleneck (or from noise)."},
-    {"generative", "Generative models", "A GAN's discriminator learns features while it judges."},
+    {"generative", "Generative models",
+     "A GAN's discriminator learns features while it judges; PixelCNN learns them predicting "
+     "each pixel from the ones before it."},
     {"contrastive", "Contrastive learning",
      "Two views of one image attract, other images repel: the recipe that closed the gap."},
     {"clustering", "Clustering",
