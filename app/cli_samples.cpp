@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include "core/eval/sample_quality.h"
@@ -14,6 +15,28 @@
 namespace pretext {
 
 using json = nlohmann::json;
+
+namespace {
+
+// The first 64 images (float [N,C,H,W] in [0,1]) as an 8x8 grid with 2-pixel gaps: binary PGM
+// for gray images, PPM for colour (any image viewer, or ImageMagick's convert, opens them).
+void writeGrid(const torch::Tensor& images, const std::string& path) {
+  const int64_t n = std::min<int64_t>(64, images.size(0)), c = images.size(1);
+  const int64_t h = images.size(2), w = images.size(3), cols = 8, rows = (n + cols - 1) / cols;
+  const int64_t gap = 2, H = rows * (h + gap) + gap, W = cols * (w + gap) + gap;
+  auto canvas = torch::full({c, H, W}, 0.5f);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t y = gap + (i / cols) * (h + gap), x = gap + (i % cols) * (w + gap);
+    canvas.slice(1, y, y + h).slice(2, x, x + w).copy_(images[i].to(torch::kFloat));
+  }
+  auto bytes = (canvas.clamp(0, 1) * 255).round().to(torch::kByte).permute({1, 2, 0}).contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out << (c == 1 ? "P5" : "P6") << "\n" << W << " " << H << "\n255\n";
+  out.write(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), bytes.numel());
+  if (!out) throw Error(path + ": cannot write the grid (disk full or no permission?)");
+}
+
+}  // namespace
 
 int cmdSampleQuality(const SampleQualityArgs& a) {
   if (a.classifier.empty())
@@ -69,6 +92,7 @@ int cmdSampleQuality(const SampleQualityArgs& a) {
                   std::to_string(h) + "x" + std::to_string(w));
     what = std::to_string(a.samples) + " samples of " + a.run;
   }
+  if (!a.grid.empty()) writeGrid(images, a.grid);
   auto real = classifierView(features, logits, test.images, cls.device);
   auto gen_ = classifierView(features, logits, images, cls.device);
   const double fd = frechetDistance(gen_.features, real.features);

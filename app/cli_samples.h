@@ -14,6 +14,7 @@ struct SampleQualityArgs {
   int64_t coverage = 1000;  // the first M of them, sorted into classes
   uint64_t seed = 0;
   bool real = false, asJson = false;
+  std::string grid;  // also write the first 64 images as an 8x8 grid, binary PGM (gray) / PPM
 };
 
 int cmdSampleQuality(const SampleQualityArgs& a);

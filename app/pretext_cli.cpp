@@ -446,6 +446,9 @@ int main(int argc, char** argv) {
   samplesCmd->add_flag("--real", sq.real,
                        "real training images instead of a run's samples: the floor to compare with");
   samplesCmd->add_flag("--json", sq.asJson, "print one JSON object");
+  samplesCmd->add_option("--grid", sq.grid,
+                         "also write the first 64 images as an 8x8 grid to this file (PGM for "
+                         "gray images, PPM for colour)");
 
   auto* runsCmd = app.add_subcommand(
       "runs", "the results table across the runs of a folder (and of sweep folders in it): the "
