@@ -467,6 +467,35 @@ class TestMethodsGan : public QObject {
     }
     QCOMPARE(moved, steps);
   }
+  // d_batch: with "separate" batches the batch-norm discriminator's score of the real images does
+  // not depend on the fakes; with "joint" it does (one batch, shared statistics). Two methods
+  // differ only in their generators; step 1 of n_critic 2 leaves the generators alone.
+  void jointDiscriminatorBatch() {
+    for (const char* mode : {"separate", "joint"}) {
+      double dReal[2];
+      for (int k = 0; k < 2; ++k) {
+        auto params = tinyGan("non-saturating", 2);
+        params["d_batch"] = mode;
+        auto m = tinyMethod("dcgan", params, 5);
+        if (k == 1) {
+          torch::NoGradGuard ng;
+          for (auto& p : innerParameters(*m)) p.add_(0.5);
+        }
+        auto gen = at::detail::createCPUGenerator(8);
+        AugmentOptions aug = augmentPreset("none");
+        StepContext ctx{1, 0, 0.0, &gen, &aug};
+        m->train();
+        dReal[k] = ganMetric(m->step(tinyBatch(), ctx), "d_real");
+      }
+      if (std::string(mode) == "separate")
+        QCOMPARE(dReal[0], dReal[1]);
+      else
+        QVERIFY(std::abs(dReal[0] - dReal[1]) > 1e-6);
+    }
+    PRETEXT_VERIFY_THROWS_WITH(
+        resolveParams(MethodRegistry::instance().get("dcgan"), {{"d_batch", "mixed"}}),
+        "method.params.d_batch");
+  }
   // WGAN-GP: refused over a batch-norm critic (naming backbone.norm); with layer norm the loss is
   // the critic's plus the penalty, and the penalty's backward reaches the critic's weights.
   void wganGpNeedsACriticWithoutBatchNorm() {

@@ -147,6 +147,7 @@ class Dcgan : public Method {
     if (nCritic_ == 0) nCritic_ = wasserstein(loss_) ? 5 : 1;  // the papers' values
     clip_ = p["clip_value"].get<double>();
     gpLambda_ = p["gp_lambda"].get<double>();
+    jointBatch_ = p["d_batch"].get<std::string>() == "joint";
     if (loss_ == "wgan-gp")
       for (auto& m : encoder_->modules(/*include_self=*/false))
         if (m->as<SyncableBatchNormImpl>())
@@ -212,7 +213,9 @@ class Dcgan : public Method {
     torch::Tensor lossG;
     if (ctx.step % nCritic_ == 0) {
       auto z = torch::randn({n, latent_}, *ctx.gen).to(real.device());
-      lossG = generatorLoss(logits(generator_->forward(z)));
+      auto fakeG = generator_->forward(z);
+      lossG = generatorLoss(jointBatch_ ? logits(torch::cat({real, fakeG})).slice(0, n)
+                                        : logits(fakeG));
       auto gParams = generator_->parameters();
       auto grads = torch::autograd::grad({lossG}, gParams);
       // Assigned, not accumulated (a copy: autograd may hand back views, which zero_grad refuses).
@@ -227,8 +230,15 @@ class Dcgan : public Method {
       torch::NoGradGuard ng;
       fake = generator_->forward(torch::randn({n, latent_}, *ctx.gen).to(real.device()));
     }
-    auto realScores = logits(real);
-    auto fakeScores = logits(fake);
+    torch::Tensor realScores, fakeScores;
+    if (jointBatch_) {  // one batch: batch norm normalises real and fake images together
+      auto both = logits(torch::cat({real, fake}));
+      realScores = both.slice(0, 0, n);
+      fakeScores = both.slice(0, n);
+    } else {
+      realScores = logits(real);
+      fakeScores = logits(fake);
+    }
     // The generator's loss on this step's fakes when it did not step (the same metrics every step).
     if (!lossG.defined()) lossG = generatorLoss(fakeScores.detach());
     if (!wasserstein(loss_)) {
@@ -381,6 +391,7 @@ class Dcgan : public Method {
   std::string probeFeatures_ = "all-max";
   std::string loss_ = "non-saturating";
   int64_t nCritic_ = 1;
+  bool jointBatch_ = false;
   double clip_ = 0.01, gpLambda_ = 10;
   nn::Linear head_{nullptr};
   ConvDecoder generator_{nullptr};
@@ -463,6 +474,16 @@ MethodInfo dcganMethodInfo() {
        "non-saturating (DCGAN), minimax (the original log(1 - D(G(z))) for the generator), wgan "
        "(a critic without sigmoid, weights clipped) or wgan-gp (a gradient penalty; needs "
        "backbone.norm layer or none)"},
+      {"d_batch",
+       T::Choice,
+       "separate",
+       0,
+       0,
+       {"separate", "joint"},
+       "separate: real and generated images go through the discriminator in batches of their "
+       "own (Radford et al.'s code); joint: in one batch, so that its batch norm normalises "
+       "both with the same statistics (per-batch statistics hide a whole batch's brightness and "
+       "contrast: the separate discriminator cannot see that every fake is too gray)"},
       {"n_critic",
        T::Int,
        0,
