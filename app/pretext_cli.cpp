@@ -26,6 +26,7 @@
 #include "app/cli_progress.h"
 #include "app/cli_results.h"
 #include "app/cli_lesson.h"
+#include "app/cli_samples.h"
 #include "app/cli_sweep.h"
 #include "core/dist/launch_env.h"
 #include "core/eval/finetune.h"
@@ -300,7 +301,7 @@ int main(int argc, char** argv) {
   if (argc > 1) {
     const std::string command = argv[1];
     if (command == "train" || command == "eval" || command == "features" || command == "compare" ||
-        command == "sweep" || command == "lesson")
+        command == "sample-quality" || command == "sweep" || command == "lesson")
       pretext::useOpenMpWaitPolicy(argv);
   }
   CLI::App app{"pretext-cli: train and evaluate self-supervised visual representations"};
@@ -428,6 +429,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   compare->add_flag("--json", ca.asJson, "print one JSON object");
 
+  auto* samplesCmd = app.add_subcommand(
+      "sample-quality",
+      "how good a generative run's samples are: the Frechet distance to the test images in the "
+      "features of a supervised classifier, and the classes it finds among them");
+  SampleQualityArgs sq;
+  samplesCmd->add_option("run", sq.run, "the generative run folder (a dcgan run)");
+  samplesCmd->add_option("--classifier", sq.classifier,
+                         "a run trained on the labels (e.g. resources/examples/supervised-fashion)")
+      ->required();
+  samplesCmd->add_option("--samples", sq.samples, "images compared by the Frechet distance")
+      ->capture_default_str();
+  samplesCmd->add_option("--coverage", sq.coverage,
+                         "the first N of them sorted into classes (classes found, entropy)")
+      ->capture_default_str();
+  samplesCmd->add_option("--seed", sq.seed, "seed of the noise (or of the real images drawn)")
+      ->capture_default_str();
+  samplesCmd->add_flag("--real", sq.real,
+                       "real training images instead of a run's samples: the floor to compare with");
+  samplesCmd->add_flag("--json", sq.asJson, "print one JSON object");
+  samplesCmd->add_option("--grid", sq.grid,
+                         "also write the first 64 images as an 8x8 grid to this file (PGM for "
+                         "gray images, PPM for colour)");
+
   auto* runsCmd = app.add_subcommand(
       "runs", "the results table across the runs of a folder (and of sweep folders in it): the "
               "settings that differ between them and their evaluations");
@@ -521,6 +545,10 @@ int main(int argc, char** argv) {
     if (*exportCmd) {
       configureThreads();
       return cmdExport(xa);
+    }
+    if (*samplesCmd) {
+      configureThreads();
+      return cmdSampleQuality(sq);
     }
     if (*runsCmd) return cmdRuns(ra);
     if (*compare) {

@@ -27,14 +27,18 @@ def normalize(images):
 
 class ConvNet(nn.Sequential):
     """Four 3x3 Conv-BN-ReLU stages of widths w, 2w, 4w, 8w (2x2 max-pool after the first three),
-    then global average pooling: an 8w-dimensional feature."""
+    then global average pooling: an 8w-dimensional feature. norm: "batch", "layer" (GroupNorm
+    with one group) or "none" (biased convolutions), as backbone.norm."""
 
-    def __init__(self, in_channels=1, width=32):
+    def __init__(self, in_channels=1, width=32, norm="batch"):
         widths = [in_channels, width, 2 * width, 4 * width, 8 * width]
         super().__init__()
         for i in range(4):
-            layers = [nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
-                      nn.BatchNorm2d(widths[i + 1]), nn.ReLU(inplace=True)]
+            c = widths[i + 1]
+            n = {"batch": lambda: nn.BatchNorm2d(c), "layer": lambda: nn.GroupNorm(1, c),
+                 "none": nn.Identity}[norm]()
+            layers = [nn.Conv2d(widths[i], c, 3, padding=1, bias=norm == "none"), n,
+                      nn.ReLU(inplace=True)]
             if i < 3:
                 layers.append(nn.MaxPool2d(2))
             self.add_module("stage%d" % (i + 1), nn.Sequential(*layers))
@@ -152,7 +156,7 @@ def build(sidecar):
     a = sidecar["architecture"] if "architecture" in sidecar else sidecar
     name, c, w = a["name"], a["in_channels"], a["width"]
     if name == "convnet":
-        return ConvNet(c, w)
+        return ConvNet(c, w, a.get("norm", "batch"))
     if name in ("resnet18", "resnet34"):
         return ResNet(int(name[6:]), c, w, a.get("stem", "small"))
     if name == "vit":

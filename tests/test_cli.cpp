@@ -42,7 +42,7 @@ class TestCli : public QObject {
   void helpEverywhere_data() {
     QTest::addColumn<QStringList>("args");
     QTest::newRow("top") << QStringList{"--help"};
-    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features", "compare", "runs"}) QTest::newRow(c) << QStringList{c, "--help"};
+    for (const char* c : {"train", "eval", "methods", "data", "presets", "pack", "examples", "features", "compare", "runs", "sample-quality"}) QTest::newRow(c) << QStringList{c, "--help"};
   }
   void helpEverywhere() {
     QFETCH(QStringList, args);
@@ -76,6 +76,9 @@ class TestCli : public QObject {
     QTest::newRow("data") << QStringList{"data", "cifar10:/nonexistent"} << "/nonexistent";
     QTest::newRow("eval") << QStringList{"eval", "/nonexistent-run"} << "no such run folder";
     QTest::newRow("spec") << QStringList{"data", "imagenet:/x"} << "imagenet";
+    QTest::newRow("sample-quality run and --real") << QStringList{"sample-quality", "r", "--real", "--classifier", "c"} << "not both";
+    QTest::newRow("sample-quality coverage") << QStringList{"sample-quality", "r", "--classifier", "c", "--coverage", "0"} << "--coverage must be between 1 and --samples (10000)";
+    QTest::newRow("sample-quality classifier") << QStringList{"sample-quality", "r", "--classifier", "/nonexistent-run"} << "no such run folder";
   }
   void errorsGoToStderrWithNonZeroExit() {
     QFETCH(QStringList, args);

@@ -37,7 +37,11 @@ class TestConfig : public QObject {
     QTest::addColumn<QString>("patch");
     QTest::addColumn<QString>("message");
     QTest::newRow("lr") << R"({"optimizer": {"lr": -1}})" << "optimizer.lr = -1: expected a value in (0, 100]";
-    QTest::newRow("opt") << R"({"optimizer": {"name": "rmsprop"}})" << "optimizer.name = \"rmsprop\": expected one of sgd, adam, adamw, lars";
+    QTest::newRow("opt") << R"({"optimizer": {"name": "adagrad"}})" << "optimizer.name = \"adagrad\": expected one of sgd, adam, adamw, lars, rmsprop";
+    QTest::newRow("beta1 = 1") << R"({"optimizer": {"beta1": 1}})" << "optimizer.beta1 = 1: expected a value in [0, 1)";
+    QTest::newRow("beta1 < 0") << R"({"optimizer": {"beta1": -0.1}})" << "optimizer.beta1 = -0.1: expected a value in [0, 1)";
+    QTest::newRow("beta2 > 1") << R"({"optimizer": {"beta2": 1.5}})" << "optimizer.beta2 = 1.5: expected a value in [0, 1)";
+    QTest::newRow("beta type") << R"({"optimizer": {"beta2": "high"}})" << "optimizer.beta2 = \"high\": expected a finite number";
     QTest::newRow("type") << R"({"schedule": {"epochs": "ten"}})" << "schedule.epochs = \"ten\": expected an integer";
     QTest::newRow("batch") << R"({"schedule": {"batch_size": 1}})" << "schedule.batch_size = 1: expected a value in [2, 65536]";
     QTest::newRow("unknown field") << R"({"schedule": {"epoch": 3}})" << "schedule.epoch: unknown field";

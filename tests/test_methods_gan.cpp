@@ -1,6 +1,7 @@
-// The context encoder (inpainting) and the DCGAN: the GAN losses and the inpainting loss against
-// hand-worked numbers, the block masks, and the two-networks-one-trainer mechanics (each network
-// moves only under its own loss; the inner optimiser survives a save/load round trip).
+// The context encoder (inpainting) and the DCGAN: the GAN losses (non-saturating, minimax,
+// Wasserstein, the gradient penalty) and the inpainting loss against hand-worked numbers, the
+// block masks, weight clipping, n_critic, and the two-networks-one-trainer mechanics (each
+// network moves only under its own loss; the inner optimiser survives a save/load round trip).
 #include "test_main.h"
 #include <torch/torch.h>
 
@@ -8,9 +9,11 @@
 #include <set>
 #include <sstream>
 
+#include "core/config/experiment.h"
 #include "core/methods/dcgan.h"
 #include "core/methods/inpainting.h"
 #include "core/methods/registry.h"
+#include "core/models/batch_norm.h"
 #include "core/util/error.h"
 #include "test_support.h"
 
@@ -39,12 +42,13 @@ std::vector<torch::Tensor> innerParameters(Method& m) {
   return out;
 }
 
-std::shared_ptr<Method> tinyMethod(const std::string& name, json params, uint64_t seed = 0) {
+std::shared_ptr<Method> tinyMethod(const std::string& name, json params, uint64_t seed = 0,
+                                   const std::string& norm = "batch") {
   torch::manual_seed(seed);
   MethodSetup s;
   s.channels = 1;
   s.imageSize = 16;
-  s.backbone.width(4);
+  s.backbone.width(4).norm(norm);
   s.params = std::move(params);
   return makeMethod(name, s);
 }
@@ -52,6 +56,19 @@ json advInpainting() {
   return {{"block_size", 6}, {"lambda_adv", 0.5}, {"d_width", 4}, {"dec_width", 4}};
 }
 json tinyGan() { return {{"latent_dim", 8}, {"gen_width", 4}}; }
+json tinyGan(const std::string& loss, int64_t nCritic = 0) {
+  return {{"latent_dim", 8}, {"gen_width", 4}, {"loss", loss}, {"n_critic", nCritic}};
+}
+std::set<std::string> ganMetricNames(const StepResult& r) {
+  std::set<std::string> names;
+  for (auto& [n, v] : r.metrics) names.insert(n);
+  return names;
+}
+double ganMetric(const StepResult& r, const std::string& name) {
+  for (auto& [n, v] : r.metrics)
+    if (n == name) return v.item<double>();
+  return NAN;
+}
 
 Batch tinyBatch() {
   torch::manual_seed(123);
@@ -108,6 +125,66 @@ class TestMethodsGan : public QObject {
     for (int i = 0; i < 2; ++i) lg += -std::log(s(fake[i].item<double>())) / 2;
     QVERIFY(std::abs(ganDiscriminatorLoss(real, fake).item<double>() - (lr + lf)) < 1e-5);
     QVERIFY(std::abs(ganGeneratorLoss(fake).item<double>() - lg) < 1e-5);
+  }
+
+  // The original minimax generator loss, L_G = mean log(1 - s(f)) = -mean softplus(f).
+  // Fake logits {0, -2}: -(softplus(0) + softplus(-2)) / 2 = -(0.693147 + 0.126928) / 2
+  // = -0.410038. Its gradient -s(f)/N saturates where the discriminator rejects the fakes
+  // (f = -20: -s(-20) = -2.1e-9), the non-saturating loss's -(1 - s(f))/N does not (-1).
+  void minimaxLossHandWorked() {
+    auto fake = torch::tensor({0.f, -2.f});
+    QVERIFY(std::abs(ganMinimaxGeneratorLoss(fake).item<double>() - -0.410038) < 1e-5);
+    auto f = torch::tensor({-20.0}, torch::dtype(torch::kDouble).requires_grad(true));
+    ganMinimaxGeneratorLoss(f).backward();
+    QVERIFY(std::abs(f.grad().item<double>()) < 1e-8);
+    auto g = torch::tensor({-20.0}, torch::dtype(torch::kDouble).requires_grad(true));
+    ganGeneratorLoss(g).backward();
+    QVERIFY(std::abs(g.grad().item<double>() - -1.0) < 1e-8);
+  }
+  // Critic scores real {1, 3}, fake {-1, 0.5}: mean real 2, mean fake -0.25.
+  //   L_C = mean C(fake) - mean C(real) = -0.25 - 2 = -2.25 (the Wasserstein estimate 2.25),
+  //   L_G = -mean C(fake) = 0.25.
+  void wganLossesHandWorked() {
+    auto real = torch::tensor({1.f, 3.f}), fake = torch::tensor({-1.f, 0.5f});
+    QVERIFY(std::abs(wganCriticLoss(real, fake).item<double>() - -2.25) < 1e-6);
+    QVERIFY(std::abs(wganGeneratorLoss(fake).item<double>() - 0.25) < 1e-6);
+  }
+  // A linear critic C(x) = w . x has gradient w at every x: ||grad|| = ||w|| = ||(3, 4)|| = 5,
+  // so GP = lambda (5 - 1)^2 = 10 x 16 = 160 whatever the interpolates. Its gradient with
+  // respect to w (the double backward the critic's update takes):
+  //   d/dw lambda (||w|| - 1)^2 = 2 lambda (||w|| - 1) w / ||w|| = 2 x 10 x 4 x (3, 4) / 5 = (48, 64).
+  void gradientPenaltyLinearCritic() {
+    auto w = torch::tensor({3.0, 4.0}, torch::dtype(torch::kDouble).requires_grad(true));
+    auto critic = [&](const torch::Tensor& x) { return x.flatten(1).mv(w); };
+    auto real = torch::randn({5, 1, 1, 2}, torch::kDouble), fake = torch::randn({5, 1, 1, 2}, torch::kDouble);
+    auto eps = torch::rand({5}, torch::kDouble);
+    auto gp = gradientPenalty(critic, real, fake, eps, 10.0);
+    QVERIFY(std::abs(gp.penalty.item<double>() - 160.0) < 1e-9);
+    QVERIFY(std::abs(gp.gradNorm.item<double>() - 5.0) < 1e-9);
+    gp.penalty.backward();
+    QVERIFY(torch::allclose(w.grad(), torch::tensor({48.0, 64.0}, torch::kDouble), 0, 1e-9));
+  }
+  // The interpolates: C(x) = ||x||^2 / 2 has gradient x, so ||grad C(x^)|| = ||x^||. Real
+  // (2, 0) and (0, 3), fake 0, eps {0.5, 1}: x^ = (1, 0) and (0, 3), norms 1 and 3:
+  //   GP = 10 x ((1 - 1)^2 + (3 - 1)^2) / 2 = 20, mean norm 2.
+  void gradientPenaltyInterpolates() {
+    auto critic = [](const torch::Tensor& x) { return x.flatten(1).pow(2).sum(1) / 2; };
+    auto real = torch::tensor({2.0, 0.0, 0.0, 3.0}, torch::kDouble).view({2, 2});
+    auto fake = torch::zeros({2, 2}, torch::kDouble);
+    auto gp = gradientPenalty(critic, real, fake, torch::tensor({0.5, 1.0}, torch::kDouble), 10.0);
+    QVERIFY(std::abs(gp.penalty.item<double>() - 20.0) < 1e-9);
+    QVERIFY(std::abs(gp.gradNorm.item<double>() - 2.0) < 1e-9);
+    // eps 0: the fakes themselves, at 0 where the gradient is 0: (0 - 1)^2 each.
+    auto atFake = gradientPenalty(critic, real, fake, torch::zeros({2}), 10.0);
+    QVERIFY(std::abs(atFake.penalty.item<double>() - 10.0) < 1e-9);
+    PRETEXT_VERIFY_THROWS_WITH(gradientPenalty(critic, real, fake, torch::zeros({3}), 10.0),
+                               "one interpolation weight per image");
+  }
+  void weightClippingHandWorked() {
+    auto a = torch::tensor({-0.5f, 0.005f, 0.3f}), b = torch::tensor({-0.01f, 0.02f});
+    clipWeights({a, b}, 0.01);
+    QVERIFY(nearlyEqual(a, torch::tensor({-0.01f, 0.005f, 0.01f})));
+    QVERIFY(nearlyEqual(b, torch::tensor({-0.01f, 0.01f})));
   }
 
   // ------------------------------------------------------------------ masks
@@ -331,6 +408,166 @@ class TestMethodsGan : public QObject {
     for (const char* k : {"rec_loss", "adv_loss", "d_loss", "d_real", "d_fake"})
       QVERIFY(names.count(k));
   }
+  // WGAN: after each trainer step every critic weight (encoder and head, batch norm's scales
+  // too, as in the paper's code) lies in [-c, c]; the generator's are not clipped.
+  void wganClipsTheCriticAfterEachStep() {
+    auto params = tinyGan("wgan");
+    params["clip_value"] = 0.02;
+    auto m = tinyMethod("dcgan", params);
+    auto opt = trainerOptimizer(*m);
+    auto batch = tinyBatch();
+    auto before = flat(m->trainableParameters());
+    QVERIFY(before.abs().max().item<double>() > 0.02);  // initialised beyond the clip
+    auto r = trainerStep(*m, *opt, batch, 0);
+    QVERIFY(flat(m->trainableParameters()).abs().max().item<double>() <= 0.02 + 1e-9);
+    QVERIFY(flat(innerParameters(*m)).abs().max().item<double>() > 0.02);
+    // The critic's metrics: scores without sigmoid and their gap, the Wasserstein estimate.
+    auto names = ganMetricNames(r);
+    for (const char* k : {"g_loss", "critic_real", "critic_fake", "wasserstein_estimate"})
+      QVERIFY2(names.count(k), k);
+    QVERIFY(!names.count("gp") && !names.count("d_real"));
+    QVERIFY(std::abs(ganMetric(r, "wasserstein_estimate") -
+                     (ganMetric(r, "critic_real") - ganMetric(r, "critic_fake"))) < 1e-6);
+    QVERIFY(std::abs(r.loss.item<double>() + ganMetric(r, "wasserstein_estimate")) < 1e-5);
+    // The non-saturating GAN clips nothing.
+    auto ns = tinyMethod("dcgan", tinyGan());
+    auto optNs = trainerOptimizer(*ns);
+    trainerStep(*ns, *optNs, batch, 0);
+    QVERIFY(flat(ns->trainableParameters()).abs().max().item<double>() > 0.02);
+  }
+  // n_critic: the generator steps at trainer steps 0, n, 2n, ... only; every step updates the
+  // critic. 0 is the loss's paper value: 5 for wgan and wgan-gp, 1 (every step) otherwise.
+  void generatorStepsEveryNCriticSteps_data() {
+    QTest::addColumn<QString>("loss");
+    QTest::addColumn<int>("nCritic");
+    QTest::addColumn<QString>("steps");  // the steps at which the generator moves, of 0..6
+    QTest::newRow("non-saturating, default") << "non-saturating" << 0 << "0123456";
+    QTest::newRow("minimax, 3") << "minimax" << 3 << "036";
+    QTest::newRow("wgan, default 5") << "wgan" << 0 << "05";
+    QTest::newRow("wgan, 2") << "wgan" << 2 << "0246";
+  }
+  void generatorStepsEveryNCriticSteps() {
+    QFETCH(QString, loss);
+    QFETCH(int, nCritic);
+    QFETCH(QString, steps);
+    auto params = tinyGan(loss.toStdString(), nCritic);
+    // A wide clip: at 0.01 the test's Adam (lr 0.01) pushes the critic's weights against the
+    // clip, where they stay put.
+    params["clip_value"] = 1.0;
+    auto m = tinyMethod("dcgan", params);
+    auto opt = trainerOptimizer(*m);
+    auto batch = tinyBatch();
+    QString moved;
+    for (int64_t s = 0; s < 7; ++s) {
+      auto g0 = flat(innerParameters(*m)), d0 = flat(m->trainableParameters());
+      auto r = trainerStep(*m, *opt, batch, s);
+      if (!nearlyEqual(flat(innerParameters(*m)), g0, 0)) moved += QString::number(s);
+      QVERIFY(!nearlyEqual(flat(m->trainableParameters()), d0, 0));  // the critic, every step
+      QVERIFY(std::isfinite(ganMetric(r, "g_loss")));  // reported every step
+    }
+    QCOMPARE(moved, steps);
+  }
+  // d_batch: with "separate" batches the batch-norm discriminator's score of the real images does
+  // not depend on the fakes; with "joint" it does (one batch, shared statistics). Two methods
+  // differ only in their generators; step 1 of n_critic 2 leaves the generators alone.
+  void jointDiscriminatorBatch() {
+    for (const char* mode : {"separate", "joint"}) {
+      double dReal[2];
+      for (int k = 0; k < 2; ++k) {
+        auto params = tinyGan("non-saturating", 2);
+        params["d_batch"] = mode;
+        auto m = tinyMethod("dcgan", params, 5);
+        if (k == 1) {
+          torch::NoGradGuard ng;
+          for (auto& p : innerParameters(*m)) p.add_(0.5);
+        }
+        auto gen = at::detail::createCPUGenerator(8);
+        AugmentOptions aug = augmentPreset("none");
+        StepContext ctx{1, 0, 0.0, &gen, &aug};
+        m->train();
+        dReal[k] = ganMetric(m->step(tinyBatch(), ctx), "d_real");
+      }
+      if (std::string(mode) == "separate")
+        QCOMPARE(dReal[0], dReal[1]);
+      else
+        QVERIFY(std::abs(dReal[0] - dReal[1]) > 1e-6);
+    }
+    PRETEXT_VERIFY_THROWS_WITH(
+        resolveParams(MethodRegistry::instance().get("dcgan"), {{"d_batch", "mixed"}}),
+        "method.params.d_batch");
+  }
+  // WGAN-GP: refused over a batch-norm critic (naming backbone.norm); with layer norm the loss is
+  // the critic's plus the penalty, and the penalty's backward reaches the critic's weights.
+  void wganGpNeedsACriticWithoutBatchNorm() {
+    PRETEXT_VERIFY_THROWS_WITH(tinyMethod("dcgan", tinyGan("wgan-gp")), "backbone.norm = layer");
+    for (const char* norm : {"layer", "none"}) {
+      auto m = tinyMethod("dcgan", tinyGan("wgan-gp"), 0, norm);
+      for (auto& mod : m->encoder()->modules()) QVERIFY(!mod->as<SyncableBatchNormImpl>());
+      auto gen = at::detail::createCPUGenerator(4);
+      AugmentOptions aug = augmentPreset("none");
+      StepContext ctx{1, 0, 0.0, &gen, &aug};  // step 1: the critic alone
+      m->train();
+      auto r = m->step(tinyBatch(), ctx);
+      auto names = ganMetricNames(r);
+      for (const char* k : {"gp", "grad_norm", "wasserstein_estimate", "critic_real"})
+        QVERIFY2(names.count(k), k);
+      QVERIFY(ganMetric(r, "gp") > 0);
+      QVERIFY(std::abs(r.loss.item<double>() -
+                       (-ganMetric(r, "wasserstein_estimate") + ganMetric(r, "gp"))) < 1e-4);
+      // The trainer's backward goes through the penalty's double backward to finite gradients
+      // on the critic (gradientPenaltyLinearCritic checks those gradients' values).
+      r.loss.backward();
+      double g = 0;
+      for (auto& p : m->trainableParameters())
+        if (p.grad().defined()) g += p.grad().abs().sum().item<double>();
+      QVERIFY(g > 0 && std::isfinite(g));
+    }
+  }
+  void ganSettingsAreValidated() {
+    auto info = MethodRegistry::instance().get("dcgan");
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"loss", "hinge"}}), "method.params.loss");
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"n_critic", -1}}), "method.params.n_critic");
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"clip_value", 0}}), "method.params.clip_value");
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"gp_lambda", -1}}), "method.params.gp_lambda");
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"g_beta2", 1}}), "method.params.g_beta2");
+    PRETEXT_VERIFY_THROWS_WITH(resolveParams(info, {{"g_optimizer", "sgd"}}), "method.params.g_optimizer");
+    auto d = resolveParams(info, json::object());
+    QCOMPARE(d["loss"].get<std::string>(), std::string("non-saturating"));
+    QCOMPARE(d["n_critic"].get<int64_t>(), int64_t(0));
+    // The experiment: backbone.norm is known and the convnet's only.
+    PRETEXT_VERIFY_THROWS_WITH(experimentFromJson(json{{"backbone", {{"norm", "group"}}}}),
+                               "backbone.norm = \"group\": expected batch, layer or none");
+    PRETEXT_VERIFY_THROWS_WITH(
+        experimentFromJson(json{{"backbone", {{"name", "resnet18"}, {"norm", "layer"}}}}),
+        "only the convnet");
+    // The presets of the four losses load; WGAN-GP's over a layer-norm critic.
+    for (const char* p : {"dcgan-fashion", "dcgan-wgan-fashion", "dcgan-wgangp-fashion"}) {
+      Experiment e = experimentFromJson(loadPresetJson(p));
+      QCOMPARE(e.method, std::string("dcgan"));
+    }
+    auto gp = experimentFromJson(loadPresetJson("dcgan-wgangp-fashion"));
+    QCOMPARE(gp.norm, std::string("layer"));
+    QCOMPARE(gp.beta1, 0.0);
+    QCOMPARE(gp.beta2, 0.9);
+    auto wg = experimentFromJson(loadPresetJson("dcgan-wgan-fashion"));
+    QCOMPARE(wg.optimizer, std::string("rmsprop"));
+  }
+  // The generator's samples: [n,C,H,W] in [0,1], the same for the same generator state, in
+  // batches (251 = 250 + a last one of 1), the parameters and buffers untouched.
+  void dcganSamples() {
+    auto m = tinyMethod("dcgan", tinyGan());
+    m->eval();
+    auto buffers0 = flat(m->buffers());
+    auto g1 = at::detail::createCPUGenerator(3), g2 = at::detail::createCPUGenerator(3);
+    auto a = m->sample(251, g1), b = m->sample(251, g2);
+    QCOMPARE(a.sizes(), (c10::IntArrayRef{251, 1, 16, 16}));
+    QVERIFY(a.min().item<float>() >= 0 && a.max().item<float>() <= 1);
+    QVERIFY(nearlyEqual(a, b, 0));
+    QVERIFY(nearlyEqual(flat(m->buffers()), buffers0, 0));
+    QVERIFY(!nearlyEqual(a[0], a[1], 1e-4));
+    QVERIFY(!tinyMethod("inpainting", advInpainting())->sample(4, g1).defined());
+  }
+
   void dcganSamplesFromFixedNoise() {
     auto m = tinyMethod("dcgan", tinyGan());
     auto batch = tinyBatch();

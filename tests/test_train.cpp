@@ -506,7 +506,7 @@ class TestTrain : public QObject {
 
   void optimizersStepAndExcludeBiasNorm_data() {
     QTest::addColumn<QString>("name");
-    for (const char* n : {"sgd", "adam", "adamw", "lars"}) QTest::newRow(n) << n;
+    for (const char* n : {"sgd", "adam", "adamw", "lars", "rmsprop"}) QTest::newRow(n) << n;
   }
   void optimizersStepAndExcludeBiasNorm() {
     QFETCH(QString, name);
@@ -520,6 +520,46 @@ class TestTrain : public QObject {
     opt.step();
     QVERIFY2(w.lt(1).all().item<bool>(), "weights decay");
     QVERIFY2(b.eq(1).all().item<bool>(), "biases are excluded from weight decay");
+  }
+  // optimizer.beta1/beta2 reach Adam and AdamW (every parameter group); the defaults are
+  // PyTorch's (0.9, 0.999), so runs that do not set them are unchanged; experiment.json keeps them.
+  void adamBetasAreSettings() {
+    auto betasOf = [](const json& j) {
+      Experiment e = experimentFromJson(j);
+      auto w = torch::ones({3, 3}, torch::requires_grad());
+      auto b = torch::ones({3}, torch::requires_grad());
+      Optimizer opt({w, b}, e);
+      std::vector<std::tuple<double, double>> out;
+      for (auto& g : opt.torchOptimizer().param_groups()) {
+        if (auto* a = dynamic_cast<torch::optim::AdamOptions*>(&g.options())) out.push_back(a->betas());
+        if (auto* a = dynamic_cast<torch::optim::AdamWOptions*>(&g.options())) out.push_back(a->betas());
+      }
+      return out;
+    };
+    auto d = betasOf(json{{"optimizer", {{"name", "adam"}}}});
+    QCOMPARE(d.size(), size_t(2));  // weights and biases/norms
+    for (auto& [b1, b2] : d) QVERIFY(b1 == 0.9 && b2 == 0.999);
+    for (const char* name : {"adam", "adamw"}) {
+      auto g = betasOf(json{{"optimizer", {{"name", name}, {"beta1", 0.0}, {"beta2", 0.9}}}});
+      QCOMPARE(g.size(), size_t(2));
+      for (auto& [b1, b2] : g) QVERIFY(b1 == 0.0 && b2 == 0.9);
+    }
+    Experiment e = experimentFromJson(json{{"optimizer", {{"beta1", 0.5}}}});
+    QCOMPARE(experimentToJson(e)["optimizer"]["beta1"].get<double>(), 0.5);
+    QCOMPARE(experimentToJson(e)["optimizer"]["beta2"].get<double>(), 0.999);
+  }
+  // One RMSprop step from a zero state with PyTorch's alpha 0.99, eps 1e-8: v = 0.01 g^2, so the
+  // step is lr * g / (sqrt(0.01) |g| + eps) = 10 lr sign(g): w = 1 - 10 * 0.001 = 0.99.
+  void rmspropStepHandWorked() {
+    Experiment e = experimentFromJson(
+        json{{"optimizer", {{"name", "rmsprop"}, {"lr", 0.001}, {"weight_decay", 0}}}});
+    auto w = torch::ones({2}, torch::requires_grad());
+    Optimizer opt({w}, e);
+    opt.zeroGrad();
+    (w * torch::tensor({3.f, -5.f})).sum().backward();
+    opt.step();
+    QVERIFY(std::abs(w[0].item<double>() - 0.99) < 1e-6);
+    QVERIFY(std::abs(w[1].item<double>() - 1.01) < 1e-6);
   }
 };
 

@@ -125,11 +125,13 @@ Experiment experimentFromJson(const json& j) {
   json params = json::object();
   SectionReader(j, "method").field("name", e.method).raw("params", params).finish();
   SectionReader(j, "backbone").field("name", e.backbone).field("width", e.width)
-      .field("patch_size", e.patchSize).field("depth", e.depth).field("heads", e.heads).field("stem", e.stem).finish();
+      .field("patch_size", e.patchSize).field("depth", e.depth).field("heads", e.heads).field("stem", e.stem)
+      .field("norm", e.norm).finish();
   SectionReader(j, "model").field("init_from", e.initFrom).finish();
   if (j.contains("augment")) e.augment = j["augment"];
   SectionReader(j, "optimizer").field("name", e.optimizer).field("lr", e.lr)
       .field("momentum", e.momentum).field("nesterov", e.nesterov)
+      .field("beta1", e.beta1).field("beta2", e.beta2)
       .field("weight_decay", e.weightDecay).field("exclude_bias_norm", e.excludeBiasNorm)
       .field("grad_clip", e.gradClip).field("lars_eta", e.larsEta)
       .field("lr_scaling", e.lrScaling).field("lr_reference_batch", e.lrReferenceBatch).finish();
@@ -159,9 +161,13 @@ Experiment experimentFromJson(const json& j) {
   if (e.augment.is_null()) e.augment = json{{"preset", info.defaultAugment}};
   if (!e.augment.is_object()) throw Error("augment: expected an object such as {\"preset\": \"simclr\"}");
   augmentFromJson(e.augment);  // validates (names augment.<field>)
-  requireChoice("optimizer.name", e.optimizer, {"sgd", "adam", "adamw", "lars"});
+  requireChoice("optimizer.name", e.optimizer, {"sgd", "adam", "adamw", "lars", "rmsprop"});
   require(e.lr > 0 && e.lr <= 100, "optimizer.lr", e.lr, "a value in (0, 100]");
   require(e.momentum >= 0 && e.momentum < 1, "optimizer.momentum", e.momentum, "a value in [0, 1)");
+  require(e.beta1 >= 0 && e.beta1 < 1, "optimizer.beta1", e.beta1,
+          "a value in [0, 1) (Adam's first-moment decay; 0.9 by default, DCGAN 0.5, WGAN-GP 0)");
+  require(e.beta2 >= 0 && e.beta2 < 1, "optimizer.beta2", e.beta2,
+          "a value in [0, 1) (Adam's second-moment decay; 0.999 by default, WGAN-GP 0.9)");
   require(e.weightDecay >= 0 && e.weightDecay <= 1, "optimizer.weight_decay", e.weightDecay, "a value in [0, 1]");
   require(e.gradClip >= 0, "optimizer.grad_clip", e.gradClip, "a value >= 0 (0 = off)");
   require(e.larsEta > 0 && e.larsEta <= 1, "optimizer.lars_eta", e.larsEta, "a value in (0, 1]");
@@ -197,11 +203,13 @@ json experimentToJson(const Experiment& e) {
       {"data", {{"source", e.data}, {"image_size", e.imageSize}, {"limit", e.dataLimit}}},
       {"method", {{"name", e.method}, {"params", e.methodParams}}},
       {"backbone", {{"name", e.backbone}, {"width", e.width}, {"patch_size", e.patchSize},
-                    {"depth", e.depth}, {"heads", e.heads}, {"stem", e.stem}}},
+                    {"depth", e.depth}, {"heads", e.heads}, {"stem", e.stem},
+                    {"norm", e.norm}}},
       {"model", {{"init_from", e.initFrom}}},
       {"augment", e.augment},
       {"optimizer", {{"name", e.optimizer}, {"lr", e.lr}, {"momentum", e.momentum},
-                     {"nesterov", e.nesterov}, {"weight_decay", e.weightDecay},
+                     {"nesterov", e.nesterov}, {"beta1", e.beta1}, {"beta2", e.beta2},
+                     {"weight_decay", e.weightDecay},
                      {"exclude_bias_norm", e.excludeBiasNorm}, {"grad_clip", e.gradClip},
                      {"lars_eta", e.larsEta}, {"lr_scaling", e.lrScaling},
                      {"lr_reference_batch", e.lrReferenceBatch}}},
@@ -233,6 +241,7 @@ BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t
       .depth(e.depth)
       .heads(e.heads)
       .stem(e.stem)
+      .norm(e.norm)
       .inChannels(channels)
       .imageSize(imageSize);
 }

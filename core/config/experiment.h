@@ -29,14 +29,17 @@ struct Experiment {
   int64_t depth = 4;            // vit only: transformer blocks
   int64_t heads = 4;            // vit only: attention heads
   std::string stem = "small";   // resnets only: small (3x3 conv) | imagenet (7x7/2 conv + max-pool)
+  std::string norm = "batch";   // convnet only: batch | layer | none (a WGAN-GP critic: layer/none)
   // model
   std::string initFrom;         // a PyTorch state_dict (.pt) the encoder starts from ("" = random)
   // augmentations ({"preset": ..., overrides}); null = the method's default preset
   nlohmann::json augment;
   // optimiser
-  std::string optimizer = "adam";  // sgd | adam | adamw | lars
+  std::string optimizer = "adam";  // sgd | adam | adamw | lars | rmsprop
   double lr = 1e-3;
-  double momentum = 0.9;
+  double momentum = 0.9;           // sgd and lars (rmsprop runs without momentum, as PyTorch's default)
+  double beta1 = 0.9;              // adam and adamw: the moments' decay rates (DCGAN: beta1 0.5;
+  double beta2 = 0.999;            //   WGAN-GP: 0 and 0.9)
   bool nesterov = false;
   double weightDecay = 1e-6;
   bool excludeBiasNorm = true;     // no weight decay (and no LARS adaptation) on biases and norms

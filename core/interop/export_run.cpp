@@ -48,6 +48,7 @@ json architectureOf(const BackboneOptions& b) {
   json a{{"name", b.name()}, {"width", b.width()}, {"in_channels", b.inChannels()}};
   if (b.name().rfind("resnet", 0) == 0) a["stem"] = b.stem();
   if (b.name() == "mlp") a["image_size"] = b.imageSize();
+  if (b.norm() != "batch") a["norm"] = b.norm();
   if (b.name() == "vit") {
     a["patch_size"] = b.patchSize();
     a["depth"] = b.depth();

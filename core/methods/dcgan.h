@@ -1,12 +1,15 @@
 #pragma once
 // Adversarial pieces shared by the DCGAN and the context encoder's optional adversarial loss: the
-// GAN losses (the tests check them against hand-worked numbers) and the inner optimiser that a
-// method keeps for its second network.
+// GAN losses (the tests check them against hand-worked numbers), the Wasserstein critic's
+// (Arjovsky et al. 2017) and its gradient penalty (Gulrajani et al. 2017), and the inner
+// optimiser that a method keeps for its second network.
 #include <torch/optim/adam.h>
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace pretext {
 
@@ -18,6 +21,34 @@ torch::Tensor ganDiscriminatorLoss(const torch::Tensor& realLogits,
 // The generator's non-saturating loss (Goodfellow et al. 2014, used by DCGAN): the fakes labelled
 // real, L_G = mean_j softplus(-f_j) = -mean log sigmoid(f).
 torch::Tensor ganGeneratorLoss(const torch::Tensor& fakeLogits);
+// The generator's loss of the original minimax game (Goodfellow et al. 2014, eq. 1), which it
+// minimises while the discriminator maximises: L_G = mean_j log(1 - sigmoid(f_j))
+// = -mean_j softplus(f_j). Its gradient vanishes when the discriminator rejects the fakes
+// confidently (f << 0), the reason for the non-saturating form.
+torch::Tensor ganMinimaxGeneratorLoss(const torch::Tensor& fakeLogits);
+
+// The Wasserstein GAN (Arjovsky, Chintala, Bottou 2017): the critic C (no sigmoid) is trained to
+// maximise E[C(real)] - E[C(fake)], the estimate of the Wasserstein-1 distance when C is
+// 1-Lipschitz; as a loss to minimise: L_C = mean C(fake) - mean C(real).
+torch::Tensor wganCriticLoss(const torch::Tensor& realScores, const torch::Tensor& fakeScores);
+// The generator minimises L_G = -mean C(fake).
+torch::Tensor wganGeneratorLoss(const torch::Tensor& fakeScores);
+
+// WGAN-GP's gradient penalty (Gulrajani et al. 2017, eq. 3): on the interpolates
+// x^_i = eps_i real_i + (1 - eps_i) fake_i (eps [N] in [0,1], one per image),
+//   GP = lambda * mean_i (||grad_x C(x^_i)||_2 - 1)^2,
+// built with create_graph so its backward reaches the critic's parameters. `critic` maps images
+// [N,...] to scores [N]. gradNorm: the mean of ||grad||_2 over the batch (detached).
+struct GradientPenalty {
+  torch::Tensor penalty;
+  torch::Tensor gradNorm;
+};
+GradientPenalty gradientPenalty(const std::function<torch::Tensor(const torch::Tensor&)>& critic,
+                                const torch::Tensor& real, const torch::Tensor& fake,
+                                const torch::Tensor& eps, double lambda);
+
+// WGAN's weight clipping: every tensor clamped to [-c, c] in place (no gradient recorded).
+void clipWeights(const std::vector<torch::Tensor>& parameters, double c);
 
 // Two networks, one trainer: the trainer's optimiser always trains the encoder that the probes
 // evaluate; the method keeps an Adam of its own for the other network (the DCGAN generator, the

@@ -137,6 +137,13 @@ class Method : public torch::nn::Module {
   // turns, jigsaw tiles, masks...).
   virtual Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                              torch::Generator& gen);
+  // A generative method's samples: `n` new images, float [n,C,H,W] in [0,1] on the CPU, drawn
+  // with `gen` (in eval mode, without gradients; the samples' quality is measured with
+  // core/eval/sample_quality.h). Default: undefined (the method does not generate images).
+  virtual torch::Tensor sample(int64_t n, torch::Generator& gen) { return {}; }
+  // A method trained on the labels: class logits [N,numClasses] of float images [N,C,H,W] in
+  // [0,1]. Default: undefined (the method has no classifier of its own).
+  virtual torch::Tensor classLogits(const torch::Tensor& images) { return {}; }
   // The parameters the optimiser trains (default: all).
   virtual std::vector<torch::Tensor> trainableParameters() { return parameters(); }
   std::shared_ptr<Encoder> encoder() const { return encoder_; }

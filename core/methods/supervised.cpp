@@ -20,8 +20,9 @@ class Supervised : public Method {
     auto acc = logits.argmax(1).eq(batch.labels).to(torch::kFloat).mean().detach();
     return {loss, {{"train_acc", acc}}};
   }
-  // The classifier's own accuracy (for "supervised reaches >= 92%").
-  torch::Tensor classify(const torch::Tensor& images) {
+  // The classifier's own predictions (for "supervised reaches >= 92%", and the classifier that
+  // measures a generator's samples: core/eval/sample_quality.h).
+  torch::Tensor classLogits(const torch::Tensor& images) override {
     return classifier_->forward(encoder_->forward(images));
   }
 

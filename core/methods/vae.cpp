@@ -140,6 +140,19 @@ class Vae : public Method {
             2};
   }
 
+  // New images: decodings of z ~ N(0, I) (the mean image sigmoid(logits), as the previews show),
+  // in the caller's mode (eval: the decoder's running batch-norm statistics).
+  torch::Tensor sample(int64_t n, torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto device = mu_->weight.device();
+    std::vector<torch::Tensor> out;
+    for (int64_t done = 0; done < n; done += 500) {
+      auto z = torch::randn({std::min<int64_t>(500, n - done), latent_}, gen, torch::kFloat);
+      out.push_back(torch::sigmoid(decoder_->forward(z.to(device))).to(torch::kFloat).cpu());
+    }
+    return out.empty() ? torch::Tensor() : torch::cat(out);
+  }
+
  private:
   int64_t latent_ = 16;
   double beta_ = 1;

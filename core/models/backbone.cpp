@@ -36,6 +36,11 @@ void BackboneOptions::validateArchitecture() const {
   if (stem() != "small" && name().rfind("resnet", 0) != 0)
     throw Error("backbone.stem = \"" + stem() + "\": only the resnets have a choice of stem; " +
                 "backbone.name is " + name());
+  if (norm() != "batch" && norm() != "layer" && norm() != "none")
+    throw Error("backbone.norm = \"" + norm() + "\": expected batch, layer or none");
+  if (norm() != "batch" && name() != "convnet")
+    throw Error("backbone.norm = \"" + norm() + "\": only the convnet has a choice of "
+                "normalisation; backbone.name is " + name());
   if (name() == "vit") {
     if (width() % heads() != 0)
       throw Error("backbone.heads = " + std::to_string(heads()) + ": the vit's width (embedding " +

@@ -21,6 +21,11 @@ struct BackboneOptions {
   // resnets: "small" (a 3x3 stride-1 first convolution, no max-pool: SimCLR's CIFAR stem) or
   // "imagenet" (torchvision's 7x7 stride-2 convolution and 3x3 stride-2 max-pool)
   PRETEXT_ARG(std::string, stem) = "small";
+  // convnet only: the normalisation after each convolution: "batch" (batch norm), "layer" (layer
+  // norm over each image's C x H x W with a scale and shift per channel: GroupNorm with one
+  // group, what Gulrajani et al. use in a WGAN-GP critic, whose gradient penalty is per image and
+  // must not mix the images of a batch) or "none" (the convolutions get biases instead)
+  PRETEXT_ARG(std::string, norm) = "batch";
 
  public:
   // Throws pretext::Error naming backbone.<field>. validateArchitecture() checks everything that

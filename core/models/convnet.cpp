@@ -1,6 +1,8 @@
 // The small ConvNet: the CPU default for 28-32 px images. Four 3x3 conv stages of widths
 // w, 2w, 4w, 8w, each Conv-BN-ReLU (+ 2x2 max-pool after the first three), then global
-// average pooling: an 8w-dimensional representation.
+// average pooling: an 8w-dimensional representation. backbone.norm swaps the batch norm for a
+// layer norm (GroupNorm with one group) or none (the convolutions then have biases); the
+// modules keep their indices (stageN.1 is the norm), so the state_dict names stay PyTorch's.
 #include <torch/torch.h>
 
 #include "core/models/batch_norm.h"
@@ -11,9 +13,15 @@ namespace {
 
 namespace nn = torch::nn;
 
-nn::Sequential convStage(int64_t in, int64_t out, bool pool) {
-  nn::Sequential s(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).bias(false)),
-                   SyncableBatchNorm2d(out), nn::ReLU(nn::ReLUOptions(true)));
+nn::Sequential convStage(int64_t in, int64_t out, bool pool, const std::string& norm) {
+  nn::Sequential s(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).bias(norm == "none")));
+  if (norm == "batch")
+    s->push_back(SyncableBatchNorm2d(out));
+  else if (norm == "layer")
+    s->push_back(nn::GroupNorm(nn::GroupNormOptions(1, out)));
+  else
+    s->push_back(nn::Identity());
+  s->push_back(nn::ReLU(nn::ReLUOptions(true)));
   if (pool) s->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
   return s;
 }
@@ -25,7 +33,7 @@ class ConvNet : public Encoder {
     const int64_t widths[5] = {o.inChannels(), w, 2 * w, 4 * w, 8 * w};
     for (int i = 0; i < 4; ++i)
       stages_.push_back(register_module("stage" + std::to_string(i + 1),
-                                        convStage(widths[i], widths[i + 1], i < 3)));
+                                        convStage(widths[i], widths[i + 1], i < 3, o.norm())));
     featureDim_ = 8 * w;
   }
   torch::Tensor forward(torch::Tensor x) override {

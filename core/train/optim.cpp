@@ -32,12 +32,19 @@ Optimizer::Optimizer(const std::vector<torch::Tensor>& parameters, const Experim
     optimizer_ = std::make_unique<optim::SGD>(groups(make), *make(wd));
   } else if (e.optimizer == "adam") {
     auto make = [&](double decay) {
-      return std::make_unique<optim::AdamOptions>(optim::AdamOptions(e.lr).weight_decay(decay));
+      return std::make_unique<optim::AdamOptions>(optim::AdamOptions(e.lr).betas({e.beta1, e.beta2}).weight_decay(decay));
     };
     optimizer_ = std::make_unique<optim::Adam>(groups(make), *make(wd));
+  } else if (e.optimizer == "rmsprop") {
+    // PyTorch's defaults (alpha 0.99, eps 1e-8, no momentum): the WGAN paper's optimiser.
+    auto make = [&](double decay) {
+      return std::make_unique<optim::RMSpropOptions>(optim::RMSpropOptions(e.lr).weight_decay(decay));
+    };
+    optimizer_ = std::make_unique<optim::RMSprop>(groups(make), *make(wd));
   } else {
     auto make = [&](double decay) {
-      return std::make_unique<optim::AdamWOptions>(optim::AdamWOptions(e.lr).weight_decay(decay));
+      return std::make_unique<optim::AdamWOptions>(
+          optim::AdamWOptions(e.lr).betas({e.beta1, e.beta2}).weight_decay(decay));
     };
     optimizer_ = std::make_unique<optim::AdamW>(groups(make), *make(wd));
   }

@@ -8,7 +8,8 @@
 
 namespace pretext {
 
-// The optimiser of an experiment (SGD with momentum / Nesterov, Adam, AdamW, LARS) over two
+// The optimiser of an experiment (SGD with momentum / Nesterov, Adam, AdamW (optimizer.beta1,
+// beta2), LARS, RMSprop) over two
 // parameter groups: weights (decayed) and, when optimizer.exclude_bias_norm, biases and norm
 // parameters (1-D tensors: no weight decay, no LARS adaptation).
 class Optimizer {

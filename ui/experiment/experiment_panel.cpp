@@ -351,6 +351,9 @@ void ExperimentPanel::updateEnabled() {
   optimizerForm_->setFieldEnabled("momentum", sgdLike);
   optimizerForm_->setFieldEnabled("nesterov", sgdLike);
   optimizerForm_->setFieldEnabled("lars_eta", opt == "lars");
+  const bool adamLike = opt == "adam" || opt == "adamw";
+  optimizerForm_->setFieldEnabled("beta1", adamLike);
+  optimizerForm_->setFieldEnabled("beta2", adamLike);
 }
 
 void ExperimentPanel::updateStatus() {
