@@ -329,10 +329,17 @@ void applyOverride(json& j, const std::string& assignment) {
   (*node)[keys.back()] = value;
 }
 
-std::string presetDirectory() {
-  if (const char* env = std::getenv("PRETEXT_RESOURCES")) return std::string(env) + "/presets";
-  return std::string(PRETEXT_RESOURCE_DIR) + "/presets";
+std::string resourceDirectory(const std::string& sub) {
+  if (const char* env = std::getenv("PRETEXT_RESOURCES")) return std::string(env) + "/" + sub;
+  return std::string(PRETEXT_RESOURCE_DIR) + "/" + sub;
 }
+
+bool isPlainResourceName(const std::string& name) {
+  return !name.empty() && name.size() <= 200 && name[0] != '.' &&
+         name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+}
+
+std::string presetDirectory() { return resourceDirectory("presets"); }
 
 std::vector<std::string> presetNames() {
   std::vector<std::string> names;
@@ -348,10 +355,8 @@ json loadPresetJson(const std::string& name) {
   // A preset is a file name in the presets folder: no path, nothing the file system refuses to
   // look up (a 300-character name threw std::filesystem's error past every caller; found by
   // fuzz/sweep_fuzz.cpp).
-  const bool plainName = !name.empty() && name.size() <= 200 && name[0] != '.' &&
-                         name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
   std::error_code ec;
-  if (!plainName || !fs::is_regular_file(path, ec)) {
+  if (!isPlainResourceName(name) || !fs::is_regular_file(path, ec)) {
     std::string known;
     for (const auto& n : presetNames()) known += (known.empty() ? "" : ", ") + n;
     throw Error("unknown preset \"" + name + "\"; presets: " + (known.empty() ? "(none found in " + presetDirectory() + ")" : known));

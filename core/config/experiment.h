@@ -103,6 +103,12 @@ BackboneOptions backboneOptionsOf(const Experiment& e, int64_t channels, int64_t
 void applyOverride(nlohmann::json& j, const std::string& assignment);
 
 // Presets live in resources/presets/NAME.json.
+// PRETEXT_RESOURCES/SUB when that variable is set, else the source tree's resources/SUB
+// (presets, examples, lessons, sweeps).
+std::string resourceDirectory(const std::string& sub);
+// A name that is a plain file name in a resources folder: no path, nothing the file system
+// refuses to look up (a 300-character name threw std::filesystem's error past every caller).
+bool isPlainResourceName(const std::string& name);
 std::string presetDirectory();
 std::vector<std::string> presetNames();
 nlohmann::json loadPresetJson(const std::string& name);

@@ -1,11 +1,11 @@
 #include "core/train/examples.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/config/experiment.h"
 #include "core/eval/results.h"
 #include "core/train/checkpoint.h"
 #include "core/util/error.h"
@@ -37,10 +37,7 @@ void readExampleProbes(const fs::path& dir, ExampleRun& e) {
 
 }  // namespace
 
-std::string examplesDirectory() {
-  if (const char* env = std::getenv("PRETEXT_RESOURCES")) return std::string(env) + "/examples";
-  return std::string(PRETEXT_RESOURCE_DIR) + "/examples";
-}
+std::string examplesDirectory() { return resourceDirectory("examples"); }
 
 std::vector<ExampleRun> exampleRuns() {
   std::vector<ExampleRun> examples;

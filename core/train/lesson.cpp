@@ -1,7 +1,6 @@
 #include "core/train/lesson.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -16,29 +15,19 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string resourceDirectory(const char* sub) {
-  if (const char* env = std::getenv("PRETEXT_RESOURCES")) return std::string(env) + "/" + sub;
-  return std::string(PRETEXT_RESOURCE_DIR) + "/" + sub;
-}
-
-// A plain file name (no path, nothing the file system refuses), as loadPresetJson asks of presets.
-bool plainName(const std::string& name) {
-  return !name.empty() && name.size() <= 200 && name[0] != '.' &&
-         name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
-}
-
 class LessonReader {
  public:
   LessonReader(const json& j, const std::string& name) : j_(j), name_(name) {
     if (!j.is_object()) fail("", "must be a JSON object");
-    static const char* kKnown[] = {"title",  "order",  "claim",    "source", "explanation",
-                                   "look_at", "panel", "minutes",  "preset", "set",
-                                   "sweep",  "evaluate", "figure", "result", "name"};
+    static const std::vector<std::string> kFields = {
+        "title", "order", "claim",  "source",   "explanation", "look_at", "panel", "minutes",
+        "preset", "set",  "sweep",  "evaluate", "figure",      "result",  "name"};
     for (const auto& [key, value] : j.items())
-      if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return key == k; }) ==
-          std::end(kKnown))
-        fail(key, "is not a lesson field (fields: title, order, claim, source, explanation, look_at, "
-                  "panel, minutes, preset, set, sweep, evaluate, figure, result)");
+      if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
+        std::string fields;
+        for (const auto& f : kFields) fields += (fields.empty() ? "" : ", ") + f;
+        fail(key, "is not a lesson field (fields: " + fields + ")");
+      }
   }
   [[noreturn]] void fail(const std::string& field, const std::string& why) const {
     throw Error("lesson \"" + name_ + "\"" + (field.empty() ? "" : ": \"" + field + "\"") + " " + why);
@@ -108,7 +97,7 @@ Lesson parseLesson(const json& j, const std::string& name) {
   if (l.isSweep()) {
     if (!l.sets.empty()) r.fail("set", "applies to a preset; a sweep lesson's file holds its settings");
     if (l.evaluate) r.fail("evaluate", "applies to one run; a sweep evaluates every point itself");
-    if (!plainName(l.sweep)) r.fail("sweep", "must be a sweep's name in " + sweepDirectory() + ", not a path");
+    if (!isPlainResourceName(l.sweep)) r.fail("sweep", "must be a sweep's name in " + sweepDirectory() + ", not a path");
     if (!fs::is_regular_file(lessonSweepPath(l)))
       r.fail("sweep", "names no file: " + lessonSweepPath(l) + " does not exist");
     try {
@@ -129,7 +118,7 @@ Lesson parseLesson(const json& j, const std::string& name) {
 Lesson loadLesson(const std::string& name) {
   const std::string path = lessonDirectory() + "/" + name + ".json";
   std::error_code ec;
-  if (!plainName(name) || !fs::is_regular_file(path, ec)) {
+  if (!isPlainResourceName(name) || !fs::is_regular_file(path, ec)) {
     std::string known;
     for (const auto& n : lessonNames()) known += (known.empty() ? "" : ", ") + n;
     throw Error("unknown lesson \"" + name + "\"; lessons: " +
