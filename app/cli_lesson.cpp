@@ -55,9 +55,18 @@ void printLessonIntro(const Lesson& l, std::ostream& out) {
   if (l.isSweep()) {
     out << "the sweep " << l.sweep << "\n";
   } else {
-    out << "the preset " << l.preset;
-    for (const auto& s : l.sets) out << " --set " << s;
-    out << (l.evaluate ? ", then probes it" : "") << "\n";
+    if (l.isExample()) {
+      out << "nothing (it starts from the ready-trained example " << l.example << ")";
+    } else {
+      out << "the preset " << l.preset;
+      for (const auto& s : l.sets) out << " --set " << s;
+    }
+    out << (l.evaluate ? ", then probes it" : "");
+    if (l.labelCurve)
+      out << ", then fine-tunes it and the same network from scratch on "
+          << formatLabelCounts(l.labelCurveOptions.labelsPerClass) << " labels per class ("
+          << l.labelCurveOptions.steps << " steps each)";
+    out << "\n";
   }
   if (!budget(l).empty()) out << "budget: " << budget(l) << "\n";
   out << std::endl;

@@ -25,6 +25,7 @@
 #include "core/data/dataset.h"
 #include "app/cli_progress.h"
 #include "app/cli_results.h"
+#include "app/cli_label_curve.h"
 #include "app/cli_lesson.h"
 #include "app/cli_samples.h"
 #include "app/cli_sweep.h"
@@ -150,8 +151,9 @@ int cmdEval(const std::string& dir, EvalArgs a) {
     auto r = fineTune(*s.method->encoder(), s.data.trainLabelled, s.data.test, s.device,
                       FinetuneOptions().fraction(a.finetune).freezeStages(a.freeze).epochs(a.finetuneEpochs)
                           .seed(s.experiment.seed),
-                      [&](int64_t epoch, double loss) {
-                        if (!asJson) std::cout << "  epoch " << epoch + 1 << " loss " << loss << std::endl;
+                      [&](int64_t done, int64_t total, double loss) {
+                        if (!asJson)
+                          std::cout << "  step " << done << "/" << total << " loss " << loss << std::endl;
                       });
     result["finetune_top1"] = r.top1;
     result["finetune_fraction"] = a.finetune;
@@ -301,7 +303,8 @@ int main(int argc, char** argv) {
   if (argc > 1) {
     const std::string command = argv[1];
     if (command == "train" || command == "eval" || command == "features" || command == "compare" ||
-        command == "sample-quality" || command == "sweep" || command == "lesson")
+        command == "sample-quality" || command == "sweep" || command == "lesson" ||
+        command == "label-curve")
       pretext::useOpenMpWaitPolicy(argv);
   }
   CLI::App app{"pretext-cli: train and evaluate self-supervised visual representations"};
@@ -348,6 +351,22 @@ int main(int argc, char** argv) {
   eval->add_option("--freeze", ea.freeze, "fine-tuning: keep the first N encoder stages fixed")
       ->capture_default_str();
   eval->add_option("--finetune-epochs", ea.finetuneEpochs, "fine-tuning epochs")->capture_default_str();
+
+  auto* labelCurve = app.add_subcommand(
+      "label-curve",
+      "the semi-supervised curve: fine-tune the run's encoder and the same network from scratch "
+      "on a few labels per class, for several counts (RotNet's and SimCLR's figure)");
+  LabelCurveArgs la;
+  labelCurve->add_option("run", la.run, "run folder")->required();
+  labelCurve->add_option("--labels", la.labels, "labelled images per class, rising, comma-separated")
+      ->capture_default_str();
+  labelCurve->add_option("--steps", la.steps, "fine-tuning steps per point (batch 128)")
+      ->capture_default_str();
+  labelCurve->add_option("--freeze", la.freeze, "keep the first N encoder stages fixed")
+      ->capture_default_str();
+  labelCurve->add_flag("--no-scratch", la.noScratch, "skip the from-scratch baseline");
+  labelCurve->add_flag("--json", la.asJson, "print one JSON object");
+  labelCurve->add_flag("--quiet", la.quiet, "no progress within a point");
 
   auto* methods = app.add_subcommand("methods", "list the methods and their parameters");
   bool methodsJson = false;
@@ -508,11 +527,15 @@ int main(int argc, char** argv) {
       } else if (lessonDryRun) {
         std::cout << "(dry run: nothing trained; run it without --dry-run)\n";
       } else {
-        rc = cmdTrain("", l.preset, l.sets, folder, 0, "", lessonQuiet, &shown);
-        if (rc == 0 && l.evaluate) {
-          configureThreads();
-          rc = cmdEval(shown, EvalArgs{});
+        if (l.isExample()) {
+          shown = copyExampleRun(l.example, folder);
+          std::cout << "the example " << l.example << " copied to " << shown << "\n";
+        } else {
+          rc = cmdTrain("", l.preset, l.sets, folder, 0, "", lessonQuiet, &shown);
         }
+        if (rc == 0 && (l.evaluate || l.labelCurve)) configureThreads();
+        if (rc == 0 && l.evaluate) rc = cmdEval(shown, EvalArgs{});
+        if (rc == 0 && l.labelCurve) rc = runLabelCurve(shown, l.labelCurveOptions, false, lessonQuiet);
       }
       if (rc == 0 && !lessonDryRun) printLessonOutro(l, shown, std::cout);
       return rc;
@@ -520,6 +543,10 @@ int main(int argc, char** argv) {
     if (*eval) {
       configureThreads();
       return cmdEval(runDir, ea);
+    }
+    if (*labelCurve) {
+      configureThreads();
+      return cmdLabelCurve(la);
     }
     if (*methods) return cmdMethods(methodsJson);
     if (*data) {

@@ -1,7 +1,7 @@
 // pretext: the workbench window.
 //   pretext [--preset NAME | --experiment FILE] [--open-run DIR | --follow DIR | --open-example NAME]
 //           [--open-sweep DIR | --sweep FILE] [--runs DIR]
-//           [--compare-with DIR] [--start] [--present]
+//           [--compare-with DIR] [--lesson NAME] [--start] [--present] [--size WxH]
 //   pretext --screenshots DIR [--steps N] [--panels A,B]
 //                           trains N steps, saves a picture of every panel (or of A, B), quits
 #include <QApplication>
@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "core/config/experiment.h"
+#include "core/train/lesson.h"
 #include "core/util/threads.h"
 #include "ui/sweep/sweep_panel.h"
 #include "ui/window/main_window.h"
@@ -63,8 +64,9 @@ int main(int argc, char** argv) {
                             "'presentation' for presentation mode).",
                             "names");
   QCommandLineOption fresh("no-settings", "Ignore and keep the saved layout and last experiment.");
+  QCommandLineOption size("size", "The window's size, e.g. 1920x1080 (a projector; a figure).", "WxH");
   cli.addOptions({preset, experiment, openRun, follow, openExample, openSweep, sweep, runs, compareWith, lesson,
-                  start, present, shots, steps, panels, fresh});
+                  start, present, shots, steps, panels, fresh, size});
   cli.process(app);
 
   pretext::MainWindowOptions options;
@@ -73,6 +75,16 @@ int main(int argc, char** argv) {
   if (cli.isSet(runs)) window.controller()->setRunsFolder(cli.value(runs));
   if (cli.isSet(preset)) window.loadPreset(cli.value(preset));
   if (cli.isSet(experiment) && !window.openExperimentFile(cli.value(experiment))) return 1;
+  if (cli.isSet(size)) {
+    const QStringList wh = cli.value(size).split('x');
+    const int w = wh.size() == 2 ? wh[0].toInt() : 0, h = wh.size() == 2 ? wh[1].toInt() : 0;
+    if (w < 320 || h < 240) {
+      std::cerr << "error: --size " << cli.value(size).toStdString()
+                << ": expected WIDTHxHEIGHT of at least 320x240, e.g. 1920x1080\n";
+      return 1;
+    }
+    window.resize(w, h);
+  }
   window.show();
   if (cli.isSet(lesson)) window.openLesson(cli.value(lesson));
   if (cli.isSet(openRun)) window.openRun(cli.value(openRun));
@@ -93,8 +105,15 @@ int main(int argc, char** argv) {
   if (cli.isSet(present)) window.setPresentationMode(true);
   if (cli.isSet(shots)) {
     // Of an opened run or example: its pictures as they are (no training unless --steps asks).
-    const bool opened =
-        cli.isSet(openRun) || cli.isSet(openExample) || cli.isSet(follow) || cli.isSet(openSweep);
+    // A lesson on a ready-trained example opens that run.
+    bool exampleLesson = false;
+    try {
+      exampleLesson = cli.isSet(lesson) && pretext::loadLesson(cli.value(lesson).toStdString()).isExample();
+    } catch (const std::exception&) {
+      // openLesson has said what is wrong with it
+    }
+    const bool opened = cli.isSet(openRun) || cli.isSet(openExample) || cli.isSet(follow) ||
+                        cli.isSet(openSweep) || exampleLesson;
     const int trainSteps = cli.isSet(steps) ? cli.value(steps).toInt() : opened ? 0 : 60;
     auto* shooter = new pretext::ScreenshotTour(&window, cli.value(shots), trainSteps);
     if (cli.isSet(panels)) shooter->setPanels(cli.value(panels).split(',', Qt::SkipEmptyParts));
@@ -110,7 +129,7 @@ int main(int argc, char** argv) {
       app.exit(1);
     });
     if ((cli.isSet(openSweep) || cli.isSet(lesson)) && !cli.isSet(openRun) && !cli.isSet(openExample) &&
-        !cli.isSet(follow)) {
+        !cli.isSet(follow) && !exampleLesson) {
       QTimer::singleShot(500, shooter, &pretext::ScreenshotTour::run);  // drawn at once
     } else if (opened) {
       // The pictures show the opened run: the tour starts once it is loaded.

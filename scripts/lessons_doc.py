@@ -17,11 +17,20 @@ for f in sorted((root / "resources" / "lessons").glob("*.json")):
     lessons.append((j.get("order", 1000), f.stem, j))
 out = [head + marker + " from resources/lessons/*.json. -->\n"]
 for order, name, j in sorted(lessons):
-    runs = ("the sweep `resources/sweeps/%s.json`" % j["sweep"]) if "sweep" in j else (
-        "the preset `%s`%s" % (j["preset"], "".join(" `--set %s`" % s for s in j.get("set", []))))
+    if "sweep" in j:
+        runs = "It trains the sweep `resources/sweeps/%s.json`" % j["sweep"]
+    elif "example" in j:
+        runs = "It trains nothing: it starts from the ready-trained example `resources/examples/%s`" % j["example"]
+    else:
+        runs = "It trains the preset `%s`%s" % (j["preset"], "".join(" `--set %s`" % s for s in j.get("set", [])))
+    if "label_curve" in j:
+        c = j["label_curve"]
+        runs += (", then fine-tunes it%s and the same network from scratch on %s labels per class, %d steps each"
+                 % (" (its first %d stages frozen)" % c["freeze"] if c.get("freeze") else "",
+                    ", ".join(str(n) for n in c["labels_per_class"]), c.get("steps", 300)))
     out.append("\n## %s\n" % j["title"])
     out.append("\n> %s\n>\n> — %s\n" % (j["claim"], j.get("source", "the lecture notes")))
-    out.append("\n%s It trains %s (about %g min on 2 idle cores).\n" % (j["explanation"], runs, j.get("minutes", 0)))
+    out.append("\n%s %s (about %g min on 2 idle cores).\n" % (j["explanation"], runs, j.get("minutes", 0)))
     if j.get("figure"):
         out.append("\n![%s](%s)\n" % (j["title"], pathlib.Path(j["figure"]).relative_to("docs")))
     if j.get("result"):

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/eval/evaluate.h"
+#include "core/eval/label_curve.h"
 #include "core/eval/results.h"
 #include "core/train/trainer.h"
 #include "core/util/error.h"
@@ -199,6 +200,80 @@ class TestEvalResults : public QObject {
     int64_t sum = 0;
     for (auto v : r.confusion) sum += v;
     QCOMPARE(sum, int64_t(40));
+  }
+
+  // The label curve's points: a fixed number of labelled images per class and a step budget.
+  void finetuneOnLabelsPerClassForSteps() {
+    Session s = tinySession();
+    EvalRequest req;
+    req.protocol = "finetune";
+    req.finetune.perClass(3).steps(5).batchSize(8);
+    std::vector<std::string> stages;
+    const EvalRecord r = evaluateSession(s, req, [&](const std::string& stage, double) {
+      if (stage.rfind("fine-tuning: step", 0) == 0) stages.push_back(stage);
+    });
+    QCOMPARE(r.trainImages, int64_t(30));  // 3 of each of the 10 classes
+    QCOMPARE(r.labelsPerClass, int64_t(3));
+    QCOMPARE(r.settings, std::string("3 labels/class, 0 frozen, 5 steps"));
+    QVERIFY(!stages.empty());
+    QVERIFY2(stages.back().rfind("fine-tuning: step 5/5", 0) == 0, stages.back().c_str());
+    // labels_per_class survives the run folder's JSON line (and is absent when unused).
+    QCOMPARE(evalRecordFromJson(json::parse(evalRecordToJson(r).dump())).labelsPerClass, int64_t(3));
+    QVERIFY(!evalRecordToJson(sample("knn", 50, "t")).contains("labels_per_class"));
+    // A class with fewer images than asked gives all it has; nonsense is refused.
+    const torch::Tensor labels = torch::tensor({0, 0, 1, 1, 1, 1}, torch::kLong);
+    QCOMPARE(balancedSubsetPerClass(labels, 2, 3, 0).size(0), int64_t(5));
+    PRETEXT_VERIFY_THROWS_WITH(balancedSubsetPerClass(labels, 2, 0, 0), "at least 1");
+    req.finetune.steps(-1);
+    PRETEXT_VERIFY_THROWS_WITH(evaluateSession(s, req), "-1 steps: expected at least 1");
+  }
+
+  void labelCurveRequestsAndPoints() {
+    QCOMPARE(parseLabelCounts("10, 50,100"), (std::vector<int64_t>{10, 50, 100}));
+    PRETEXT_VERIFY_THROWS_WITH(parseLabelCounts("10,5"), "5 comes after 10");
+    PRETEXT_VERIFY_THROWS_WITH(parseLabelCounts("10,,50"), "'' is not a positive whole number");
+    PRETEXT_VERIFY_THROWS_WITH(parseLabelCounts("0"), "'0' is not a positive whole number");
+    PRETEXT_VERIFY_THROWS_WITH(parseLabelCounts("ten"), "'ten'");
+    QCOMPARE(formatLabelCounts({10, 50}), std::string("10,50"));
+
+    LabelCurveOptions o;
+    o.labelsPerClass = {10, 50};
+    o.steps = 7;
+    o.freezeStages = 2;
+    const auto requests = labelCurveRequests(o, 5);
+    QCOMPARE(int(requests.size()), 4);  // each count: the trained encoder, then from scratch
+    QVERIFY(!requests[0].randomInit && requests[1].randomInit);
+    QCOMPARE(requests[2].finetune.perClass(), int64_t(50));
+    QCOMPARE(requests[0].finetune.freezeStages(), int64_t(2));  // the trained encoder's stages
+    QCOMPARE(requests[1].finetune.freezeStages(), int64_t(0));  // from scratch: every layer learns
+    QCOMPARE(requests[3].finetune.steps(), int64_t(7));
+    QCOMPARE(requests[3].finetune.seed(), uint64_t(5));
+    o.fromScratch = false;
+    QCOMPARE(int(labelCurveRequests(o, 5).size()), 2);
+    o.steps = 0;
+    PRETEXT_VERIFY_THROWS_WITH(labelCurveRequests(o, 5), "steps = 0");
+
+    // The curve read back from records: the latest of each (count, init); other records ignored.
+    auto point = [](int64_t perClass, bool randomInit, double top1) {
+      EvalRecord r;
+      r.protocol = "finetune";
+      r.labelsPerClass = perClass;
+      r.randomInit = randomInit;
+      r.top1 = top1;
+      r.step = randomInit ? 0 : 900;
+      return r;
+    };
+    EvalRecord fraction = point(0, false, 99);  // a fine-tuning on a fraction of the labels
+    const auto curve = labelCurveFromRecords({point(50, false, 80), point(10, false, 60),
+                                              point(10, true, 50), fraction, sample("knn", 70, "t"),
+                                              point(10, false, 62)});
+    QCOMPARE(int(curve.size()), 2);
+    QCOMPARE(curve[0].labelsPerClass, int64_t(10));
+    QCOMPARE(curve[0].trained, 62.0);
+    QCOMPARE(curve[0].scratch, 50.0);
+    QCOMPARE(curve[0].trainedStep, int64_t(900));
+    QCOMPARE(curve[1].trained, 80.0);
+    QVERIFY(std::isnan(curve[1].scratch));
   }
 
   void cancelThroughProgress() {

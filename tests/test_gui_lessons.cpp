@@ -1,7 +1,7 @@
 // Lessons in the window: every shipped lesson opens from the Start tab (and has its Lessons menu
 // entry) with its card, its panel and presentation mode, and closes back; a tiny one-run lesson
-// that asks for its probes trains from the card's button and is probed by kNN and the linear
-// probe when it has trained.
+// that asks for its probes and its label curve trains from the card's button, is probed by kNN
+// and the linear probe when it has trained, and draws its label curve.
 #include "test_main.h"
 #include <QAction>
 #include <QPushButton>
@@ -15,6 +15,7 @@
 #include "core/train/lesson.h"
 #include "test_support.h"
 #include "ui/evaluation/evaluation_panel.h"
+#include "ui/evaluation/label_curve_view.h"
 #include "ui/window/lesson_card.h"
 #include "ui/window/main_window.h"
 #include "ui/window/session_controller.h"
@@ -64,6 +65,12 @@ class TestGuiLessons : public QObject {
       // The experiment panel holds what the lesson trains.
       const std::string method = window.controller()->experiment().method;
       QVERIFY2(!method.empty(), qPrintable(name));
+      // A lesson on a ready-trained example opens a copy of it in the lesson's folder.
+      if (l.isExample())
+        QVERIFY2(fs::is_regular_file(dir_.filePath("runs/lessons/" + name + "/examples/" +
+                                                   QString::fromStdString(l.example) + "/checkpoint.pt")
+                                         .toStdString()),
+                 qPrintable(name));
       card->findChild<QPushButton*>("lessonClose")->click();
       QVERIFY(!card->isVisible());
       QVERIFY(!window.presentationMode());
@@ -89,7 +96,8 @@ class TestGuiLessons : public QObject {
     const json lesson{{"title", "Tiny"},          {"claim", "A claim."},
                       {"explanation", "Words."},  {"look_at", "The probes."},
                       {"panel", "Curves"},        {"preset", "tiny"},
-                      {"evaluate", true},         {"minutes", 1}};
+                      {"evaluate", true},         {"minutes", 1},
+                      {"label_curve", {{"labels_per_class", {2, 4}}, {"steps", 3}}}};
     test::writeText(resources + "/lessons/tiny-probed.json", lesson.dump(2));
     ::setenv("PRETEXT_RESOURCES", resources.c_str(), 1);
 
@@ -109,14 +117,20 @@ class TestGuiLessons : public QObject {
     card->findChild<QPushButton*>("lessonStart")->click();
     QCOMPARE(window.tabs()->currentWidget(), window.panel("Curves"));
     QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 120000);
-    QTRY_VERIFY_WITH_TIMEOUT(evaluated.count() == 2, 120000);  // kNN, then the linear probe
-    // Both probes are saved in the run's evaluations.jsonl.
+    // kNN, the linear probe, then the label curve: both inits at 2 and 4 labels per class.
+    QTRY_VERIFY_WITH_TIMEOUT(evaluated.count() == 6, 120000);
+    const auto& curve = evaluation->labelCurveView()->curve();
+    QCOMPARE(int(curve.size()), 2);
+    QCOMPARE(curve[1].labelsPerClass, int64_t(4));
+    QVERIFY(curve[0].trained > 0 && curve[0].scratch > 0 && curve[1].trained > 0 && curve[1].scratch > 0);
+    QVERIFY(evaluation->labelCurveView()->isVisible());  // its tab is the one shown
+    // Every result is saved in the run's evaluations.jsonl.
     const QString runDir = finished.first().at(0).toString();
     std::ifstream records((runDir + "/evaluations.jsonl").toStdString());
     QStringList protocols;
     for (std::string line; std::getline(records, line);)
       protocols << QString::fromStdString(json::parse(line).value("protocol", std::string()));
-    QCOMPARE(protocols, (QStringList{"knn", "linear"}));
+    QCOMPARE(protocols, (QStringList{"knn", "linear", "finetune", "finetune", "finetune", "finetune"}));
     QCOMPARE(window.tabs()->currentWidget(), window.panel("Evaluation"));
     ::unsetenv("PRETEXT_RESOURCES");
   }

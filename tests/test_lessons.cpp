@@ -165,6 +165,37 @@ class TestLessons : public QObject {
     j["sweep"] = "tiny-grid";
     j["evaluate"] = true;
     refused(j, "a sweep evaluates every point itself");
+    j.erase("evaluate");
+    j["label_curve"] = {{"labels_per_class", {10, 50}}};
+    refused(j, "\"label_curve\" applies to one run");
+    // The label curve's field.
+    j = lessonJson();
+    j["label_curve"] = {{"labels_per_class", {10, 50}}, {"steps", 20}, {"freeze", 1}};
+    const pretext::Lesson curve = pretext::parseLesson(j, "good");
+    QVERIFY(curve.labelCurve);
+    QCOMPARE(curve.labelCurveOptions.labelsPerClass, (std::vector<int64_t>{10, 50}));
+    QCOMPARE(curve.labelCurveOptions.steps, int64_t(20));
+    QCOMPARE(curve.labelCurveOptions.freezeStages, int64_t(1));
+    j["label_curve"] = {{"labels_per_class", {50, 10}}};
+    refused(j, "comes after 50");
+    j["label_curve"] = {{"labels_per_class", {10}}, {"step", 3}};
+    refused(j, "has no field \"step\"");
+    j["label_curve"] = {{"steps", 3}};
+    refused(j, "needs \"labels_per_class\"");
+    j["label_curve"] = {{"labels_per_class", {10}}, {"steps", 0}};
+    refused(j, "steps = 0");
+    j["label_curve"] = {10, 50};
+    refused(j, "\"label_curve\" must be an object");
+    // A lesson that starts from a ready-trained example.
+    j = lessonJson();
+    j.erase("preset");
+    j["example"] = "no-such-example";
+    refused(j, "no example named \"no-such-example\"");
+    j["example"] = "../examples/x";
+    refused(j, "not a path");
+    j["example"] = "x";
+    j["preset"] = "tiny";
+    refused(j, "exactly one of \"preset\"");
     refused(json::array(), "must be a JSON object");
     QVERIFY_THROWS_EXCEPTION(pretext::Error, pretext::loadLesson("../lessons/one-run"));
     try {
@@ -218,6 +249,49 @@ class TestLessons : public QObject {
     QCOMPARE(p.exitCode(), 1);
     const QString err = QString::fromUtf8(p.readAllStandardError());
     QVERIFY2(err.contains("unknown lesson \"nope\"; lessons: a-sweep, one-run"), qPrintable(err));
+  }
+
+  // A lesson on a ready-trained example (here: the one-run lesson's run, packed as the shipped
+  // examples are) trains nothing and draws its label curve: both inits at each count, saved.
+  void theCliRunsALabelCurveLessonOnAnExample() {
+    const fs::path runs = dir_.filePath("lesson-runs").toStdString();
+    QVERIFY(fs::is_directory(runs));
+    const fs::path trained = fs::directory_iterator(runs)->path();
+    const std::string example = resources_ + "/examples/tiny-ex";
+    QProcess p;
+    p.start(PRETEXT_CLI, {"pack", QString::fromStdString(trained.string()), "--out", QString::fromStdString(example)});
+    QVERIFY(p.waitForFinished(60000));
+    QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+    writeJson(example + "/example.json", json{{"title", "Tiny"}, {"summary", "Small."}, {"panel", "Curves"}});
+    json lesson = lessonJson();
+    lesson.erase("preset");
+    lesson["example"] = "tiny-ex";
+    lesson["panel"] = "Evaluation";
+    lesson["label_curve"] = {{"labels_per_class", {2, 4}}, {"steps", 3}, {"freeze", 1}};
+    writeJson(resources_ + "/lessons/from-example.json", lesson);
+
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert("PRETEXT_RESOURCES", QString::fromStdString(resources_));
+    p.setProcessEnvironment(env);
+    const QString out = dir_.filePath("curve-lesson");
+    p.start(PRETEXT_CLI, {"lesson", "from-example", "--out", out, "--quiet"});
+    QVERIFY(p.waitForFinished(300000));
+    const QString text = QString::fromUtf8(p.readAllStandardOutput());
+    QVERIFY2(p.exitCode() == 0, qPrintable(text + p.readAllStandardError()));
+    QVERIFY2(text.contains("it starts from the ready-trained example tiny-ex)") &&
+                 text.contains("on 2,4 labels per class (3 steps each)") &&
+                 text.contains("labels/class") && text.contains("from scratch"),
+             qPrintable(text));
+    // The copy holds the four fine-tunings; the example itself is untouched.
+    std::ifstream records((out + "/examples/tiny-ex/evaluations.jsonl").toStdString());
+    std::vector<std::pair<int64_t, bool>> points;
+    for (std::string line; std::getline(records, line);) {
+      const json r = json::parse(line);
+      QCOMPARE(r["protocol"].get<std::string>(), std::string("finetune"));
+      points.emplace_back(r["labels_per_class"].get<int64_t>(), r["random_init"].get<bool>());
+    }
+    QCOMPARE(points, (std::vector<std::pair<int64_t, bool>>{{2, false}, {2, true}, {4, false}, {4, true}}));
+    QVERIFY(!fs::exists(example + "/evaluations.jsonl"));
   }
 };
 

@@ -76,10 +76,14 @@ std::string describeEvalSettings(const EvalRequest& r) {
   } else if (r.protocol == "linear") {
     std::snprintf(buf, sizeof buf, "L-BFGS wd=%g", r.linear.weightDecay());
   } else if (r.protocol == "finetune") {
-    std::snprintf(buf, sizeof buf, "%s labels, %lld frozen, %lld ep",
-                  percent(r.finetune.fraction()).c_str(),
-                  static_cast<long long>(r.finetune.freezeStages()),
-                  static_cast<long long>(r.finetune.epochs()));
+    const std::string labels =
+        r.finetune.perClass() > 0 ? std::to_string(r.finetune.perClass()) + " labels/class"
+                                  : percent(r.finetune.fraction()) + " labels";
+    const std::string length = r.finetune.steps() > 0
+                                   ? std::to_string(r.finetune.steps()) + " steps"
+                                   : std::to_string(r.finetune.epochs()) + " ep";
+    std::snprintf(buf, sizeof buf, "%s, %lld frozen, %s", labels.c_str(),
+                  static_cast<long long>(r.finetune.freezeStages()), length.c_str());
   } else {
     return r.protocol;
   }
@@ -119,17 +123,26 @@ EvalRecord evaluateSession(Session& s, const EvalRequest& req, const EvalProgres
   ProbeResult result;
   if (req.protocol == "finetune") {
     auto enc = makeEncoder(s, !req.randomInit);
-    rec.trainImages =
-        balancedSubset(train.labels, classes, req.finetune.fraction(), req.finetune.seed()).size(0);
+    rec.trainImages = finetuneSubset(train.labels, classes, req.finetune).size(0);
+    rec.labelsPerClass = req.finetune.perClass();
     say("fine-tuning", 0);
     torch::AutoGradMode grad(true);  // fineTune trains: undo the NoGradGuard above
-    const int64_t epochs = req.finetune.epochs();
-    result = fineTune(*enc, train, test, s.device, req.finetune, [&](int64_t epoch, double loss) {
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "fine-tuning: epoch %lld/%lld, loss %.3f",
-                    static_cast<long long>(epoch + 1), static_cast<long long>(epochs), loss);
-      say(buf, double(epoch + 1) / double(std::max<int64_t>(1, epochs)));
-    });
+    const bool byEpoch = req.finetune.steps() == 0;
+    const int64_t stepsPerEpoch =
+        std::max<int64_t>(1, rec.trainImages / std::min(req.finetune.batchSize(), rec.trainImages));
+    result = fineTune(*enc, train, test, s.device, req.finetune,
+                      [&](int64_t done, int64_t total, double loss) {
+                        char buf[96];
+                        if (byEpoch)
+                          std::snprintf(buf, sizeof buf, "fine-tuning: epoch %lld/%lld, loss %.3f",
+                                        static_cast<long long>(done / stepsPerEpoch),
+                                        static_cast<long long>(total / stepsPerEpoch), loss);
+                        else
+                          std::snprintf(buf, sizeof buf, "fine-tuning: step %lld/%lld, loss %.3f",
+                                        static_cast<long long>(done),
+                                        static_cast<long long>(total), loss);
+                        say(buf, double(done) / double(std::max<int64_t>(1, total)));
+                      });
   } else {
     // The random-init baseline: the same method built fresh (seeded), its features() the same
     // function of the image as the trained one's (an input conversion, a rescale), untrained.

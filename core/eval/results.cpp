@@ -24,7 +24,7 @@ std::string EvalRecord::protocolTitle() const {
 }
 
 json evalRecordToJson(const EvalRecord& r) {
-  return json{{"run", r.run},
+  json j{{"run", r.run},
               {"method", r.method},
               {"data", r.data},
               {"protocol", r.protocol},
@@ -39,6 +39,8 @@ json evalRecordToJson(const EvalRecord& r) {
               {"time", r.time},
               {"class_names", r.classNames},
               {"confusion", r.confusion}};
+  if (r.labelsPerClass > 0) j["labels_per_class"] = r.labelsPerClass;
+  return j;
 }
 
 EvalRecord evalRecordFromJson(const json& j) {
@@ -83,6 +85,7 @@ EvalRecord evalRecordFromJson(const json& j) {
   get("top5", r.top5);
   get("train_images", r.trainImages);
   get("test_images", r.testImages);
+  get("labels_per_class", r.labelsPerClass);
   get("seconds", r.seconds);
   get("time", r.time);
   get("class_names", r.classNames);

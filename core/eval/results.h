@@ -21,6 +21,7 @@ struct EvalRecord {
   double top5 = 0;          // percent (0 with fewer than 5 classes)
   int64_t trainImages = 0;  // labelled images the probe was fitted on
   int64_t testImages = 0;
+  int64_t labelsPerClass = 0;  // fine-tuning on this many labelled images per class (0: n/a)
   double seconds = 0;  // how long it took
   std::string time;    // UTC, ISO 8601 (when it finished)
   std::vector<std::string> classNames;

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/config/experiment.h"
+#include "core/train/examples.h"
 #include "core/train/sweep.h"
 #include "core/util/error.h"
 #include "core/util/json_fields.h"
@@ -20,8 +21,9 @@ class LessonReader {
   LessonReader(const json& j, const std::string& name) : j_(j), name_(name) {
     if (!j.is_object()) fail("", "must be a JSON object");
     static const std::vector<std::string> kFields = {
-        "title", "order", "claim",  "source",   "explanation", "look_at", "panel", "minutes",
-        "preset", "set",  "sweep",  "evaluate", "figure",      "result",  "name"};
+        "title",   "order",    "claim",       "source", "explanation", "look_at",
+        "panel",   "minutes",  "preset",      "set",    "sweep",       "example",
+        "evaluate", "label_curve", "figure",  "result", "name"};
     for (const auto& [key, value] : j.items())
       if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
         std::string fields;
@@ -58,6 +60,35 @@ class LessonReader {
   std::string name_;
 };
 
+// "label_curve": {"labels_per_class": [10, 50, 100, 500], "steps": 300, "freeze": 2}
+LabelCurveOptions labelCurveField(const json& j, const LessonReader& r) {
+  if (!j.is_object()) r.fail("label_curve", "must be an object: {\"labels_per_class\": [10, 50, 100, 500]}");
+  LabelCurveOptions o;
+  for (const auto& [key, value] : j.items())
+    if (key != "labels_per_class" && key != "steps" && key != "freeze")
+      r.fail("label_curve", "has no field \"" + key + "\" (fields: labels_per_class, steps, freeze)");
+  if (!j.contains("labels_per_class") || !j["labels_per_class"].is_array())
+    r.fail("label_curve", "needs \"labels_per_class\": a list of rising counts, e.g. [10, 50, 100, 500]");
+  o.labelsPerClass.clear();
+  for (const auto& v : j["labels_per_class"]) {
+    int64_t n = 0;
+    if (!jsonToInt64(v, &n)) r.fail("label_curve", "\"labels_per_class\" holds " + v.dump() + ", not a whole number");
+    o.labelsPerClass.push_back(n);
+  }
+  auto whole = [&](const char* key, int64_t& field) {
+    if (j.contains(key) && !jsonToInt64(j[key], &field))
+      r.fail("label_curve", std::string("\"") + key + "\" must be a whole number");
+  };
+  whole("steps", o.steps);
+  whole("freeze", o.freezeStages);
+  try {
+    validateLabelCurve(o);
+  } catch (const Error& e) {
+    r.fail("label_curve", e.what());
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string lessonDirectory() { return resourceDirectory("lessons"); }
@@ -92,11 +123,27 @@ Lesson parseLesson(const json& j, const std::string& name) {
       l.sets.push_back(s.get<std::string>());
     }
   }
-  if (l.preset.empty() == l.sweep.empty())
-    r.fail("", "needs exactly one of \"preset\" (one run) and \"sweep\" (several runs)");
-  if (l.isSweep()) {
+  l.example = r.text("example", false);
+  if (j.contains("label_curve")) {
+    l.labelCurveOptions = labelCurveField(j["label_curve"], r);
+    l.labelCurve = true;
+  }
+  if (int(!l.preset.empty()) + int(!l.sweep.empty()) + int(!l.example.empty()) != 1)
+    r.fail("", "needs exactly one of \"preset\" (one run), \"sweep\" (several runs) and \"example\" "
+               "(a ready-trained run)");
+  if (l.isExample()) {
+    if (!l.sets.empty()) r.fail("set", "applies to a preset; an example is not trained again");
+    if (!isPlainResourceName(l.example))
+      r.fail("example", "must be an example's name in " + examplesDirectory() + ", not a path");
+    try {
+      experimentFromJson(lessonExperimentJson(l));
+    } catch (const Error& e) {
+      r.fail("example", std::string("does not give a valid experiment: ") + e.what());
+    }
+  } else if (l.isSweep()) {
     if (!l.sets.empty()) r.fail("set", "applies to a preset; a sweep lesson's file holds its settings");
     if (l.evaluate) r.fail("evaluate", "applies to one run; a sweep evaluates every point itself");
+    if (l.labelCurve) r.fail("label_curve", "applies to one run (a preset or an example), not a sweep");
     if (!isPlainResourceName(l.sweep)) r.fail("sweep", "must be a sweep's name in " + sweepDirectory() + ", not a path");
     if (!fs::is_regular_file(lessonSweepPath(l)))
       r.fail("sweep", "names no file: " + lessonSweepPath(l) + " does not exist");
@@ -158,6 +205,13 @@ std::vector<Lesson> allLessons() {
 }
 
 json lessonExperimentJson(const Lesson& lesson) {
+  if (lesson.isExample()) {
+    const std::string path = findExampleRun(lesson.example).path + "/experiment.json";
+    std::ifstream in(path);
+    json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) throw Error(path + ": not valid JSON");
+    return j;
+  }
   json j = loadPresetJson(lesson.preset);
   for (const auto& s : lesson.sets) applyOverride(j, s);
   return j;

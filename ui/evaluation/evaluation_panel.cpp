@@ -13,11 +13,13 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPointer>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTextStream>
 #include <QVBoxLayout>
@@ -26,6 +28,7 @@
 #include "core/eval/evaluate.h"
 #include "core/util/error.h"
 #include "ui/evaluation/confusion_matrix_view.h"
+#include "ui/evaluation/label_curve_view.h"
 #include "ui/window/session_controller.h"
 
 namespace pretext {
@@ -176,10 +179,39 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   baseForm->addRow(tr("Test images"), testLimit_);
   baseForm->addRow(baselineButton_);
 
+  // The label curve (RotNet's semi-supervised figure)
+  auto* curveBox = new QGroupBox(tr("Label curve"));
+  auto* curveForm = new QFormLayout(curveBox);
+  tight(curveForm);
+  const LabelCurveOptions curveDefaults;
+  curveCounts_ = new QLineEdit(QString::fromStdString(formatLabelCounts(curveDefaults.labelsPerClass)));
+  curveCounts_->setToolTip(tr("Labelled training images per class at each point, rising"));
+  curveCounts_->setMaximumWidth(130);
+  curveSteps_ = new QSpinBox;
+  curveSteps_->setRange(1, 100000);
+  curveSteps_->setSingleStep(100);
+  curveSteps_->setValue(int(curveDefaults.steps));
+  curveSteps_->setToolTip(tr("Fine-tuning steps (batch 128) at every point"));
+  curveFrozen_ = new QSpinBox;
+  curveFrozen_->setRange(0, 8);
+  curveFrozen_->setValue(int(curveDefaults.freezeStages));
+  curveFrozen_->setToolTip(
+      tr("Stages of the trained encoder kept fixed (the RotNet lecture: conv1 and conv2); the "
+         "from-scratch network trains every layer"));
+  curveButton_ = new QPushButton(tr("Run label curve"));
+  curveButton_->setToolTip(
+      tr("Fine-tunes the encoder and the same network from scratch at every count: does "
+         "self-supervision save labels?"));
+  curveForm->addRow(tr("Labels/class"), curveCounts_);
+  curveForm->addRow(tr("Steps"), curveSteps_);
+  curveForm->addRow(tr("Frozen stages"), curveFrozen_);
+  curveForm->addRow(curveButton_);
+
   auto* settings = new QHBoxLayout;
   settings->addWidget(knnBox);
   settings->addWidget(linBox);
   settings->addWidget(ftBox);
+  settings->addWidget(curveBox);
   settings->addWidget(baseBox);
 
   // Progress
@@ -235,23 +267,28 @@ EvaluationPanel::EvaluationPanel(SessionController* controller, QWidget* parent)
   tableLayout->addWidget(table_, 1);
 
   confusion_ = new ConfusionMatrixView;
-  auto* split = new QSplitter(Qt::Horizontal);
-  split->addWidget(tableSide);
-  split->addWidget(confusion_);
-  split->setStretchFactor(0, 3);
-  split->setStretchFactor(1, 2);
-  split->setChildrenCollapsible(false);
+  curveView_ = new LabelCurveView;
+  resultViews_ = new QTabWidget;
+  resultViews_->addTab(confusion_, tr("Confusion matrix"));
+  resultViews_->addTab(curveView_, tr("Label curve"));
+  split_ = new QSplitter(Qt::Horizontal);
+  split_->addWidget(tableSide);
+  split_->addWidget(resultViews_);
+  split_->setStretchFactor(0, 3);
+  split_->setStretchFactor(1, 2);
+  split_->setChildrenCollapsible(false);
 
   auto* main = new QVBoxLayout(this);
   main->addLayout(settings);
   main->addLayout(progressRow);
   main->addWidget(error_);
-  main->addWidget(split, 1);
+  main->addWidget(split_, 1);
 
   connect(knnButton_, &QPushButton::clicked, this, &EvaluationPanel::runKnn);
   connect(linearButton_, &QPushButton::clicked, this, &EvaluationPanel::runLinear);
   connect(finetuneButton_, &QPushButton::clicked, this, &EvaluationPanel::runFinetune);
   connect(baselineButton_, &QPushButton::clicked, this, &EvaluationPanel::runRandomInitBaseline);
+  connect(curveButton_, &QPushButton::clicked, this, &EvaluationPanel::runLabelCurve);
   connect(cancelButton_, &QPushButton::clicked, this, &EvaluationPanel::cancel);
   connect(scanButton_, &QPushButton::clicked, this, &EvaluationPanel::scanRunsFolder);
   connect(clearButton_, &QPushButton::clicked, this, [this] {
@@ -303,8 +340,7 @@ void EvaluationPanel::runRandomInitBaseline() {
 }
 
 void EvaluationPanel::enqueue(const QString& protocol, bool randomInit) {
-  auto p = std::make_shared<PendingEvaluation>();
-  EvalRequest& r = p->request;
+  EvalRequest r;
   r.protocol = protocol.toStdString();
   r.randomInit = randomInit;
   r.knn.k(kSpin_->value()).temperature(tSpin_->value());
@@ -317,7 +353,13 @@ void EvaluationPanel::enqueue(const QString& protocol, bool randomInit) {
   EvalRecord shape;
   shape.protocol = r.protocol;
   shape.randomInit = randomInit;
-  p->title = q(shape.protocolTitle());
+  enqueueRequest(r, q(shape.protocolTitle()));
+}
+
+void EvaluationPanel::enqueueRequest(const EvalRequest& request, const QString& title) {
+  auto p = std::make_shared<PendingEvaluation>();
+  p->request = request;
+  p->title = title;
   queue_.push_back(p);
   error_->hide();
   startNext();
@@ -439,11 +481,15 @@ void EvaluationPanel::onSessionChanged() {
   if (!controller_) return;
   const QString dir = controller_->runDir();
   step_ = controller_->following() ? controller_->modelStep() : runStep(dir);
-  if (dir.isEmpty()) return;
+  if (dir.isEmpty()) {
+    updateLabelCurve();
+    return;
+  }
   // Reopening a run shows what was measured on it before.
   QVector<EvalRecord> past;
   for (auto& r : readEvalRecords(dir.toStdString())) past.push_back(r);
   addRecords(past);
+  updateLabelCurve();
 }
 
 void EvaluationPanel::scanRunsFolder() {
@@ -536,6 +582,7 @@ void EvaluationPanel::selectRow(int record) {
 }
 
 void EvaluationPanel::showSelected() {
+  updateLabelCurve();
   const int i = selectedRow();
   if (i < 0 || i >= records_.size()) {
     confusion_->clear(records_.isEmpty()
@@ -579,13 +626,13 @@ bool EvaluationPanel::exportCsv(const QString& path) {
   };
   QTextStream out(&f);
   out << "run,method,data,protocol,random_init,settings,step,top1,top5,train_images,test_images,"
-         "seconds,time\n";
+         "seconds,time,labels_per_class\n";
   for (const EvalRecord& r : records_)
     out << text(r.run) << ',' << text(r.method) << ',' << text(r.data) << ',' << text(r.protocol)
         << ',' << (r.randomInit ? "true" : "false") << ',' << text(r.settings) << ',' << r.step
         << ',' << QString::number(r.top1, 'f', 4) << ',' << QString::number(r.top5, 'f', 4) << ','
         << r.trainImages << ',' << r.testImages << ',' << QString::number(r.seconds, 'f', 2) << ','
-        << text(r.time) << '\n';
+        << text(r.time) << ',' << r.labelsPerClass << '\n';
   out.flush();
   if (f.error() != QFile::NoError) {
     error_->setText(tr("%1: writing failed (%2)").arg(path, f.errorString()));

@@ -21,6 +21,7 @@
 #include "core/augment/augment.h"
 #include "core/methods/method.h"
 #include "core/train/trainer.h"
+#include "core/util/error.h"
 #include "ui/widgets/fit_image_view.h"
 #include "ui/window/session_controller.h"
 #include "viz/colormap.h"

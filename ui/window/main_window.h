@@ -29,6 +29,7 @@ class LogPanel;
 class PresentationBanner;
 class LessonCard;
 class StartPage;
+struct Lesson;
 struct RunInfo;
 struct StepPoint;
 enum class SessionState;
@@ -85,6 +86,7 @@ class MainWindow : public QMainWindow {
   void buildMenus();   // main_window_menus.cpp
   void wireLessons();  // main_window_lessons.cpp
   QString lessonFolder(const QString& name) const;
+  void evaluateLesson(const Lesson& lesson);  // its probes and label curve, as it asks
   void buildToolBar();
   void buildStatusBar();
   void buildPanels();
@@ -107,6 +109,7 @@ class MainWindow : public QMainWindow {
   PresentationBanner* banner_ = nullptr;
   LessonCard* lessonCard_ = nullptr;
   bool lessonRunning_ = false;  // the open lesson's run (not a sweep) is training
+  QString lessonRun_;           // the open example lesson's copy of its example
   StartPage* startPage_ = nullptr;
   QDockWidget* experimentDock_ = nullptr;
   QDockWidget* logDock_ = nullptr;

@@ -3,6 +3,7 @@
 #include <QStatusBar>
 
 #include "core/config/experiment.h"
+#include "core/train/examples.h"
 #include "core/train/lesson.h"
 #include "core/train/sweep.h"
 #include "ui/evaluation/evaluation_panel.h"
@@ -20,17 +21,24 @@ void MainWindow::wireLessons() {
   connect(controller_, &SessionController::stateChanged, this, [this](SessionState state) {
     lessonCard_->setRunning(state != SessionState::Idle);
   });
-  // A one-run lesson that asks for its probes gets them when it has trained.
+  // A one-run lesson that asks for its probes or its label curve gets them when it has trained.
   connect(controller_, &SessionController::finished, this, [this](const QString&, bool stopped) {
     if (!lessonRunning_) return;
     lessonRunning_ = false;
-    if (stopped || !lessonCard_->hasLesson() || !lessonCard_->lesson().evaluate) return;
-    if (auto* evaluation = qobject_cast<EvaluationPanel*>(panel("Evaluation"))) {
-      evaluation->runKnn();
-      evaluation->runLinear();
-      showPanel("Evaluation");
-    }
+    if (!stopped && lessonCard_->hasLesson()) evaluateLesson(lessonCard_->lesson());
   });
+}
+
+void MainWindow::evaluateLesson(const Lesson& lesson) {
+  if (!lesson.evaluate && !lesson.labelCurve) return;
+  auto* evaluation = qobject_cast<EvaluationPanel*>(panel("Evaluation"));
+  if (!evaluation) return;
+  if (lesson.evaluate) {
+    evaluation->runKnn();
+    evaluation->runLinear();
+  }
+  if (lesson.labelCurve) evaluation->runLabelCurveWith(lesson.labelCurveOptions);
+  showPanel("Evaluation");
 }
 
 QString MainWindow::lessonFolder(const QString& name) const {
@@ -56,6 +64,24 @@ void MainWindow::openLesson(const QString& name) {
   lessonRunning_ = false;
   lessonCard_->setLesson(lesson);
   lessonCard_->show();
+  if (lesson.labelCurve)
+    if (auto* evaluation = qobject_cast<EvaluationPanel*>(panel("Evaluation"))) {
+      evaluation->setLabelCurve(lesson.labelCurveOptions);
+      evaluation->showLabelCurveTab();
+    }
+  if (lesson.isExample()) {
+    // The ready-trained run, copied into RUNS/lessons/NAME/examples/EXAMPLE and opened: what the
+    // lesson measured on it before (its evaluations) shows at once.
+    try {
+      const std::string copy =
+          copyExampleRun(lesson.example, lessonFolder(name).toStdString());
+      examplePanel_ = QString::fromStdString(lesson.panel);
+      lessonRun_ = QString::fromStdString(copy);
+      openRun(lessonRun_);
+    } catch (const std::exception& e) {
+      showError(tr("Cannot open lesson %1").arg(name), QString::fromUtf8(e.what()));
+    }
+  }
   // A sweep lesson that ran before shows its results at once (a class need not wait again).
   const QString folder = lessonFolder(name);
   if (lesson.isSweep() && QFileInfo::exists(QDir(folder).filePath("sweep_results.json")))
@@ -80,6 +106,22 @@ void MainWindow::runLesson() {
     // Its points train one after another into RUNS/lessons/NAME; the Sweep tab fills in.
     controller_->runSweep(QString::fromStdString(lessonSweepPath(lesson)),
                           lessonFolder(QString::fromStdString(lesson.name)));
+  } else if (lesson.isExample()) {
+    // Ready-trained: nothing to train, only to measure, once its run has opened (the evaluation
+    // is of the model the engine holds).
+    if (QDir(controller_->runDir()) == QDir(lessonRun_)) {
+      evaluateLesson(lesson);
+    } else {
+      connect(
+          controller_, &SessionController::runOpened, this,
+          [this, name = lesson.name](const QString& dir) {
+            if (lessonCard_->hasLesson() && lessonCard_->lesson().name == name &&
+                QDir(dir) == QDir(lessonRun_))
+              evaluateLesson(lessonCard_->lesson());
+          },
+          Qt::SingleShotConnection);
+    }
+    return;
   } else {
     lessonRunning_ = true;
     start();
