@@ -473,7 +473,7 @@ class TestMethodsmae : public QObject {
 
   // A step: the metrics are there, and the encoder sees only the visible patches: with the same
   // seed (same mask), changing the pixels of the masked patches changes the loss (their targets)
-  // but not the encoder's features of the visible ones (emb_std/eff_rank come from them).
+  // but not the encoder's features of the visible ones (feature_std/eff_rank come from them).
   void maeStepUsesVisiblePatchesOnly() {
     auto m = makeMethod("mae", maeSetup());
     m->eval();  // no dropout anyway; keeps the comparison exact
@@ -491,7 +491,10 @@ class TestMethodsmae : public QObject {
     std::map<std::string, double> metric;
     for (auto& [k, v] : r.metrics) metric[k] = v.item<double>();
     QVERIFY(metric.count("mean_patch_loss"));
-    QVERIFY(metric.count("emb_std"));
+    QVERIFY(metric.count("feature_std"));
+    // A reconstruction cannot collapse: no emb_std, so no collapse alarm, and no embedding dim.
+    QVERIFY(!metric.count("emb_std"));
+    QCOMPARE(m->embeddingDim(), int64_t(0));
     QVERIFY(metric.count("eff_rank"));
     // Recover this step's mask from the same generator (the step draws nothing else with
     // augmentation "none").
@@ -503,13 +506,13 @@ class TestMethodsmae : public QObject {
     QVERIFY(std::abs(r2.loss.item<double>() - r.loss.item<double>()) > 1e-6);
     std::map<std::string, double> metric2;
     for (auto& [k, v] : r2.metrics) metric2[k] = v.item<double>();
-    QVERIFY(std::abs(metric2["emb_std"] - metric["emb_std"]) < 1e-6);
+    QVERIFY(std::abs(metric2["feature_std"] - metric["feature_std"]) < 1e-6);
     QVERIFY(std::abs(metric2["eff_rank"] - metric["eff_rank"]) < 1e-4);
     // Changing a visible patch does change the encoder's view.
     auto visibleChanged = b.images * where + torch::rand({4, 1, 16, 16}) * (1 - where);
     auto r3 = stepWith(visibleChanged);
     for (auto& [k, v] : r3.metrics)
-      if (k == "emb_std") QVERIFY(std::abs(v.item<double>() - metric["emb_std"]) > 1e-7);
+      if (k == "feature_std") QVERIFY(std::abs(v.item<double>() - metric["feature_std"]) > 1e-7);
     // features() is the ViT on every patch, unmasked: deterministic.
     QVERIFY(test::close(m->features(b.images), m->encoder()->forward(b.images)));
   }

@@ -112,7 +112,8 @@ class Autoencoder : public Method {
       r.metrics.push_back({"feature_var", spread.detach()});
       r.metrics.push_back({"penalty", penalty.detach()});
     }
-    for (auto& m : collapseMetrics(h.detach())) r.metrics.push_back(m);
+    // A reconstruction cannot collapse: the spread is plotted, no alarm reads it.
+    for (auto& m : collapseMetrics(h.detach(), /*canCollapse=*/false)) r.metrics.push_back(m);
     return r;
   }
 

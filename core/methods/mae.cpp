@@ -140,9 +140,9 @@ class Mae : public Method {
     auto target = patchify(x, vit_->patchSize());
     auto loss = maeLoss(out.pred, target, out.mask, normPix_);
     StepResult r{loss, {{"mean_patch_loss", meanPatchLoss(target, out.mask, normPix_)}}};
-    // The encoder's pooled features of the masked input: an autoencoder cannot collapse, but a
-    // representation that barely varies across images is still worth seeing.
-    for (auto& m : collapseMetrics(out.latent.detach().mean(1))) r.metrics.push_back(m);
+    // The encoder's pooled features of the masked input: an autoencoder cannot collapse (no
+    // alarm), but a representation that barely varies across images is still worth seeing.
+    for (auto& m : collapseMetrics(out.latent.detach().mean(1), /*canCollapse=*/false)) r.metrics.push_back(m);
     return r;
   }
 

@@ -201,9 +201,10 @@ double previewSetting(const PreviewSettings& settings, const std::vector<Preview
   throw Error("preview setting \"" + name + "\" is not among the method's controls");
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Method::collapseMetrics(const torch::Tensor& z) {
+std::vector<std::pair<std::string, torch::Tensor>> Method::collapseMetrics(const torch::Tensor& z,
+                                                                           bool canCollapse) {
   torch::NoGradGuard ng;
-  embeddingDim_ = z.size(1);
+  if (canCollapse) embeddingDim_ = z.size(1);
   auto x = z.detach().to(torch::kFloat);
   auto zn = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
   auto std = zn.std(0, /*unbiased=*/true).mean();
@@ -215,7 +216,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Method::collapseMetrics(const
   auto p = sv / sv.sum().clamp_min(1e-30);
   auto entropy = -(p * p.clamp_min(1e-30).log()).sum();
   auto rank = torch::where(sv.sum() > 1e-12 * (1 + x.abs().max()), entropy.exp(), torch::ones_like(entropy));
-  return {{"emb_std", std}, {"eff_rank", rank.to(torch::kFloat)}};
+  return {{canCollapse ? "emb_std" : "feature_std", std}, {"eff_rank", rank.to(torch::kFloat)}};
 }
 
 Preview Method::twoViews(const torch::Tensor& images, const AugmentOptions& augment,
