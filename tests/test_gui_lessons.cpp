@@ -4,6 +4,7 @@
 // and the linear probe when it has trained, and draws its label curve.
 #include "test_main.h"
 #include <QAction>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -13,6 +14,7 @@
 #include <fstream>
 
 #include "core/train/lesson.h"
+#include "core/train/sweep.h"
 #include "test_support.h"
 #include "ui/evaluation/evaluation_panel.h"
 #include "ui/evaluation/label_curve_view.h"
@@ -65,6 +67,14 @@ class TestGuiLessons : public QObject {
       // The experiment panel holds what the lesson trains.
       const std::string method = window.controller()->experiment().method;
       QVERIFY2(!method.empty(), qPrintable(name));
+      // A sweep lesson's progress counts its points, not the base experiment's steps.
+      if (l.isSweep()) {
+        auto* progress = window.findChild<QProgressBar*>("stepProgress");
+        QVERIFY(progress);
+        const int points = int(loadSweep(lessonSweepPath(l)).points.size());
+        QCOMPARE(progress->format(), QStringLiteral("0 / %1 sweep points").arg(points));
+        QCOMPARE(progress->maximum(), points);
+      }
       // A lesson on a ready-trained example opens a copy of it in the lesson's folder.
       if (l.isExample())
         QVERIFY2(fs::is_regular_file(dir_.filePath("runs/lessons/" + name + "/examples/" +

@@ -429,10 +429,19 @@ void MainWindow::showProgress(qint64 step, qint64 total) {
 
 void MainWindow::showPlannedSteps() {
   if (controller_->state() != SessionState::Idle) return;
+  if (lessonSweepPoints_ > 0) {
+    // A sweep lesson: its points, not the steps of the base experiment the panel shows.
+    showLessonSweepPoints();
+    return;
+  }
   controller_->inspect<qint64>(
       this, [](Session& s) { return qint64(plannedSteps(s.experiment, s.data.train.size())); },
       [this](qint64 total) {
-        if (controller_->state() == SessionState::Idle) showProgress(openedStep_, total);
+        if (controller_->state() != SessionState::Idle) return;
+        if (lessonSweepPoints_ > 0)
+          showLessonSweepPoints();  // a sweep lesson opened while this was being counted
+        else
+          showProgress(openedStep_, total);
       },
       "plannedSteps");
 }

@@ -87,6 +87,7 @@ class MainWindow : public QMainWindow {
   void wireLessons();  // main_window_lessons.cpp
   QString lessonFolder(const QString& name) const;
   void evaluateLesson(const Lesson& lesson);  // its probes and label curve, as it asks
+  void showLessonSweepPoints();               // "3 / 5 sweep points" while a sweep lesson is open
   void buildToolBar();
   void buildStatusBar();
   void buildPanels();
@@ -110,6 +111,7 @@ class MainWindow : public QMainWindow {
   LessonCard* lessonCard_ = nullptr;
   bool lessonRunning_ = false;  // the open lesson's run (not a sweep) is training
   QString lessonRun_;           // the open example lesson's copy of its example
+  int lessonSweepPoints_ = 0;   // the open sweep lesson's points (the progress bar counts them)
   StartPage* startPage_ = nullptr;
   QDockWidget* experimentDock_ = nullptr;
   QDockWidget* logDock_ = nullptr;

@@ -20,6 +20,7 @@ void MainWindow::wireLessons() {
   connect(lessonCard_, &LessonCard::closeRequested, this, &MainWindow::closeLesson);
   connect(controller_, &SessionController::stateChanged, this, [this](SessionState state) {
     lessonCard_->setRunning(state != SessionState::Idle);
+    if (state == SessionState::Idle) showLessonSweepPoints();  // a sweep lesson's points done
   });
   // A one-run lesson that asks for its probes or its label curve gets them when it has trained.
   connect(controller_, &SessionController::finished, this, [this](const QString&, bool stopped) {
@@ -86,6 +87,15 @@ void MainWindow::openLesson(const QString& name) {
   const QString folder = lessonFolder(name);
   if (lesson.isSweep() && QFileInfo::exists(QDir(folder).filePath("sweep_results.json")))
     if (auto* sweep = qobject_cast<SweepPanel*>(panel("Sweep"))) sweep->openSweep(folder);
+  lessonSweepPoints_ = 0;
+  if (lesson.isSweep()) {
+    try {
+      lessonSweepPoints_ = int(loadSweep(lessonSweepPath(lesson)).points.size());
+    } catch (const std::exception&) {
+      // parseLesson validated it; nothing to count if it changed since
+    }
+    showLessonSweepPoints();
+  }
   setPresentationMode(true);
   const QString shown = QString::fromStdString(lesson.panel);
   if (!panel(shown))
@@ -129,8 +139,23 @@ void MainWindow::runLesson() {
   showPanel(QString::fromStdString(lesson.panel));
 }
 
+void MainWindow::showLessonSweepPoints() {
+  if (lessonSweepPoints_ <= 0 || controller_->state() != SessionState::Idle) return;
+  int done = 0;
+  const QString folder = lessonCard_->hasLesson()
+                             ? lessonFolder(QString::fromStdString(lessonCard_->lesson().name))
+                             : QString();
+  auto* sweep = qobject_cast<SweepPanel*>(panel("Sweep"));
+  if (sweep && sweep->hasSweep() && QDir(sweep->folder()) == QDir(folder))
+    done = sweep->results().finishedCount();
+  progress_->setRange(0, lessonSweepPoints_);
+  progress_->setValue(std::min(done, lessonSweepPoints_));
+  progress_->setFormat(tr("%1 / %2 sweep points").arg(done).arg(lessonSweepPoints_));
+}
+
 void MainWindow::closeLesson() {
   lessonRunning_ = false;
+  lessonSweepPoints_ = 0;
   lessonCard_->hide();
   lessonCard_->setLesson(Lesson{});
   setPresentationMode(false);
