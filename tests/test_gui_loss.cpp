@@ -1,6 +1,6 @@
 // The "Inside the loss" panel through the session controller (engine thread): a SimCLR random
-// init's batch taken apart (2N rows, positives, the hardest anchors, the terms), New batch, and a
-// method that offers no anatomy saying so.
+// init's batch taken apart (2N rows, positives, the hardest anchors, the terms), New batch, RotNet's
+// (rows of turned images against the four turns), and a method that offers no anatomy saying so.
 #include "test_main.h"
 #include <torch/torch.h>
 
@@ -53,8 +53,18 @@ class TestGuiLoss : public QObject {
     if (const QString shots = qEnvironmentVariable("PRETEXT_SCREENSHOTS"); !shots.isEmpty())
       panel.grab().save(shots + "/loss-panel.png");
 
+    // RotNet: rows are turned images, columns the four turns (not images): the hardest rows are
+    // shown alone.
     refreshed.clear();
     c.setExperiment(experimentFromJson(test::tinyExperimentJson(data_, "rotation", 1)));
+    panel.refresh();
+    QTRY_VERIFY_WITH_TIMEOUT(panel.anatomy() != nullptr && panel.anatomy()->matrix.size(0) == 32, 30000);
+    QCOMPARE(panel.anatomy()->matrix.size(1), 4);
+    QVERIFY(!panel.anatomy()->columnImages.defined());
+    QCOMPARE(panel.hardestShown(), 8);
+
+    refreshed.clear();
+    c.setExperiment(experimentFromJson(test::tinyExperimentJson(data_, "supervised", 1)));
     panel.refresh();
     QTRY_VERIFY_WITH_TIMEOUT(panel.anatomy() == nullptr && panel.status().contains("does not take its loss apart"),
                              30000);

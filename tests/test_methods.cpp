@@ -102,6 +102,27 @@ class TestMethods : public QObject {
     QVERIFY(method->parameters().front().equal(before));
   }
 
+  // RotNet's anatomy: every image in its four turns, p(turn) per row, the true turn ringed; the
+  // rows' mean is the step's loss on the same (unaugmented) images.
+  void rotationLossAnatomy() {
+    auto m = makeMethod("rotation", test::tinySetup({{"head", "linear"}, {"all_rotations", true}}));
+    m->eval();
+    AugmentOptions none = augmentPreset("none");
+    auto images = torch::rand({3, 1, 16, 16});
+    auto gen = at::detail::createCPUGenerator(1);
+    const auto list = m->lossAnatomy(images, none, gen);
+    QCOMPARE(list.size(), size_t(1));
+    const LossAnatomy& a = list[0];
+    QCOMPARE(a.matrix.sizes().vec(), (std::vector<int64_t>{12, 4}));
+    QVERIFY(torch::allclose(a.matrix.sum(1), torch::ones({12}), 1e-5, 1e-6));
+    QVERIFY(a.positives.equal(allRotations(images).second));
+    QVERIFY(torch::allclose(a.perRow, -a.matrix.gather(1, a.positives.unsqueeze(1)).squeeze(1).log(), 1e-4, 1e-5));
+    StepContext ctx{0, 0, 0.0, &gen, &none};
+    Batch b;
+    b.images = images;
+    QVERIFY(std::abs(a.terms[0].second - m->step(b, ctx).loss.item<double>()) < 1e-5);
+  }
+
   void ntXentGradientFlows() {
     auto z1 = torch::randn({4, 8}, torch::requires_grad());
     auto z2 = torch::randn({4, 8});

@@ -474,6 +474,33 @@ class TestMethodsmae : public QObject {
   // A step: the metrics are there, and the encoder sees only the visible patches: with the same
   // seed (same mask), changing the pixels of the masked patches changes the loss (their targets)
   // but not the encoder's features of the visible ones (feature_std/eff_rank come from them).
+  // The Loss panel's anatomy: one row per image, NaN at its visible patches, the hidden ones'
+  // squared errors; the rows' mean is the step's loss (same generator: the same mask).
+  void lossAnatomyIsTheStepsLossPerPatch() {
+    auto m = makeMethod("mae", maeSetup());
+    m->eval();
+    AugmentOptions none = augmentPreset("none");
+    auto images = torch::rand({4, 1, 16, 16});
+    auto gen = at::detail::createCPUGenerator(11);
+    const auto list = m->lossAnatomy(images, none, gen);
+    QCOMPARE(list.size(), size_t(1));
+    const LossAnatomy& a = list[0];
+    QCOMPARE(a.matrix.sizes().vec(), (std::vector<int64_t>{4, 16}));  // 4 x 4 patches of 4 px
+    for (int64_t i = 0; i < 4; ++i)  // 75% of 16 hidden: 12 scored, 4 blank
+      QCOMPARE(torch::isnan(a.matrix[i]).sum().item<int64_t>(), int64_t(4));
+    auto scored = a.matrix.nan_to_num(0).sum(1) / 12;
+    QVERIFY(torch::allclose(a.perRow, scored, 1e-5, 1e-6));
+    auto stepGen = at::detail::createCPUGenerator(11);
+    StepContext ctx{0, 0, 0.0, &stepGen, &none};
+    Batch b;
+    b.images = images;
+    const double stepLoss = m->step(b, ctx).loss.item<double>();
+    QCOMPARE(a.terms[0].first, std::string("loss"));
+    QVERIFY(std::abs(a.terms[0].second - stepLoss) < 1e-5);
+    QVERIFY(std::abs(a.perRow.mean().item<double>() - stepLoss) < 1e-5);
+    QVERIFY(a.terms[1].first == "mean-patch baseline" && a.terms[1].second > 0);
+  }
+
   void maeStepUsesVisiblePatchesOnly() {
     auto m = makeMethod("mae", maeSetup());
     m->eval();  // no dropout anyway; keeps the comparison exact

@@ -398,6 +398,34 @@ class TestMethodsmoco : public QObject {
       QCOMPARE(v.columns, int64_t(3));
     }
   }
+
+  // The Loss panel's anatomy: at init the key network is an exact copy of the query network, so
+  // without augmentation each query's positive is itself (cosine 1); the negatives are the queue's
+  // newest keys, and each row's loss is InfoNCE over the whole queue.
+  void lossAnatomyIsInfoNceOverTheQueue() {
+    auto m = makeMoco({{"proj_hidden", 16}, {"proj_dim", 8}, {"queue_size", 80}, {"temperature", 0.2}});
+    m->eval();
+    auto none = augmentPreset("none");
+    auto gen = at::detail::createCPUGenerator(3);
+    auto images = torch::rand({5, 1, 16, 16});
+    const auto list = m->lossAnatomy(images, none, gen);
+    QCOMPARE(list.size(), size_t(1));
+    const LossAnatomy& a = list[0];
+    QCOMPARE(a.matrix.sizes().vec(), (std::vector<int64_t>{5, 64}));  // its key + 63 of the 80
+    QVERIFY(torch::allclose(a.matrix.select(1, 0), torch::ones({5}), 1e-5, 1e-5));
+    QVERIFY(a.positives.equal(torch::zeros({5}, torch::kLong)));
+    auto q = unit(mocoForwardChild(*m, "encoder", "projector", images));
+    auto queue = buffer(*m, "queue");
+    // queue_ptr is 0: the newest key is the last row, then the one before it.
+    QVERIFY(torch::allclose(a.matrix.select(1, 1), torch::matmul(q, queue[79]), 1e-5, 1e-5));
+    QVERIFY(torch::allclose(a.matrix.select(1, 2), torch::matmul(q, queue[78]), 1e-5, 1e-5));
+    auto logits = torch::cat({torch::ones({5, 1}), torch::matmul(q, queue.t())}, 1) / 0.2;
+    auto expected = -torch::log_softmax(logits, 1).select(1, 0);
+    QVERIFY(torch::allclose(a.perRow, expected, 1e-4, 1e-5));
+    QCOMPARE(a.terms[0].first, std::string("loss"));
+    QVERIFY(std::abs(a.terms[0].second - mocoLoss(q, q, queue, 0.2).item<double>()) < 1e-5);
+    QVERIFY(a.images.equal(images));
+  }
 };
 
 PRETEXT_TEST_AREA(TestMethodsmoco, "methods_moco")

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 
 #include "core/methods/registry.h"
@@ -209,6 +210,43 @@ class Mae : public Method {
                   static_cast<long long>(visiblePatches(vit_->numPatches(), maskRatio_)),
                   static_cast<long long>(vit_->numPatches()));
     return {"mae inputs", buf, grid.cpu(), {"image", "view", "encoder sees", "to predict"}, 4};
+  }
+
+  // One batch's loss taken apart: each image's patches, the hidden ones coloured by how badly
+  // they were painted back (the visible ones take no part), and each image's share of the loss.
+  std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
+                                       torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto x = augmentBatch(images.slice(0, 0, std::min<int64_t>(images.size(0), 16)), augment, gen);
+    auto out = maskedPass(x, maskRatio_, gen);
+    auto target = patchify(x, vit_->patchSize());
+    auto t = normPix_ ? normalizePatches(target) : target.to(torch::kFloat);
+    auto perPatch = (out.pred.to(torch::kFloat) - t).pow(2).mean(-1);  // [N,L]
+    auto m = out.mask.to(torch::kFloat);
+    auto perRow = (perPatch * m).sum(1) / m.sum(1).clamp_min(1);
+    auto shown = perPatch.masked_fill(out.mask.logical_not(), std::numeric_limits<float>::quiet_NaN());
+    LossAnatomy a;
+    a.title = "Masked patches painted back: " + std::to_string(int(std::lround(maskRatio_ * 100))) + "% of " +
+              std::to_string(vit_->numPatches()) + " patches hidden";
+    a.explanation =
+        std::string("Row i: one image, its patches in reading order. A blank entry is a visible patch: the "
+                    "encoder saw it and the loss ignores it. A coloured entry is a hidden patch, coloured by the "
+                    "mean squared error of the decoder's guess at its pixels") +
+        (normPix_ ? " (each patch normalised to mean 0, std 1 first)" : "") +
+        ". The loss of row i is the mean over its hidden patches; the batch's loss is their mean. The "
+        "mean-patch baseline predicts every hidden patch as the average patch.";
+    a.matrix = shown.cpu();
+    a.vmin = 0;
+    a.vmax = std::max(1e-6, perPatch.masked_select(out.mask.to(torch::kBool)).max().item<double>());
+    a.rowsTitle = "image";
+    a.columnsTitle = "patch (reading order)";
+    a.perRow = perRow.cpu();
+    a.perRowTitle = "mean error over its hidden patches";
+    a.images = x.detach().to(torch::kFloat).cpu();
+    a.terms = {{"loss", maeLoss(out.pred, target, out.mask, normPix_).item<double>()},
+               {"mean-patch baseline", meanPatchLoss(target, out.mask, normPix_).item<double>()},
+               {"mask ratio", maskRatio_}};
+    return {a};
   }
 
  private:

@@ -78,6 +78,9 @@ struct LossAnatomy {
   torch::Tensor perRow;     // [R] each row's share of the loss (optional)
   std::string perRowTitle;
   torch::Tensor images;     // [R,C,H,W] in [0,1]: the input behind each row (optional)
+  // The input behind each column, when the columns are images too (a contrastive batch's
+  // candidates); undefined when they are classes, queue keys or patches.
+  torch::Tensor columnImages;
   std::vector<std::pair<std::string, double>> terms;  // the loss, its parts, a metric or two
 };
 

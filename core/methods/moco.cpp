@@ -175,6 +175,50 @@ class MoCo : public Method {
     return r;
   }
 
+  // One batch's InfoNCE taken apart: each query against its own key (the positive, column 1) and
+  // the queue's keys (the negatives; the newest ones shown, the loss over all K).
+  std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
+                                       torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto v1 = augmentBatch(images, augment, gen);
+    auto v2 = augmentBatch(images, augment, gen);
+    auto q = F::normalize(projector_->forward(encoder_->forward(v1)).to(torch::kFloat),
+                          F::NormalizeFuncOptions().dim(1));
+    auto k = F::normalize(keyProjector_->forward(keyEncoder_->forward(v2)).to(torch::kFloat),
+                          F::NormalizeFuncOptions().dim(1));
+    auto queue = queue_.to(torch::kFloat);
+    const int64_t n = q.size(0), K = queue.size(0), shown = std::min<int64_t>(K, 63);
+    auto positive = (q * k).sum(1, /*keepdim=*/true);  // [N,1]
+    auto negatives = torch::matmul(q, queue.t());       // [N,K]
+    auto logits = torch::cat({positive, negatives}, 1) / temperature_;
+    auto perRow = -torch::log_softmax(logits, 1).select(1, 0);
+    // The newest keys first: the rows just before the queue's write position.
+    const int64_t ptr = queuePtr_.item<int64_t>();
+    auto newest = (torch::arange(ptr - 1, ptr - 1 - shown, -1, torch::kLong) + K).remainder(K);
+    LossAnatomy a;
+    a.title = "InfoNCE against a queue of K = " + std::to_string(K) + " keys";
+    a.explanation =
+        "Row i: the cosine similarity of query i (the query network on one view) to its own key (column 1, "
+        "ringed: the momentum network on the other view of the same image) and to the " +
+        std::to_string(shown) +
+        " newest keys of the queue (earlier batches' images: the negatives). The batch's other keys are not "
+        "negatives here; only the queue is. The loss of row i is -log of the softmax of the row (divided by "
+        "T) at the positive, over all " +
+        std::to_string(K) + " queue keys.";
+    a.matrix = torch::cat({positive, negatives.index_select(1, newest.to(negatives.device()))}, 1).cpu();
+    a.rowsTitle = "query";
+    a.columnsTitle = "its key, then the queue (newest first)";
+    a.positives = torch::zeros({n}, torch::kLong);
+    a.perRow = perRow.cpu();
+    a.perRowTitle = "-log p(own key)";
+    a.images = v1.detach().to(torch::kFloat).cpu();
+    a.terms = {{"loss", perRow.mean().item<double>()},
+               {"accuracy", 100.0 * logits.argmax(1).eq(0).to(torch::kFloat).mean().item<double>()},
+               {"temperature", temperature_},
+               {"queue keys", double(K)}};
+    return {a};
+  }
+
   // After the optimiser step: move the key network towards the query network, then enqueue
   // this step's keys (the oldest keys leave).
   void afterStep(const StepContext&) override {

@@ -47,6 +47,35 @@ class Rotation : public Method {
     auto acc = logits.argmax(1).eq(labels).to(torch::kFloat).mean().detach();
     return {loss, {{"rotation_acc", acc}}};
   }
+  // One batch's loss taken apart: every image in its four turns, the network's belief over the
+  // four, the true turn ringed.
+  std::vector<LossAnatomy> lossAnatomy(const torch::Tensor& images, const AugmentOptions& augment,
+                                       torch::Generator& gen) override {
+    torch::NoGradGuard ng;
+    auto x = augmentBatch(images.slice(0, 0, std::min<int64_t>(images.size(0), 16)), augment, gen);
+    auto [inputs, labels] = allRotations(x);
+    auto logp = torch::log_softmax(head_->forward(encoder_->forward(inputs)).to(torch::kFloat), 1);
+    auto perRow = -logp.gather(1, labels.unsqueeze(1)).squeeze(1);
+    LossAnatomy a;
+    a.title = "Which way up? " + std::to_string(inputs.size(0)) + " turned images, 4 classes";
+    a.explanation =
+        "Row i: one image turned by 0, 90, 180 or 270 degrees, and the network's probability for each of "
+        "the four turns. The ringed entry is the turn really applied. The loss of row i is -log of that "
+        "probability: small when the network is sure of the right turn, which it can only be if it "
+        "knows what the object looks like upright.";
+    a.matrix = logp.exp().cpu();
+    a.vmin = 0;
+    a.vmax = 1;
+    a.rowsTitle = "turned image";
+    a.columnsTitle = "0, 90, 180, 270 deg";
+    a.positives = labels.cpu();
+    a.perRow = perRow.cpu();
+    a.perRowTitle = "-log p(true turn)";
+    a.images = inputs.detach().to(torch::kFloat).cpu();
+    a.terms = {{"loss", perRow.mean().item<double>()},
+               {"accuracy", 100.0 * logp.argmax(1).eq(labels).to(torch::kFloat).mean().item<double>()}};
+    return {a};
+  }
   Preview inputViews(const torch::Tensor& images, const AugmentOptions& augment,
                      torch::Generator& gen) override {
     torch::NoGradGuard ng;

@@ -52,6 +52,7 @@ LossAnatomy ntXentAnatomy(const torch::Tensor& z1, const torch::Tensor& z2, doub
   a.perRow = perRow.cpu();
   a.perRowTitle = "-log p(positive)";
   a.images = views.detach().to(torch::kFloat).cpu();
+  a.columnImages = a.images;  // the candidates are the same 2N views
   a.terms = {{"loss", perRow.mean().item<double>()},
              {"accuracy", 100.0 * best.eq(positives.to(best.device())).to(torch::kFloat).mean().item<double>()},
              {"temperature", temperature}};

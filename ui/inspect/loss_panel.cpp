@@ -266,10 +266,29 @@ void LossPanel::drawPerRow() {
 void LossPanel::drawHardest() {
   const LossAnatomy& a = *anatomy();
   hardestShown_ = 0;
-  if (!a.images.defined() || !a.positives.defined() || !a.perRow.defined()) {
+  if (!a.images.defined() || !a.perRow.defined()) {
     hardest_->setImage({});
     hardestInfo_->setText(a.perRow.defined() ? tr("The bars: %1 for each row.").arg(QString::fromStdString(a.perRowTitle))
                                              : QString());
+    return;
+  }
+  if (!a.columnImages.defined() || !a.positives.defined()) {
+    // Columns that are not images (classes, queue keys, patches): the hardest rows' inputs alone.
+    const int64_t k = std::min<int64_t>(8, a.matrix.size(0));
+    auto order = std::get<1>(a.perRow.topk(k));
+    std::vector<torch::Tensor> cells;
+    std::vector<QString> captions;
+    for (int64_t t = 0; t < k; ++t) {
+      const int64_t i = order[t].item<int64_t>();
+      cells.push_back(a.images[i]);
+      captions.push_back(tr("#%1 loss %2").arg(i + 1).arg(a.perRow[i].item<double>(), 0, 'f', 3));
+    }
+    const int scale = std::max(1, 84 / std::max<int>(1, static_cast<int>(a.images.size(2))));
+    hardest_->setImage(imageGrid(torch::stack(cells), 4, scale, captions, 3));
+    hardestShown_ = static_cast<int>(k);
+    hardestInfo_->setText(tr("The %1 rows with the largest loss (%2), hardest first.")
+                              .arg(k)
+                              .arg(QString::fromStdString(a.perRowTitle)));
     return;
   }
   // The rows with the largest loss: the anchor, its positive, and the negative it finds most similar.
@@ -287,9 +306,9 @@ void LossPanel::drawHardest() {
     const int64_t neg = row.argmax().item<int64_t>();
     cells.push_back(a.images[i]);
     captions.push_back(tr("#%1 loss %2").arg(i + 1).arg(a.perRow[i].item<double>(), 0, 'f', 2));
-    cells.push_back(pos >= 0 ? a.images[pos] : torch::zeros_like(a.images[i]));
+    cells.push_back(pos >= 0 ? a.columnImages[pos] : torch::zeros_like(a.images[i]));
     captions.push_back(tr("positive %1").arg(pos >= 0 ? a.matrix[i][pos].item<double>() : 0.0, 0, 'f', 2));
-    cells.push_back(a.images[neg]);
+    cells.push_back(a.columnImages[neg]);
     captions.push_back(tr("x negative %1").arg(a.matrix[i][neg].item<double>(), 0, 'f', 2));
   }
   const int scale = std::max(1, 84 / std::max<int>(1, static_cast<int>(a.images.size(2))));
