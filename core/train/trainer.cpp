@@ -83,7 +83,8 @@ Session makeSession(const Experiment& e) {
   Session s;
   s.experiment = e;
   s.device = resolveDevice(e.device);
-  s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed));
+  s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed)
+                                .clipFrames(e.clipFrames).clipStride(e.clipStride));
   if (s.data.train.size() == 0) throw Error("data.source = \"" + e.data + "\": no training images");
   torch::manual_seed(e.seed);
   s.method = makeExperimentMethod(e, s.data.train);
@@ -99,7 +100,8 @@ std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset&
   setup.params = e.methodParams;
   setup.backbone = backboneOptionsOf(e, train.channels(), train.height());
   setup.numClasses = train.labelled() ? train.numClasses() : 0;
-  setup.channels = train.channels();
+  setup.channels = train.channels() / train.frames;
+  setup.frames = train.frames;
   setup.imageSize = train.height();
   setup.trainImages = train.size();
   auto method = makeMethod(e.method, setup);
