@@ -9,7 +9,7 @@
 //                     best any propagation on that grid can score (not a baseline, a ceiling)
 // BENCHMARKS.md reports it.
 // Usage: bench_video_tracking RUN_DIR [--clips N] [--frames T] [--references R]
-//          [--temperature X] [--topk K] [--radius R] [--keep-first] [--seed S]
+//          [--temperature X] [--topk K] [--radius R] [--keep-first] [--flow-window W] [--seed S]
 //   --clips:       held-out clips (default 100): Fashion-MNIST test items, their own seed stream
 //   --frames:      frames per clip (default 8); the run's data.clip_stride and image size apply
 //   --references:  earlier frames each frame copies from (default 3, the paper's)
@@ -17,6 +17,7 @@
 //   --topk:        keep each location's K strongest pointers (default 0 = all)
 //   --radius:      point only within R grid cells of the location (default 0 = anywhere)
 //   --keep-first:  frame 0 (the given masks) stays among the references
+//   --flow-window: Farneback's averaging window in pixels (default 15, OpenCV's example)
 #include <torch/torch.h>
 
 #include <chrono>
@@ -63,11 +64,11 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: bench_video_tracking RUN_DIR [--clips N] [--frames T] [--references R] "
-                 "[--temperature X] [--topk K] [--radius R] [--keep-first] [--seed S]\n");
+                 "[--temperature X] [--topk K] [--radius R] [--keep-first] [--flow-window W] [--seed S]\n");
     return 2;
   }
   const std::string dir = argv[1];
-  int64_t clips = 100, frames = 8, references = 3, topk = 0, radius = 0;
+  int64_t clips = 100, frames = 8, references = 3, topk = 0, radius = 0, flowWindow = 15;
   uint64_t seed = 2018;
   double temperature = 0;
   bool keepFirst = false;
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--temperature")) temperature = std::atof(next());
     else if (!std::strcmp(argv[i], "--topk")) topk = std::atoll(next());
     else if (!std::strcmp(argv[i], "--radius")) radius = std::atoll(next());
+    else if (!std::strcmp(argv[i], "--flow-window")) flowWindow = std::atoll(next());
     else if (!std::strcmp(argv[i], "--seed")) seed = std::strtoull(next(), nullptr, 10);
     else if (!std::strcmp(argv[i], "--keep-first")) keepFirst = true;
     else {
@@ -103,7 +105,7 @@ int main(int argc, char** argv) {
     for (int64_t c = 0; c < test.size(); ++c) {
       auto truth = test.masks[c];
       copy.add(copyFirstMasks(truth[0], frames), truth, test.objects);
-      flow.add(flowPropagateMasks(test.frames[c], truth[0]), truth, test.objects);
+      flow.add(flowPropagateMasks(test.frames[c], truth[0], int(flowWindow)), truth, test.objects);
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("tracking on %lld held-out moving-fashion clips of %lld frames (%lldx%lld, stride %lld, %lld objects), "
@@ -115,7 +117,7 @@ int main(int argc, char** argv) {
     std::printf("| video colorization (trained, %s) | %.3f |\n", dir.c_str(), learned);
     std::printf("| same network, random init | %.3f |\n", random);
     std::printf("| copy frame 0's masks | %.3f |\n", copy.mean());
-    std::printf("| Farneback optical flow | %.3f |\n", flow.mean());
+    std::printf("| Farneback optical flow (window %lld) | %.3f |\n", (long long)flowWindow, flow.mean());
     std::printf("| (grid limit: true masks at the embedding's resolution) | %.3f |\n", ceiling.mean());
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "bench_video_tracking: %s\n", ex.what());

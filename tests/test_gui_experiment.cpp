@@ -295,6 +295,8 @@ class TestGuiExperiment : public QObject {
     QCOMPARE(panel.augmentEditor()->presetShown(), QString::fromStdString(info.defaultAugment));
     const Experiment out = panel.experiment();
     QCOMPARE(out.method, info.name);
+    // A method that trains on video gets the built-in video in place of the still images.
+    if (info.clips) QCOMPARE(QString::fromStdString(out.data), QString("moving-fashion"));
     QCOMPARE(out.augment, (json{{"preset", info.defaultAugment}}));
     auto* info_ = panel.findChild<QLabel*>("method_info");
     QVERIFY(info_->text().contains(QString::fromStdString(info.title)));

@@ -177,8 +177,14 @@ class TestMethodsVideo : public QObject {
     auto emb = videoEmbeddings(*method, clips.frames[0].to(torch::kFloat) / 255);
     QCOMPARE(emb.sizes(), torch::IntArrayRef({3, 16, 8, 8}));
     auto previews = method->previews(b.images.slice(0, 0, 4), gen, {});
-    QCOMPARE(int(previews.size()), 1);
-    QCOMPARE(previews[0].images.sizes(), torch::IntArrayRef({4 * 6, 3, 32, 32}));
+    QCOMPARE(int(previews.size()), 2);
+    QCOMPARE(previews[1].images.sizes(), torch::IntArrayRef({4 * 6, 3, 32, 32}));  // colour copying
+    // Where one pixel copies from: the target with its cell boxed, then each reference under the
+    // attention overlay; the slider moves the box (cell (0,0): its border starts at pixel (0,0)).
+    auto corner = method->previews(b.images.slice(0, 0, 4), gen, {{"pixel_x", 0.0}, {"pixel_y", 0.0}});
+    QCOMPARE(corner[0].images.sizes(), torch::IntArrayRef({3 * 3, 3, 32, 32}));  // 3 clips: target, 2 references
+    QVERIFY(corner[0].caption.find("cell (0, 0)") != std::string::npos);
+    QVERIFY(test::close(corner[0].images[0].select(1, 0).select(1, 0), torch::tensor({1.0f, 0.9f, 0.0f})));
     QCOMPARE(method->features(b.images).size(0), int64_t(8));
     // Still images are refused, and a still-image method refuses clips.
     MethodSetup still = test::tinySetup({}, 3, 32);

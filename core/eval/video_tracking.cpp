@@ -90,13 +90,13 @@ torch::Tensor copyFirstMasks(const torch::Tensor& masks0, int64_t frames) {
 
 #ifndef PRETEXT_HAVE_OPENCV
 
-torch::Tensor flowPropagateMasks(const torch::Tensor&, const torch::Tensor&) {
+torch::Tensor flowPropagateMasks(const torch::Tensor&, const torch::Tensor&, int) {
   throw Error("optical-flow tracking needs OpenCV (libopencv-dev); this build has none");
 }
 
 #else
 
-torch::Tensor flowPropagateMasks(const torch::Tensor& frames, const torch::Tensor& masks0) {
+torch::Tensor flowPropagateMasks(const torch::Tensor& frames, const torch::Tensor& masks0, int window) {
   const int64_t T = frames.size(0), H = frames.size(2), W = frames.size(3);
   auto hwc = frames.permute({0, 2, 3, 1}).contiguous();
   std::vector<cv::Mat> gray;
@@ -110,7 +110,7 @@ torch::Tensor flowPropagateMasks(const torch::Tensor& frames, const torch::Tenso
   for (int64_t t = 1; t < T; ++t) {
     // Backward flow: frame t's pixel p sits at p + flow(p) in frame t-1.
     cv::Mat flow;
-    cv::calcOpticalFlowFarneback(gray[size_t(t)], gray[size_t(t - 1)], flow, 0.5, 3, 15, 3, 5, 1.2, 0);
+    cv::calcOpticalFlowFarneback(gray[size_t(t)], gray[size_t(t - 1)], flow, 0.5, 3, window, 3, 5, 1.2, 0);
     cv::Mat mapX(int(H), int(W), CV_32F), mapY(int(H), int(W), CV_32F);
     for (int y = 0; y < H; ++y)
       for (int x = 0; x < W; ++x) {

@@ -55,8 +55,9 @@ struct Jaccard {
 // Baselines: frame 0's masks for every frame [T,H,W]; and the masks warped frame by frame along
 // the Farneback optical flow between consecutive gray frames (frames uint8 [T,3,H,W]), each
 // pixel of frame t taking the label at where the backward flow says it came from in frame t-1
-// (needs OpenCV; throws otherwise).
+// (needs OpenCV; throws otherwise). `window`: Farneback's averaging window in pixels (OpenCV's
+// example uses 15; 3 pyramid levels, 3 iterations, polynomial expansion 5 / 1.2).
 torch::Tensor copyFirstMasks(const torch::Tensor& masks0, int64_t frames);
-torch::Tensor flowPropagateMasks(const torch::Tensor& frames, const torch::Tensor& masks0);
+torch::Tensor flowPropagateMasks(const torch::Tensor& frames, const torch::Tensor& masks0, int window = 15);
 
 }  // namespace pretext

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "core/data/video.h"
@@ -168,8 +169,15 @@ class VideoColorization : public Method {
     return r;
   }
 
+  std::vector<PreviewControl> previewControls() const override {
+    return {{"pixel_x", "target pixel x", 0, 1, 0.01, 0.5,
+             "the target pixel whose attention over the reference frames is shown (left to right)"},
+            {"pixel_y", "target pixel y", 0, 1, 0.01, 0.5,
+             "the target pixel whose attention over the reference frames is shown (top to bottom)"}};
+  }
+
   std::vector<Preview> previews(const torch::Tensor& images, torch::Generator& gen,
-                                const PreviewSettings&) override {
+                                const PreviewSettings& settings) override {
     torch::NoGradGuard ng;
     if (images.size(1) != 3 * frames_ || ready_.item<float>() == 0) return {};
     const int64_t n = std::min<int64_t>(images.size(0), 6), T = frames_;
@@ -205,7 +213,48 @@ class VideoColorization : public Method {
                   "target; %.0f%% of the target's locations copy their true cluster",
                   (long long)clusters_, 100 * acc);
     const int64_t columns = int64_t(cols.size());
-    return {{"colour copying", buf, torch::stack(cols, 1).flatten(0, 1).cpu(), names, columns}};
+    Preview copying{"colour copying", buf, torch::stack(cols, 1).flatten(0, 1).cpu(), names, columns};
+    const int64_t shown = std::min<int64_t>(n, 3);
+    return {pointers(frames.slice(0, 0, shown), A.slice(0, 0, shown), settings), copying};
+  }
+
+  // Where one target pixel copies its colour from: its row of the attention over each reference
+  // frame, in yellow (square root of the weight over the clip's largest, so weak pointers show)
+  // over the darkened gray frame; the pixel's cell boxed in yellow in the target.
+  Preview pointers(const torch::Tensor& frames, const torch::Tensor& A, const PreviewSettings& settings) {
+    const int64_t n = frames.size(0), T = frames_, H = frames.size(3), cells = A.size(1);
+    const int64_t h = int64_t(std::lround(std::sqrt(double(cells)))), w = cells / h;
+    const double px = previewSetting(settings, previewControls(), "pixel_x");
+    const double py = previewSetting(settings, previewControls(), "pixel_y");
+    const int64_t cx = std::min<int64_t>(w - 1, int64_t(px * w)), cy = std::min<int64_t>(h - 1, int64_t(py * h));
+    auto row = A.select(1, cy * w + cx).view({n, T - 1, h, w});
+    auto peak = row.amax({1, 2, 3}, true).clamp_min(1e-12);
+    auto heat = resizeMaps((row / peak).sqrt().reshape({n * (T - 1), 1, h, w}), H).view({n, T - 1, 1, H, H});
+    auto yellow = torch::tensor({1.0f, 0.9f, 0.0f}).view({1, 1, 3, 1, 1});
+    auto a = heat.clamp(0, 1);
+    auto dark = 0.35 * frames.slice(1, 0, T - 1).mean(2, true).expand({-1, -1, 3, -1, -1});
+    auto refs = dark * (1 - a) + yellow * a;
+    auto target = frames.select(1, T - 1).clone();
+    const int64_t s = H / h, m = 2;
+    const int64_t y0 = std::max<int64_t>(0, cy * s - m), y1 = std::min<int64_t>(H, cy * s + s + m);
+    const int64_t x0 = std::max<int64_t>(0, cx * s - m), x1 = std::min<int64_t>(H, cx * s + s + m);
+    auto mark = [&](torch::Tensor region) { region.copy_(yellow.view({1, 3, 1, 1}).expand_as(region)); };
+    mark(target.slice(2, y0, y0 + 1).slice(3, x0, x1));
+    mark(target.slice(2, y1 - 1, y1).slice(3, x0, x1));
+    mark(target.slice(2, y0, y1).slice(3, x0, x0 + 1));
+    mark(target.slice(2, y0, y1).slice(3, x1 - 1, x1));
+    std::vector<torch::Tensor> cols{target};
+    std::vector<std::string> names{"target (pixel boxed)"};
+    for (int64_t t = 0; t < T - 1; ++t) {
+      cols.push_back(refs.select(1, t));
+      names.push_back("attention on reference " + std::to_string(t + 1));
+    }
+    char buf[240];
+    std::snprintf(buf, sizeof buf,
+                  "where the boxed target cell (%lld, %lld) copies its colour from: its attention weights over "
+                  "every reference location, bright = the clip's largest (square-root scale); move it with the pixel sliders",
+                  (long long)cx, (long long)cy);
+    return {"where it copies from", buf, torch::stack(cols, 1).flatten(0, 1).cpu(), names, int64_t(cols.size())};
   }
 
   Preview inputViews(const torch::Tensor& images, const AugmentOptions&, torch::Generator&) override {

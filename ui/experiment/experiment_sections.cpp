@@ -79,7 +79,7 @@ const Browse kBrowse[] = {{"cifar10", "CIFAR-10 folder…"},
 DataSourcePicker::DataSourcePicker(QWidget* parent) : QComboBox(parent) {
   setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
   setMinimumContentsLength(12);
-  for (const QString spec : {"fashion-mnist", "photos:/usr/share/backgrounds"}) addSpec(spec);
+  for (const QString spec : {"fashion-mnist", "photos:/usr/share/backgrounds", "moving-fashion"}) addSpec(spec);
   insertSeparator(count());
   firstBrowse_ = count();
   for (const auto& b : kBrowse) {
@@ -96,12 +96,14 @@ DataSourcePicker::DataSourcePicker(QWidget* parent) : QComboBox(parent) {
 
 QString DataSourcePicker::describe(const QString& spec) {
   if (spec == "fashion-mnist") return "Fashion-MNIST (built-in)";
+  if (spec == "moving-fashion") return "Moving Fashion-MNIST video (built-in)";
   const int colon = spec.indexOf(':');
   if (colon < 0) return spec;
   const QString kind = spec.left(colon), dir = spec.mid(colon + 1);
   static const QList<QPair<QString, QString>> names = {
       {"photos", "Colour photos"}, {"cifar10", "CIFAR-10"},    {"cifar100", "CIFAR-100"},
-      {"stl10", "STL-10"},         {"folder", "Image folder"}, {"mnist", "MNIST"}};
+      {"stl10", "STL-10"},         {"folder", "Image folder"}, {"mnist", "MNIST"},
+      {"video", "Video"}};
   for (const auto& [k, title] : names)
     if (k == kind) return title + " — " + dir;
   return spec;
