@@ -32,8 +32,8 @@ bool haveBuiltIns() {
 // Frame i of the test video: a flat colour (40 i mod 256, 255 - 20 i, 128), W x H. Written as
 // Motion-JPEG in AVI (the codec every OpenCV build with a video backend writes). False when this
 // OpenCV cannot write video.
-bool writeTestVideo(const std::string& file, int frames, int W, int H) {
-  cv::VideoWriter out(file, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, cv::Size(W, H));
+bool writeTestVideo(const std::string& file, int frames, int W, int H, int fourcc = cv::VideoWriter::fourcc('M', 'J', 'P', 'G')) {
+  cv::VideoWriter out(file, fourcc, 10, cv::Size(W, H));
   if (!out.isOpened()) return false;
   for (int i = 0; i < frames; ++i) {
     cv::Mat bgr(H, W, CV_8UC3, cv::Scalar(128, 255 - 20 * i, (40 * i) % 256));
@@ -42,6 +42,14 @@ bool writeTestVideo(const std::string& file, int frames, int W, int H) {
   return true;
 }
 #endif
+
+int cv_fourcc(const char* c) {
+#ifdef PRETEXT_HAVE_OPENCV
+  return cv::VideoWriter::fourcc(c[0], c[1], c[2], c[3]);
+#else
+  return 0;
+#endif
+}
 
 }  // namespace
 
@@ -145,6 +153,36 @@ class TestDataVideo : public QObject {
     // Too short for the clip asked for: the error names the file and the settings.
     PRETEXT_VERIFY_THROWS_WITH(loadData("video:" + file, DataOptions().imageSize(16).clipFrames(5).clipStride(3)),
                                "data.clip_frames");
+#endif
+  }
+
+  // The containers and codecs of the issue, where this OpenCV writes them (FFmpeg backend):
+  // every frame back, and a file cut in half refused with its name (an MP4 cut before its index
+  // does not open; a WebM decodes fewer frames than it lists).
+  void otherContainers_data() {
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<int>("fourcc");
+    QTest::newRow("mp4 (mp4v)") << "clip.mp4" << cv_fourcc("mp4v");
+    QTest::newRow("webm (VP80)") << "clip.webm" << cv_fourcc("VP80");
+    QTest::newRow("avi (XVID)") << "clip.avi" << cv_fourcc("XVID");
+  }
+  void otherContainers() {
+#ifndef PRETEXT_HAVE_OPENCV
+    QSKIP("built without OpenCV");
+#else
+    QFETCH(QString, name);
+    QFETCH(int, fourcc);
+    QTemporaryDir dir;
+    const std::string file = dir.filePath(name).toStdString();
+    if (!writeTestVideo(file, 30, 64, 48, fourcc) || std::filesystem::file_size(file) == 0)
+      QSKIP("this OpenCV cannot write this container and codec");
+    auto frames = readVideoFrames(file, 16);
+    QVERIFY2(std::abs(frames.size(0) - 30) <= 1, qPrintable(QString::number(frames.size(0))));
+    QVERIFY(std::abs(frames[10].to(torch::kFloat).mean({1, 2})[0].item<double>() - 400 % 256) < 12);
+    const std::string cut = dir.filePath("cut-" + name).toStdString();
+    std::filesystem::copy_file(file, cut);
+    std::filesystem::resize_file(cut, std::filesystem::file_size(file) / 2);
+    PRETEXT_VERIFY_THROWS_WITH(readVideoFrames(cut, 16), "video:" + cut + ": ");
 #endif
   }
 
