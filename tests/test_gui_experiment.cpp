@@ -461,6 +461,19 @@ class TestGuiExperiment : public QObject {
     emit picker->specChanged(picker->spec());
     QCOMPARE(fixedSize()->text(), QString("28 x 28 px (fixed)"));
     QVERIFY(fixedSize()->isVisibleTo(&panel) && !sizeEditor->isVisibleTo(&panel));
+    // A video file: the chooser is asked for kind "video", the spec is video:FILE, and its frames
+    // take the image size setting.
+    int video = -1;
+    for (int i = 0; i < picker->count(); ++i)
+      if (picker->itemText(i).startsWith("Video file")) video = i;
+    QVERIFY(video >= 0);
+    answer = "/films/street.mp4";
+    picker->setCurrentIndex(video);
+    emit picker->activated(video);
+    QCOMPARE(askedKind, QString("video"));
+    QCOMPARE(picker->spec(), QString("video:/films/street.mp4"));
+    QVERIFY(picker->currentText().contains("Video"));
+    QVERIFY(sizeEditor->isEnabledTo(&panel));
   }
 
   void lockDisablesEditing() {

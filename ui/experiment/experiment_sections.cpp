@@ -73,7 +73,8 @@ struct Browse {
 const Browse kBrowse[] = {{"cifar10", "CIFAR-10 folder…"},
                           {"cifar100", "CIFAR-100 folder…"},
                           {"stl10", "STL-10 folder…"},
-                          {"folder", "Image folder (one sub-folder per class)…"}};
+                          {"folder", "Image folder (one sub-folder per class)…"},
+                          {"video", "Video file (MP4, AVI, WebM)…"}};
 }  // namespace
 
 DataSourcePicker::DataSourcePicker(QWidget* parent) : QComboBox(parent) {
@@ -85,10 +86,14 @@ DataSourcePicker::DataSourcePicker(QWidget* parent) : QComboBox(parent) {
   for (const auto& b : kBrowse) {
     addItem(b.text);
     setItemData(count() - 1, QString(b.kind), kKindRole);
-    setItemData(count() - 1, QString("Choose the directory that holds the data set"),
+    setItemData(count() - 1,
+                QString(b.kind) == "video" ? QString("Choose a video file: its clips train the video methods")
+                                           : QString("Choose the directory that holds the data set"),
                 Qt::ToolTipRole);
   }
-  chooser_ = [this](const QString&, const QString& title) {
+  chooser_ = [this](const QString& kind, const QString& title) {
+    if (kind == "video")
+      return QFileDialog::getOpenFileName(this, title, {}, "Videos (*.mp4 *.avi *.webm *.mkv *.mov);;All files (*)");
     return QFileDialog::getExistingDirectory(this, title);
   };
   connect(this, qOverload<int>(&QComboBox::activated), this, &DataSourcePicker::onActivated);
