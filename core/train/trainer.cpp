@@ -98,7 +98,7 @@ Session makeSession(const Experiment& e) {
 std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train) {
   MethodSetup setup;
   setup.params = e.methodParams;
-  setup.backbone = backboneOptionsOf(e, train.channels(), train.height());
+  setup.backbone = backboneOptionsOf(e, train.channels() / train.frames, train.height());
   setup.numClasses = train.labelled() ? train.numClasses() : 0;
   setup.channels = train.channels() / train.frames;
   setup.frames = train.frames;
