@@ -117,10 +117,12 @@ class VideoColorization : public Method {
 
   torch::Tensor clusters() const { return ready_.item<float>() > 0 ? centres_ : torch::Tensor(); }
 
-  // The probes' representation: the encoder's pooled features of the clip's last frame.
+  // The probes' representation (of a clip: its last frame): every encoder stage max-pooled and
+  // concatenated ("all-max"), so the stages up to feature_stage, the ones this loss trains, count.
   torch::Tensor features(const torch::Tensor& images) override {
-    if (images.size(1) == 3 * frames_) return lab_->forward(clipBatchFrames(images, frames_).select(1, frames_ - 1));
-    return lab_->forward(images);
+    if (images.size(1) == 3 * frames_)
+      return stageFeatures(clipBatchFrames(images, frames_).select(1, frames_ - 1), "all-max");
+    return stageFeatures(images, "all-max");
   }
 
   // The colour clusters: k-means over the ab values of (up to) 256 training clips at the
