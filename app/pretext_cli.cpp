@@ -107,8 +107,8 @@ int cmdEval(const std::string& dir, EvalArgs a) {
     // trained on (channels, size), e.g. a colour method trained on photos, probed on Fashion-MNIST.
     const Dataset& like = s.data.train;
     auto probe = loadData(a.probeData, DataOptions().imageSize(like.height()).seed(s.experiment.seed));
-    s.data.trainLabelled = conformImages(probe.trainLabelled, like.channels(), like.height());
-    s.data.test = conformImages(probe.test, like.channels(), like.height());
+    s.data.trainLabelled = conformImages(probe.trainLabelled, like.channels() / like.frames, like.height());
+    s.data.test = conformImages(probe.test, like.channels() / like.frames, like.height());
   }
   if (!s.data.trainLabelled.labelled() || !s.data.test.labelled())
     throw Error(dir + ": the run's data (" + (a.probeData.empty() ? s.experiment.data : a.probeData) +
@@ -184,7 +184,7 @@ int cmdFeatures(const std::string& dir, const std::string& dataSpec, const std::
   if (!dataSpec.empty()) {  // another source, converted to what the method was trained on
     const Dataset& like = s.data.train;
     auto other = loadData(dataSpec, DataOptions().imageSize(like.height()).seed(s.experiment.seed));
-    data = conformImages(split == "train" ? other.train : other.test, like.channels(), like.height());
+    data = conformImages(split == "train" ? other.train : other.test, like.channels() / like.frames, like.height());
   }
   std::error_code ec;
   std::filesystem::create_directories(outDir, ec);
@@ -235,7 +235,7 @@ int cmdExport(const ExportArgs& a) {
     if (!a.data.empty()) {
       const Dataset& like = s.data.train;
       auto other = loadData(a.data, DataOptions().imageSize(like.height()).seed(s.experiment.seed));
-      data = conformImages(a.split == "train" ? other.train : other.test, like.channels(), like.height());
+      data = conformImages(a.split == "train" ? other.train : other.test, like.channels() / like.frames, like.height());
     }
     std::cout << "extracting features of " << std::min<int64_t>(a.projectorLimit, data.size())
               << " " << data.name << " images on " << describeDevice(s.device) << std::endl;

@@ -295,6 +295,8 @@ class TestGuiExperiment : public QObject {
     QCOMPARE(panel.augmentEditor()->presetShown(), QString::fromStdString(info.defaultAugment));
     const Experiment out = panel.experiment();
     QCOMPARE(out.method, info.name);
+    // A method that trains on video gets the built-in video in place of the still images.
+    if (info.clips) QCOMPARE(QString::fromStdString(out.data), QString("moving-fashion"));
     QCOMPARE(out.augment, (json{{"preset", info.defaultAugment}}));
     auto* info_ = panel.findChild<QLabel*>("method_info");
     QVERIFY(info_->text().contains(QString::fromStdString(info.title)));
@@ -459,6 +461,19 @@ class TestGuiExperiment : public QObject {
     emit picker->specChanged(picker->spec());
     QCOMPARE(fixedSize()->text(), QString("28 x 28 px (fixed)"));
     QVERIFY(fixedSize()->isVisibleTo(&panel) && !sizeEditor->isVisibleTo(&panel));
+    // A video file: the chooser is asked for kind "video", the spec is video:FILE, and its frames
+    // take the image size setting.
+    int video = -1;
+    for (int i = 0; i < picker->count(); ++i)
+      if (picker->itemText(i).startsWith("Video file")) video = i;
+    QVERIFY(video >= 0);
+    answer = "/films/street.mp4";
+    picker->setCurrentIndex(video);
+    emit picker->activated(video);
+    QCOMPARE(askedKind, QString("video"));
+    QCOMPARE(picker->spec(), QString("video:/films/street.mp4"));
+    QVERIFY(picker->currentText().contains("Video"));
+    QVERIFY(sizeEditor->isEnabledTo(&panel));
   }
 
   void lockDisablesEditing() {

@@ -295,12 +295,13 @@ class TestMethods : public QObject {
     s.channels = info.needsColour ? 3 : 1;  // colorization and split-brain refuse gray images
     s.imageSize = 16;
     s.trainImages = 128;
+    s.frames = info.clips ? 3 : 1;  // video methods train on clips, stacked along the channels
     s.backbone.width(4);
     if (!info.requiredBackbone.empty()) s.backbone.name(info.requiredBackbone);
     torch::manual_seed(5);
     auto method = makeMethod(name.toStdString(), s);
     Batch b;
-    b.images = torch::rand({8, s.channels, 16, 16});
+    b.images = torch::rand({8, s.channels * s.frames, 16, 16});
     b.indices = torch::arange(3, 27, 3, torch::kLong);
     if (channelsLast) {
       torch::manual_seed(5);
@@ -320,7 +321,7 @@ class TestMethods : public QObject {
       plain->eval();
       // And the activations follow from the first stage on: an NCHW one would meet NHWC
       // gradients in the backward pass and be converted on every step.
-      for (const auto& a : method->encoder()->stages(b.images))
+      for (const auto& a : method->encoder()->stages(b.images.slice(1, 0, s.channels)))
         if (a.dim() == 4 && a.size(1) > 1)
           QVERIFY2(a.suggest_memory_format() == at::MemoryFormat::ChannelsLast,
                    qPrintable(QString("stage output %1 is NCHW").arg(a.size(1))));
@@ -334,7 +335,8 @@ class TestMethods : public QObject {
     // As the trainer does: the epoch starts with the whole training set (DeepCluster clusters
     // it); the batch's rows in it are set above.
     Dataset train;
-    train.images = torch::cat({(b.images * 255).to(torch::kUInt8), torch::randint(0, 256, {120, s.channels, 16, 16}).to(torch::kUInt8)});
+    train.images = torch::cat({(b.images * 255).to(torch::kUInt8), torch::randint(0, 256, {120, s.channels * s.frames, 16, 16}).to(torch::kUInt8)});
+    train.frames = s.frames;
     train.labels = torch::cat({b.labels, torch::randint(0, 10, {120}, torch::kLong)});
     for (int c = 0; c < 10; ++c) train.classNames.push_back(std::to_string(c));
     method->beginEpoch({&train, torch::kCPU, 0, &gen});

@@ -121,7 +121,8 @@ Experiment experimentFromJson(const json& j) {
     e.description = j["description"];
   }
   SectionReader(j, "data").field("source", e.data).field("image_size", e.imageSize)
-      .field("limit", e.dataLimit).finish();
+      .field("limit", e.dataLimit).field("clip_frames", e.clipFrames).field("clip_stride", e.clipStride)
+      .finish();
   json params = json::object();
   SectionReader(j, "method").field("name", e.method).raw("params", params).finish();
   SectionReader(j, "backbone").field("name", e.backbone).field("width", e.width)
@@ -153,6 +154,10 @@ Experiment experimentFromJson(const json& j) {
   if (e.data.empty()) throw Error("data.source: expected a data spec such as fashion-mnist or cifar10:DIR");
   require(e.imageSize >= 8 && e.imageSize <= 1024, "data.image_size", e.imageSize, "a value in [8, 1024]");
   require(e.dataLimit >= 0, "data.limit", e.dataLimit, "a value >= 0 (0 = all)");
+  require(e.clipFrames >= 1 && e.clipFrames <= 64, "data.clip_frames", e.clipFrames,
+          "a value in [1, 64] (frames per clip of a video source)");
+  require(e.clipStride >= 1 && e.clipStride <= 100, "data.clip_stride", e.clipStride,
+          "a value in [1, 100] (frames between a clip's frames)");
   const MethodInfo& info = MethodRegistry::instance().get(e.method);
   e.methodParams = resolveParams(info, params, "method.params");
   requireChoice("backbone.name", e.backbone, backboneNames());
@@ -197,7 +202,7 @@ Experiment experimentFromJson(const json& j) {
 }
 
 json experimentToJson(const Experiment& e) {
-  return json{
+  json j = json{
       {"name", e.name},
       {"description", e.description},
       {"data", {{"source", e.data}, {"image_size", e.imageSize}, {"limit", e.dataLimit}}},
@@ -224,6 +229,12 @@ json experimentToJson(const Experiment& e) {
                {"tensorboard", e.tensorboard}, {"sync_batch_norm", e.syncBatchNorm},
                {"dist_timeout", e.distTimeout}, {"world_size", e.worldSize}}},
   };
+  // The clip settings only where they apply, so still-image runs keep their files as before.
+  if (e.data.rfind("video:", 0) == 0 || e.data == "moving-fashion") {
+    j["data"]["clip_frames"] = e.clipFrames;
+    j["data"]["clip_stride"] = e.clipStride;
+  }
+  return j;
 }
 
 double scaledLr(const Experiment& e) {

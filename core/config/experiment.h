@@ -19,6 +19,8 @@ struct Experiment {
   std::string data = "fashion-mnist";
   int64_t imageSize = 32;       // folder:/photos: only; IDX/CIFAR/STL keep their own size
   int64_t dataLimit = 0;        // keep at most this many training images (0 = all)
+  int64_t clipFrames = 4;       // video:FILE, moving-fashion: frames per clip
+  int64_t clipStride = 1;       // video:FILE, moving-fashion: frames between a clip's frames
   // method
   std::string method = "simclr";
   nlohmann::json methodParams = nlohmann::json::object();  // resolved against the schema

@@ -16,6 +16,9 @@ struct Dataset {
   torch::Tensor images;    // uint8 [N,C,H,W]
   torch::Tensor labels;    // int64 [N] or undefined
   std::vector<std::string> classNames;
+  // 1 for still images. A clip source (video:FILE, moving-fashion; core/data/video.h) stores
+  // each clip as one row with its `frames` frames stacked along the channels: [N,T*3,H,W].
+  int64_t frames = 1;
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
   int64_t channels() const { return images.size(1); }
@@ -45,6 +48,14 @@ struct DataOptions {
   // Keep at most this many training images (0 = all); used by tests and quick demos.
   PRETEXT_ARG(int64_t, limit) = 0;
   PRETEXT_ARG(uint64_t, seed) = 0;
+  // Clip sources (video:FILE, moving-fashion): frames per clip and the step between them.
+  PRETEXT_ARG(int64_t, clipFrames) = 4;
+  PRETEXT_ARG(int64_t, clipStride) = 1;
+  // moving-fashion: how many train and test clips to render.
+  PRETEXT_ARG(int64_t, clips) = 2000;
+  PRETEXT_ARG(int64_t, testClips) = 200;
+  // video:FILE: read at most this many frames (0 = all).
+  PRETEXT_ARG(int64_t, maxVideoFrames) = 20000;
 };
 
 // Loads a data source by spec string:
@@ -55,6 +66,10 @@ struct DataOptions {
 //   folder:DIR                   class sub-folders of JPEG/PNG/BMP images
 //   photos:DIR                   random crops of every photo under DIR, unlabelled
 //   photos                       photos:defaultPhotosDir()
+//   video:FILE                   clips of a video file (OpenCV VideoCapture), unlabelled
+//   moving-fashion               built-in synthetic video: Fashion-MNIST items moving over photos
+// The clip sources return clips stacked along the channels (Dataset::frames; core/data/video.h),
+// frames resized to imageSize, clipFrames frames clipStride apart.
 // DIR may also be the parent of the official archive's folder (cifar-10-batches-bin,
 // cifar-100-binary, stl10_binary). Details:
 // - folder: images are always stored as 3-channel RGB (grayscale files are replicated), resized

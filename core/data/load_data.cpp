@@ -6,6 +6,7 @@
 
 #include "core/data/data_io.h"
 #include "core/data/dataset.h"
+#include "core/data/video.h"
 #include "core/util/error.h"
 
 namespace pretext {
@@ -18,7 +19,8 @@ namespace {
 
 const char* kAcceptedForms =
     "expected one of: fashion-mnist (built-in), fashion-mnist:DIR, mnist:DIR, cifar10:DIR, "
-    "cifar100:DIR, stl10:DIR, folder:DIR, photos:DIR, photos (= photos:/usr/share/backgrounds)";
+    "cifar100:DIR, stl10:DIR, folder:DIR, photos:DIR, photos (= photos:/usr/share/backgrounds), "
+    "video:FILE (clips of a video), moving-fashion (built-in synthetic video)";
 
 std::string megabytes(const torch::Tensor& t) {
   char buf[32];
@@ -49,6 +51,8 @@ DataSplits loadData(const std::string& spec, const DataOptions& options) {
     return loadIdx(dir, true, false, options);
   }
   if (kind == "photos") return loadPhotos(hasDir ? dir : defaultPhotosDir(), options);
+  if (kind == "video" && hasDir) return loadVideoData(dir, options);
+  if (spec == "moving-fashion") return loadMovingFashionData(options);
   if (hasDir) {
     if (kind == "mnist") return loadIdx(dir, false, false, options);
     if (kind == "cifar10") return loadCifar10(dir, options);
@@ -64,7 +68,7 @@ int64_t sourceImageSize(const std::string& spec) {
   if (spec == "fashion-mnist") return 28;
   if (kind == "cifar10" || kind == "cifar100") return 32;
   if (kind == "stl10") return 96;
-  if (kind == "folder" || kind == "photos") return 0;
+  if (kind == "folder" || kind == "photos" || kind == "video" || spec == "moving-fashion") return 0;
   return -1;
 }
 
@@ -73,12 +77,15 @@ std::string describeData(const DataSplits& s) {
   const Dataset& t = s.train;
   std::string name = t.name.substr(0, t.name.find('/'));
   out << (name.empty() ? "data" : name) << ": ";
-  if (t.size() > 0) {
+  if (t.size() > 0 && t.frames > 1) {
+    out << "clips of " << t.frames << " frames of " << t.channels() / t.frames << "x" << t.height() << "x"
+        << t.width() << " uint8, ";
+  } else if (t.size() > 0) {
     out << t.channels() << "x" << t.height() << "x" << t.width() << " uint8, ";
   }
   out << (t.numClasses() > 0 ? std::to_string(t.numClasses()) + " classes" : "unlabelled") << "\n";
   auto line = [&](const char* label, const Dataset& d, const char* note) {
-    out << "  " << label << ": " << d.size() << " images";
+    out << "  " << label << ": " << d.size() << (d.frames > 1 ? " clips" : " images");
     if (d.labelled()) out << ", labelled";
     out << " (" << (note ? note : megabytes(d.images)) << ")\n";
   };

@@ -89,8 +89,12 @@ struct MethodSetup {
   nlohmann::json params;      // resolved against the schema (every parameter present)
   BackboneOptions backbone;
   int64_t numClasses = 0;     // 0 when the training data is unlabelled
-  int64_t channels = 1;
+  int64_t channels = 1;       // of one image (of one frame, for clips)
   int64_t imageSize = 28;
+  // 1 for still images; T for a clip source (video:FILE, moving-fashion), whose batches hold
+  // clips as images [B,T*channels,H,W] (core/data/video.h). Only methods with
+  // MethodInfo::clips train on them.
+  int64_t frames = 1;
   // The number of training images, 0 when unknown (a method built by hand). Methods that keep
   // one entry per training image (NPID's memory bank) size it by this and read each batch's
   // Batch::indices.

@@ -35,6 +35,7 @@ MethodInfo inpaintingMethodInfo();
 MethodInfo dcganMethodInfo();
 MethodInfo pixelcnnMethodInfo();
 MethodInfo colorizationMethodInfo();
+MethodInfo videoColorizationMethodInfo();
 MethodInfo splitbrainMethodInfo();
 MethodInfo pretrainedMethodInfo();
 
@@ -65,6 +66,7 @@ MethodRegistry& MethodRegistry::instance() {
     r.add(dcganMethodInfo());
     r.add(pixelcnnMethodInfo());
     r.add(colorizationMethodInfo());
+    r.add(videoColorizationMethodInfo());
     r.add(splitbrainMethodInfo());
     r.add(pretrainedMethodInfo());
     return r;
@@ -174,6 +176,13 @@ std::shared_ptr<Method> makeMethod(const std::string& name, MethodSetup setup) {
                 std::to_string(setup.channels) +
                 " channel(s): set data.source to a colour source, e.g. photos:/usr/share/backgrounds "
                 "(the built-in colour default), cifar10:DIR or folder:DIR");
+  if (setup.frames > 1 && !info.clips)
+    throw Error("method \"" + name + "\" trains on still images, but the data are clips of " +
+                std::to_string(setup.frames) + " frames (a video source): choose a method that trains on "
+                "video (video-colorization) or a still-image data.source");
+  if (info.clips && setup.frames < 2)
+    throw Error("method \"" + name + "\" trains on video clips, but the data are still images: set "
+                "data.source to moving-fashion (built-in) or video:FILE, and data.clip_frames >= 2");
   setup.params = resolveParams(info, setup.params);
   return info.make(setup);
 }

@@ -34,6 +34,9 @@ struct MethodInfo {
   std::string paper;         // reference
   bool needsLabels = false;
   bool needsColour = false;  // needs 3-channel (RGB) training images (colorization, split-brain)
+  // Trains on clips (MethodSetup::frames > 1: a video source, core/data/video.h) instead of still
+  // images; the other methods refuse clip sources and these refuse still ones.
+  bool clips = false;
   std::string requiredBackbone;         // a backbone the method cannot do without ("" = any)
   std::string defaultAugment = "none";  // augmentation preset that suits it
   bool trainable = true;     // false: an encoder from elsewhere, inspected and evaluated only

@@ -83,7 +83,8 @@ Session makeSession(const Experiment& e) {
   Session s;
   s.experiment = e;
   s.device = resolveDevice(e.device);
-  s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed));
+  s.data = loadData(e.data, DataOptions().imageSize(e.imageSize).limit(e.dataLimit).seed(e.seed)
+                                .clipFrames(e.clipFrames).clipStride(e.clipStride));
   if (s.data.train.size() == 0) throw Error("data.source = \"" + e.data + "\": no training images");
   torch::manual_seed(e.seed);
   s.method = makeExperimentMethod(e, s.data.train);
@@ -97,9 +98,10 @@ Session makeSession(const Experiment& e) {
 std::shared_ptr<Method> makeExperimentMethod(const Experiment& e, const Dataset& train) {
   MethodSetup setup;
   setup.params = e.methodParams;
-  setup.backbone = backboneOptionsOf(e, train.channels(), train.height());
+  setup.backbone = backboneOptionsOf(e, train.channels() / train.frames, train.height());
   setup.numClasses = train.labelled() ? train.numClasses() : 0;
-  setup.channels = train.channels();
+  setup.channels = train.channels() / train.frames;
+  setup.frames = train.frames;
   setup.imageSize = train.height();
   setup.trainImages = train.size();
   auto method = makeMethod(e.method, setup);

@@ -242,7 +242,11 @@ void ExperimentPanel::applyMethod(const QString& name, bool fromUser) {
                 .arg(QString::fromStdString(info.requiredBackbone), QString::fromStdString(info.title));
   }
   const QString spec = data_->spec();
-  if (info.needsColour && (spec == "fashion-mnist" || spec.startsWith("mnist:"))) {
+  const bool clipSource = spec == "moving-fashion" || spec.startsWith("video:");
+  if (info.clips && !clipSource) {
+    data_->setSpec("moving-fashion");  // the built-in video
+    note += " It trains on video clips: data switched to the built-in moving-fashion video.";
+  } else if (info.needsColour && (spec == "fashion-mnist" || spec.startsWith("mnist:"))) {
     data_->setSpec("photos:/usr/share/backgrounds");  // the built-in colour source
     note += " It needs colour images: data switched to the colour photos.";
   }

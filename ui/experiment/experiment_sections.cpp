@@ -73,22 +73,27 @@ struct Browse {
 const Browse kBrowse[] = {{"cifar10", "CIFAR-10 folder…"},
                           {"cifar100", "CIFAR-100 folder…"},
                           {"stl10", "STL-10 folder…"},
-                          {"folder", "Image folder (one sub-folder per class)…"}};
+                          {"folder", "Image folder (one sub-folder per class)…"},
+                          {"video", "Video file (MP4, AVI, WebM)…"}};
 }  // namespace
 
 DataSourcePicker::DataSourcePicker(QWidget* parent) : QComboBox(parent) {
   setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
   setMinimumContentsLength(12);
-  for (const QString spec : {"fashion-mnist", "photos:/usr/share/backgrounds"}) addSpec(spec);
+  for (const QString spec : {"fashion-mnist", "photos:/usr/share/backgrounds", "moving-fashion"}) addSpec(spec);
   insertSeparator(count());
   firstBrowse_ = count();
   for (const auto& b : kBrowse) {
     addItem(b.text);
     setItemData(count() - 1, QString(b.kind), kKindRole);
-    setItemData(count() - 1, QString("Choose the directory that holds the data set"),
+    setItemData(count() - 1,
+                QString(b.kind) == "video" ? QString("Choose a video file: its clips train the video methods")
+                                           : QString("Choose the directory that holds the data set"),
                 Qt::ToolTipRole);
   }
-  chooser_ = [this](const QString&, const QString& title) {
+  chooser_ = [this](const QString& kind, const QString& title) {
+    if (kind == "video")
+      return QFileDialog::getOpenFileName(this, title, {}, "Videos (*.mp4 *.avi *.webm *.mkv *.mov);;All files (*)");
     return QFileDialog::getExistingDirectory(this, title);
   };
   connect(this, qOverload<int>(&QComboBox::activated), this, &DataSourcePicker::onActivated);
@@ -96,12 +101,14 @@ DataSourcePicker::DataSourcePicker(QWidget* parent) : QComboBox(parent) {
 
 QString DataSourcePicker::describe(const QString& spec) {
   if (spec == "fashion-mnist") return "Fashion-MNIST (built-in)";
+  if (spec == "moving-fashion") return "Moving Fashion-MNIST video (built-in)";
   const int colon = spec.indexOf(':');
   if (colon < 0) return spec;
   const QString kind = spec.left(colon), dir = spec.mid(colon + 1);
   static const QList<QPair<QString, QString>> names = {
       {"photos", "Colour photos"}, {"cifar10", "CIFAR-10"},    {"cifar100", "CIFAR-100"},
-      {"stl10", "STL-10"},         {"folder", "Image folder"}, {"mnist", "MNIST"}};
+      {"stl10", "STL-10"},         {"folder", "Image folder"}, {"mnist", "MNIST"},
+      {"video", "Video"}};
   for (const auto& [k, title] : names)
     if (k == kind) return title + " — " + dir;
   return spec;
