@@ -125,6 +125,10 @@ class Method : public torch::nn::Module {
   // Before the first step of every epoch (not when a run resumes in the middle of one: the
   // checkpoint holds what the epoch's start made). Returns a line for the run's log, or "".
   virtual std::string beginEpoch(const EpochContext& ctx) { return {}; }
+  // Once before a run's first step, fresh or resumed mid-epoch, with the training set (which
+  // outlives the run): a method that reads training images besides its batch's (DrLIM's pixel
+  // neighbours over the whole set) keeps a reference here.
+  virtual void attachTrainingSet(const Dataset& train) {}
   // Method-specific pictures on a few images (eval mode, no grad): test images, or one image the
   // user opened (then `images` holds it alone, already in the data set's channels and size).
   // `settings` holds the values of previewControls() (missing ones: their defaults).

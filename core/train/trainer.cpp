@@ -448,6 +448,7 @@ std::string Trainer::run() {
       log(line.str());
     };
 
+    method.attachTrainingSet(s.data.train);
     for (int64_t step = start; step < stopAt; ++step) {
       if (!control_->waitToProceed()) {
         stopped = true;
