@@ -31,7 +31,7 @@ double modelNats(Session& s, const Dataset& data, int64_t limit) {
   double total = 0;
   for (int64_t i = 0; i < n; i += 256) {
     auto x = data.images.slice(0, i, std::min(n, i + 256)).to(s.device).to(torch::kFloat) / 255;
-    total += pixelNll(pixelCnnLogits(*s.method, x), pixelValues(x)).sum().item<double>();
+    total += pixelCnnNll(*s.method, x).sum().item<double>();
   }
   return total / static_cast<double>(n);
 }

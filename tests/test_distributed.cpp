@@ -436,7 +436,7 @@ class TestDistributed : public QObject {
   // Twins' cross-correlation, MoCo's queue) and BYOL's target network, batch norm synchronised.
   void twoProcessesMatchOne_data() {
     QTest::addColumn<QString>("method");
-    for (const char* m : {"simclr", "barlow", "moco", "byol", "drlim", "npid"}) QTest::newRow(m) << m;
+    for (const char* m : {"simclr", "barlow", "moco", "byol", "drlim", "npid", "pirl"}) QTest::newRow(m) << m;
   }
   void twoProcessesMatchOne() {
     QFETCH(QString, method);
@@ -444,7 +444,7 @@ class TestDistributed : public QObject {
     const std::string m = method.toStdString();
     // One step compares the gradients; two also the state a step leaves (momentum, the EMA
     // target, the queue), where rounding grows faster.
-    const int64_t steps = method == "moco" || method == "byol" || method == "npid" ? 2 : 1;
+    const int64_t steps = method == "moco" || method == "byol" || method == "npid" || method == "pirl" ? 2 : 1;
     const auto file = writeExperiment(tmp, tinyExperiment(m, steps), "e.json");
     const std::string one = tmp.filePath("one").toStdString(), two = tmp.filePath("two").toStdString();
     int code = 0;
@@ -476,9 +476,9 @@ class TestDistributed : public QObject {
           static_cast<long long>(steps), rel, floor);
     QVERIFY2(rel < 3 * floor + 1e-4,
              qPrintable(QString("%1: two processes ended %2 apart, more than rounding explains (%3)").arg(method).arg(rel).arg(floor)));
-    // NPID's memory bank: rank 0's copy holds the rows of both ranks' images, as one process's
-    // does (2 steps x 32 images = 64 rows moved), not only its own shard's 32.
-    if (method == "npid") {
+    // NPID's and PIRL's memory bank: rank 0's copy holds the rows of both ranks' images, as one
+    // process's does (2 steps x 32 images = 64 rows moved), not only its own shard's 32.
+    if (method == "npid" || method == "pirl") {
       auto a = loadRunSession(runOne), b = loadRunSession(runTwo);
       Session init = makeSession(a.experiment);
       auto bankOne = a.method->named_buffers()["memory_bank"], bankTwo = b.method->named_buffers()["memory_bank"];

@@ -328,6 +328,86 @@ class TestMethodsCluster : public QObject {
     PRETEXT_VERIFY_THROWS_WITH(method->step(noIndices, ctx), "training-set indices");
   }
 
+  // The paper's fixed Sobel front, worked by hand on a 3x3 image (zero padding 1, cross-
+  // correlation as nn.Conv2d): x = [[1,2,3],[4,5,6],[7,8,9]].
+  //   centre: Gx = (1 - 3) + 2 (4 - 6) + (7 - 9) = -8;  Gy = (1 + 2*2 + 3) - (7 + 2*8 + 9) = -24
+  //   top-left, its window [[0,0,0],[0,1,2],[0,4,5]]: Gx = -2*2 - 5 = -9;  Gy = -(2*4 + 5) = -13
+  //   top-centre, window [[0,0,0],[1,2,3],[4,5,6]]: Gx = 2 (1 - 3) + (4 - 6) = -6;
+  //                                               Gy = -(4 + 2*5 + 6) = -20
+  // A colour image goes gray first (the mean of its channels): (3x, 0, 0) is x.
+  void sobelFilterByHand() {
+    const auto x = torch::arange(1, 10, torch::kFloat).view({1, 1, 3, 3});
+    const auto g = sobelGradients(x);
+    QCOMPARE(g.sizes().vec(), (std::vector<int64_t>{1, 2, 3, 3}));
+    QCOMPARE(g[0][0][1][1].item<float>(), -8.f);
+    QCOMPARE(g[0][1][1][1].item<float>(), -24.f);
+    QCOMPARE(g[0][0][0][0].item<float>(), -9.f);
+    QCOMPARE(g[0][1][0][0].item<float>(), -13.f);
+    QCOMPARE(g[0][0][0][1].item<float>(), -6.f);
+    QCOMPARE(g[0][1][0][1].item<float>(), -20.f);
+    // Symmetry: the right column's Gx mirrors the left's (top-right: 2*2 + 5 = 9).
+    QCOMPARE(g[0][0][0][2].item<float>(), 9.f);
+    const auto rgb = torch::cat({3 * x, torch::zeros_like(x), torch::zeros_like(x)}, 1);
+    QVERIFY(torch::allclose(sobelGradients(rgb), g, 0, 1e-5));
+    // A flat image has no gradient inside; its border sees the zero padding.
+    const auto flat = sobelGradients(torch::full({1, 1, 4, 4}, 0.5f));
+    QVERIFY(flat.slice(2, 1, 3).slice(3, 1, 3).abs().max().item<float>() == 0.f);
+    PRETEXT_VERIFY_THROWS_WITH(sobelGradients(torch::zeros({3, 3})), "expected images [N,C,H,W]");
+  }
+
+  // sobel = true: the encoder is the filter then a 2-channel backbone, the filter is a buffer no
+  // optimiser sees and a training step leaves it as it was; sobel = false keeps the plain backbone.
+  void deepClusterSobelIsFixedAndPartOfTheEncoder() {
+    torch::manual_seed(3);
+    Dataset train;
+    train.images = (torch::rand({24, 1, 16, 16}) * 255).to(torch::kUInt8);
+    MethodSetup setup = test::tinySetup({{"clusters", 3}, {"pca_dim", 4}, {"kmeans_iterations", 3}, {"sobel", true}});
+    setup.trainImages = 24;
+    auto method = makeMethod("deepcluster", setup);
+    auto sobel = std::dynamic_pointer_cast<SobelEncoder>(method->encoder());
+    QVERIFY(sobel != nullptr);
+    for (const auto& p : method->named_parameters()) QVERIFY2(p.key().find("sobel") == std::string::npos, p.key().c_str());
+    const auto kernel = method->named_buffers()["encoder.sobel"];
+    QVERIFY(kernel.defined() && !kernel.requires_grad());
+    const auto before = kernel.clone();
+    // The backbone's first convolution reads the 2 gradient channels.
+    const auto firstConv = sobel->inner().parameters().front();
+    QCOMPARE(firstConv.dim(), int64_t(4));
+    QCOMPARE(firstConv.size(1), int64_t(2));
+    // What the probes read: the backbone on 0.5 + G/8.
+    const auto images = train.images.slice(0, 0, 8).to(torch::kFloat).div(255);
+    method->eval();
+    {
+      torch::NoGradGuard ng;
+      QVERIFY(test::close(method->features(images), sobel->inner().forward(sobelGradients(images) / 8 + 0.5)));
+    }
+    method->train();
+    auto epochGen = at::detail::createCPUGenerator(4);
+    method->beginEpoch({&train, torch::kCPU, 0, &epochGen});
+    Batch b;
+    b.images = images;
+    b.indices = torch::arange(8, torch::kLong);
+    AugmentOptions aug = augmentPreset("none");
+    auto gen = at::detail::createCPUGenerator(2);
+    StepContext ctx{0, 0, 0.0, &gen, &aug};
+    auto params = method->trainableParameters();
+    for (const auto& p : params) QVERIFY(!p.is_same(kernel));
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(0.1));
+    for (int i = 0; i < 2; ++i) {
+      opt.zero_grad();
+      method->step(b, ctx).loss.backward();
+      opt.step();
+    }
+    QVERIFY(!kernel.grad().defined());
+    QVERIFY(torch::equal(method->named_buffers()["encoder.sobel"], before));
+    QCOMPARE(before[0][0][1][0].item<float>(), 2.f);   // Gx's middle row: 2 0 -2
+    QCOMPARE(before[1][0][2][1].item<float>(), -2.f);  // Gy's bottom row: -1 -2 -1
+    // Off (the default): the plain one-channel backbone, no filter.
+    auto plain = makeMethod("deepcluster", test::tinySetup({{"clusters", 3}}));
+    QVERIFY(std::dynamic_pointer_cast<SobelEncoder>(plain->encoder()) == nullptr);
+    QVERIFY(!plain->named_buffers().contains("encoder.sobel"));
+  }
+
   void registeredWithItsSchema() {
     const MethodInfo& info = MethodRegistry::instance().get("swav");
     QCOMPARE(info.family, std::string("clustering"));

@@ -11,6 +11,7 @@
 #include <QTemporaryDir>
 
 #include "core/interop/export_run.h"
+#include "core/methods/logistic_mixture.h"
 #include "core/methods/pixelcnn.h"
 #include "core/methods/registry.h"
 #include "core/util/error.h"
@@ -150,6 +151,68 @@ class TestMethodsPixelCnn : public QObject {
     r = m->step(b, ctx);
     QVERIFY(std::abs(r.loss.item<double>() - std::log(256.0)) < 1e-5);
     QVERIFY(std::abs(test::metric(r, "bpd") - 8.0) < 1e-5);
+  }
+
+  // PixelCNN++'s discretised logistic mixture by hand, scale s = 1/255 (log s = -ln 255) so that a
+  // bin is 2 units of (x - mu) / s wide:
+  //   K = 1, mu = 0, v = 127 (x = -1/255): sigma(0) - sigma(-2) = 0.5 - 0.1192029 = 0.3807971,
+  //     log p = -0.9654915; v = 128 the same by symmetry
+  //   v = 0 (the left tail), mu = -1: sigma((x + 1/255 - mu) / s) = sigma(1): log p = -0.3132617
+  //   v = 255 (the right tail), mu = 1: 1 - sigma(-1) = sigma(1): log p = -0.3132617
+  //   K = 2, equal weights, the second component at mu = 0.9 (nothing near v = 127):
+  //     log(0.5 * 0.3807971) = -1.6586387
+  void logisticMixtureByHand() {
+    const float ls = -std::log(255.f);
+    auto one = [&](float mu, int64_t v) {
+      return logisticMixtureLogProb(torch::zeros({1, 1}), torch::full({1, 1}, mu), torch::full({1, 1}, ls),
+                                    torch::full({1}, v, torch::kLong))
+          .item<double>();
+    };
+    QVERIFY(std::abs(one(0, 127) - -0.9654915) < 1e-5);
+    QVERIFY(std::abs(one(0, 128) - -0.9654915) < 1e-5);
+    QVERIFY(std::abs(one(-1, 0) - -0.3132617) < 1e-5);
+    QVERIFY(std::abs(one(1, 255) - -0.3132617) < 1e-5);
+    const double two = logisticMixtureLogProb(torch::zeros({1, 2}), torch::tensor({{0.f, 0.9f}}),
+                                              torch::full({1, 2}, ls), torch::full({1}, 127, torch::kLong))
+                           .item<double>();
+    QVERIFY2(std::abs(two - -1.6586387) < 1e-5, qPrintable(QString::number(two, 'g', 8)));
+    // The output layout [N,C,3K,H,W]: the table of all 256 values sums to 1 per pixel, and the
+    // negative log-likelihood is the table read at the image's values.
+    torch::manual_seed(2);
+    auto params = torch::randn({2, 1, 9, 3, 3});  // K = 3
+    auto table = logisticMixtureTable(params);
+    QCOMPARE(table.sizes().vec(), (std::vector<int64_t>{2, 1, 256, 3, 3}));
+    QVERIFY(test::close(table.exp().sum(2), torch::ones({2, 1, 3, 3}), 1e-3));
+    auto values = torch::randint(0, 256, {2, 1, 3, 3}, torch::kLong);
+    QVERIFY(test::close(logisticMixtureNll(params, values), pixelNll(table, values), 1e-3));
+    PRETEXT_VERIFY_THROWS_WITH(logisticMixtureNll(torch::zeros({2, 1, 4, 3, 3}), values), "expected an output [N,C,3K,H,W]");
+  }
+
+  // output = logistic-mixture: the head gives 3K numbers per pixel, the step's loss is the
+  // mixture's likelihood per dimension, and the sampler and pictures read its 256-value table.
+  void logisticMixtureOutput() {
+    torch::manual_seed(0);
+    auto m = makeMethod("pixelcnn", test::tinySetup({{"width", 12}, {"blocks", 2}, {"first_kernel", 5},
+                                                     {"output", "logistic-mixture"}, {"mixtures", 4}}, 1, 8));
+    Batch b;
+    b.images = (torch::randint(0, 256, {4, 1, 8, 8}) / 255.0).to(torch::kFloat);
+    auto gen = at::detail::createCPUGenerator(1);
+    AugmentOptions none = augmentPreset("none");
+    StepContext ctx{0, 0, 0.0, &gen, &none};
+    auto r = m->step(b, ctx);
+    const auto logits = pixelCnnLogits(*m, b.images);
+    QCOMPARE(logits.sizes().vec(), (std::vector<int64_t>{4, 1, 256, 8, 8}));
+    const double expected = pixelNll(logits, pixelValues(b.images)).mean().item<double>() / 64;
+    QVERIFY2(std::abs(r.loss.item<double>() - expected) < 1e-4,
+             qPrintable(QString("%1 vs %2").arg(r.loss.item<double>()).arg(expected)));
+    QVERIFY(std::abs(pixelCnnNll(*m, b.images).mean().item<double>() / 64 - r.loss.item<double>()) < 1e-5);
+    for (auto& p : m->named_parameters())
+      if (p.key() == "head2.weight") QCOMPARE(p.value().size(0), int64_t(12));  // 3 x 4 per channel
+    auto x = torch::zeros({1, 1, 8, 8});
+    auto sg = at::detail::createCPUGenerator(3);
+    pixelCnnSample(*m, x, {}, 1.0, sg);
+    QVERIFY(torch::equal(pixelValues(x).to(torch::kFloat) / 255, x));
+    QVERIFY(test::close(pixelCnnPixelLogits(*m, b.images, 3, 5), logits.select(4, 5).select(3, 3), 1e-4));
   }
 
   // The histogram baseline on two training images of two pixels, [0, 10] and [0, 20], add-one

@@ -9,9 +9,9 @@
 // clusters uniformly, which the paper does), so one giant cluster cannot win by itself.
 //
 // The clustering between epochs runs on one process: the method trains data-parallel only once
-// that step is shared by the ranks (it is not yet). The Sobel input of the paper (for colour
-// ImageNet) is left out: Fashion-MNIST is grey already, and the window's panels give the
-// encoder raw images.
+// that step is shared by the ranks (it is not yet). sobel = true puts the paper's fixed Sobel
+// filter in front of the backbone (SobelEncoder): the encoder itself holds it, so the probes,
+// the random-init baseline and the window's panels read the same gradients the training saw.
 #include "core/methods/deepcluster.h"
 
 #include <torch/torch.h>
@@ -106,6 +106,37 @@ double normalizedMutualInformation(const torch::Tensor& a, const torch::Tensor& 
 
 namespace {
 
+torch::Tensor sobelKernels() {
+  return torch::tensor({1.f, 0.f, -1.f, 2.f, 0.f, -2.f, 1.f, 0.f, -1.f,  // Gx
+                        1.f, 2.f, 1.f, 0.f, 0.f, 0.f, -1.f, -2.f, -1.f},  // Gy
+                       torch::kFloat)
+      .view({2, 1, 3, 3});
+}
+
+torch::Tensor applySobel(const torch::Tensor& images, const torch::Tensor& kernels) {
+  if (images.dim() != 4)
+    throw Error("sobel filter: expected images [N,C,H,W], got " + std::to_string(images.dim()) + " dimensions");
+  const auto gray = images.mean(1, /*keepdim=*/true);
+  return F::conv2d(gray, kernels.to(gray.device(), gray.scalar_type()), F::Conv2dFuncOptions().padding(1));
+}
+
+}  // namespace
+
+torch::Tensor sobelGradients(const torch::Tensor& images) { return applySobel(images, sobelKernels()); }
+
+SobelEncoder::SobelEncoder(BackboneOptions backbone) {
+  backbone.inChannels(2);
+  kernels_ = register_buffer("sobel", sobelKernels());
+  inner_ = register_module("backbone", makeBackbone(backbone));
+  featureDim_ = inner_->featureDim();
+}
+
+torch::Tensor SobelEncoder::input(const torch::Tensor& images) const {
+  return applySobel(images, kernels_) / 8 + 0.5;
+}
+
+namespace {
+
 class DeepCluster : public Method {
  public:
   explicit DeepCluster(const MethodSetup& s) : Method(s), numClasses_(s.numClasses) {
@@ -114,6 +145,11 @@ class DeepCluster : public Method {
     pcaDims_ = p["pca_dim"].get<int64_t>();
     iterations_ = p["kmeans_iterations"].get<int64_t>();
     balanced_ = p["balanced"].get<bool>();
+    if (p["sobel"].get<bool>()) {
+      BackboneOptions b = s.backbone;
+      b.imageSize(s.imageSize);
+      encoder_ = replace_module("encoder", std::shared_ptr<Encoder>(std::make_shared<SobelEncoder>(b)));
+    }
     classifier_ = register_module("classifier", torch::nn::Linear(encoder_->featureDim(), k_));
     assignments_ = register_buffer("assignments", torch::full({std::max<int64_t>(0, s.trainImages)}, -1, torch::kLong));
     clusterWeights_ = register_buffer("cluster_weights", torch::ones({k_}));
@@ -266,6 +302,9 @@ MethodInfo deepclusterMethodInfo() {
       {"kmeans_iterations", T::Int, 20, 1, 1000, {}, "Lloyd iterations of k-means each epoch"},
       {"balanced", T::Bool, true, 0, 0, {},
        "weight each image by the inverse of its cluster's size (off: big clusters dominate)"},
+      {"sobel", T::Bool, false, 0, 0, {},
+       "the paper's fixed input filter: gray, then the two 3x3 Sobel gradients, in front of the "
+       "backbone (not trained; part of the encoder the probes read)"},
   };
   m.make = [](const MethodSetup& s) { return std::make_shared<DeepCluster>(s); };
   return m;

@@ -6,11 +6,13 @@
 // raw output of a linear layer, and the margin sets the scale of the map.
 //
 // Which pairs are similar: the paper takes, for each training image, its nearest neighbours in
-// pixel space (5 on MNIST, over the whole set) and calls every other pair dissimilar. Here the
-// neighbour is searched within the global batch ("pixel-neighbours", the default: each image and
-// its nearest other image of the batch), or the pair is two augmentations of one image
-// ("augmentations", the pairs of SimCLR and its kin). Every other pair of the batch is
-// dissimilar. Several processes: the embeddings (and for the neighbour search the raw images)
+// pixel space (5 on MNIST, over the whole set) and calls every other pair dissimilar. Here:
+// "dataset-neighbours" is the paper's (the k nearest of every training image found once, before
+// the first step, by one exact search over the set, kept in the checkpoint; each step adds to its
+// batch one of each image's k neighbours, drawn at random); "pixel-neighbours" (the default)
+// searches within the global batch only (each image and its nearest other image of the batch);
+// "augmentations" pairs two augmentations of one image (SimCLR's pairs). Every other pair of the
+// batch is dissimilar. Several processes: the embeddings (and for the neighbour search the raw images)
 // of the whole global batch are gathered, so every rank computes the loss of the global batch,
 // as one process would.
 //
@@ -20,6 +22,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -27,6 +30,7 @@
 #include "core/dist/step_group.h"
 #include "core/methods/registry.h"
 #include "core/models/heads.h"
+#include "core/util/error.h"
 
 namespace pretext {
 
@@ -86,6 +90,16 @@ torch::Tensor drlimPixelNearest(const torch::Tensor& images) {
 
 }  // namespace
 
+torch::Tensor drlimTableSimilar(const torch::Tensor& ids, const torch::Tensor& table) {
+  torch::NoGradGuard ng;
+  const auto id = ids.to(torch::kLong).cpu();
+  const auto nb = table.to(torch::kLong).cpu().index_select(0, id);  // [M,k]
+  auto s = nb.unsqueeze(2).eq(id.view({1, 1, -1})).any(1);          // [M,M]: id_b among a's neighbours
+  s = s | s.t() | id.unsqueeze(1).eq(id.unsqueeze(0));
+  s.fill_diagonal_(false);
+  return s;
+}
+
 torch::Tensor drlimPixelNeighbours(const torch::Tensor& images) {
   torch::NoGradGuard ng;
   const int64_t n = images.size(0);
@@ -93,6 +107,26 @@ torch::Tensor drlimPixelNeighbours(const torch::Tensor& images) {
   auto s = torch::zeros({n, n}, torch::TensorOptions().dtype(torch::kBool).device(images.device()));
   s.scatter_(1, nearest.unsqueeze(1), true);
   return s | s.t();
+}
+
+torch::Tensor drlimDatasetNeighbours(const torch::Tensor& images, int64_t k, int64_t chunk) {
+  torch::NoGradGuard ng;
+  const int64_t n = images.size(0);
+  if (k < 1 || n < k + 1)
+    throw Error("drlim: " + std::to_string(k) + " pixel-space neighbours per image need at least " +
+                std::to_string(k + 1) + " training images (there are " + std::to_string(n) + ")");
+  auto x = images.reshape({n, -1}).to(torch::kFloat);
+  if (images.scalar_type() == torch::kUInt8) x.div_(255);
+  const auto sq = x.pow(2).sum(1);
+  auto out = torch::empty({n, k}, torch::kLong);
+  for (int64_t a = 0; a < n; a += chunk) {
+    const int64_t b = std::min(n, a + chunk);
+    // |x_i - x_j|^2 = |x_i|^2 - 2 x_i.x_j + |x_j|^2; |x_i|^2 is the same along a row.
+    auto d = sq.unsqueeze(0) - 2 * torch::matmul(x.slice(0, a, b), x.t());
+    d.diagonal(/*offset=*/a).fill_(std::numeric_limits<float>::infinity());  // not itself
+    out.slice(0, a, b).copy_(std::get<1>(d.topk(k, 1, /*largest=*/false, /*sorted=*/true)));
+  }
+  return out;
 }
 
 namespace {
@@ -146,6 +180,14 @@ class DrlimMethod : public Method {
     const auto& p = s.params;
     margin_ = p["margin"].get<double>();
     augmentPairs_ = p["pairs"].get<std::string>() == "augmentations";
+    datasetPairs_ = p["pairs"].get<std::string>() == "dataset-neighbours";
+    if (datasetPairs_) {
+      if (s.trainImages <= 0)
+        throw Error("drlim pairs = dataset-neighbours keeps each training image's pixel-space neighbours, but "
+                    "the number of training images is unknown (MethodSetup::trainImages is 0)");
+      k_ = p["neighbours"].get<int64_t>();
+      neighbours_ = register_buffer("pixel_neighbours", torch::full({s.trainImages, k_}, -1, torch::kLong));
+    }
     head_ = register_module(
         "head", makeMlp(encoder_->featureDim(), p["proj_hidden"].get<int64_t>(), p["embed_dim"].get<int64_t>(),
                         p["proj_layers"].get<int64_t>(), p["proj_bn"].get<bool>()));
@@ -153,9 +195,57 @@ class DrlimMethod : public Method {
 
   torch::Tensor embed(const torch::Tensor& x) { return head_->forward(encoder_->forward(x)); }
 
+  // pairs = dataset-neighbours: the first epoch's start finds every training image's k nearest
+  // others in pixel space (kept in the checkpoint); each step pairs its images with one of them.
+  void attachTrainingSet(const Dataset& train) override {
+    if (!datasetPairs_) return;
+    if (neighbours_.size(0) != train.images.size(0))
+      throw Error("drlim: the training set has " + std::to_string(train.images.size(0)) +
+                  " images, the neighbour table " + std::to_string(neighbours_.size(0)) + " rows");
+    trainImages_ = train.images;
+  }
+  std::string beginEpoch(const EpochContext& ctx) override {
+    if (!datasetPairs_ || neighbours_.min().item<int64_t>() >= 0) return {};
+    attachTrainingSet(*ctx.train);
+    const auto t0 = std::chrono::steady_clock::now();
+    neighbours_.copy_(drlimDatasetNeighbours(trainImages_, k_));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "drlim: the %lld nearest images in pixel space of each of %lld training images, %.1f s",
+                  static_cast<long long>(k_), static_cast<long long>(trainImages_.size(0)), seconds);
+    std::string line = buf;
+    if (ctx.train->labelled()) {
+      const auto labels = ctx.train->labels.to(torch::kLong);
+      const double same = labels.index_select(0, neighbours_.cpu().flatten()).view({-1, k_})
+                              .eq(labels.unsqueeze(1)).to(torch::kDouble).mean().item<double>();
+      std::snprintf(buf, sizeof buf, "; %.1f%% of them share the image's label", 100 * same);
+      line += buf;
+    }
+    return line;
+  }
+
   StepResult step(const Batch& batch, StepContext& ctx) override {
     torch::Tensor z, similar;
-    if (augmentPairs_) {
+    if (datasetPairs_) {
+      if (!batch.indices.defined())
+        throw Error("drlim pairs = dataset-neighbours needs each batch's rows in the training set (Batch::indices)");
+      if (!trainImages_.defined() || neighbours_.min().item<int64_t>() < 0)
+        throw Error("drlim pairs = dataset-neighbours: no training set or neighbour table yet (the trainer "
+                    "attaches the set; the first epoch's start finds the neighbours)");
+      const auto idx = batch.indices.to(torch::kLong).cpu();
+      const auto table = neighbours_.cpu();
+      const auto pick = torch::randint(0, k_, {idx.size(0), 1}, *ctx.gen, torch::kLong);
+      const auto partner = table.index_select(0, idx).gather(1, pick).squeeze(1);
+      const auto px = trainImages_.index_select(0, partner).to(batch.images.device()).to(batch.images.scalar_type());
+      const auto pimages = trainImages_.scalar_type() == torch::kUInt8 ? px / 255 : px;
+      auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
+      auto v2 = augmentBatch(pimages, *ctx.augment, *ctx.gen);
+      auto parts = embed(torch::cat({v1, v2}, 0)).chunk(2, 0);
+      z = torch::cat({gatherAcrossRanks(parts[0]), gatherAcrossRanks(parts[1])}, 0);
+      const auto ids = torch::cat({gatherAcrossRanks(idx.to(torch::kDouble)), gatherAcrossRanks(partner.to(torch::kDouble))})
+                           .to(torch::kLong);
+      similar = drlimTableSimilar(ids, table).to(z.device());
+    } else if (augmentPairs_) {
       auto v1 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
       auto v2 = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
       auto parts = embed(torch::cat({v1, v2}, 0)).chunk(2, 0);
@@ -187,6 +277,36 @@ class DrlimMethod : public Method {
                       "different images are dissimilar");
     torch::NoGradGuard ng;
     const int64_t n = images.size(0);
+    if (datasetPairs_ && trainImages_.defined()) {
+      // The step's partners: each image's nearest training images in pixel space.
+      const int64_t k = std::min<int64_t>(k_, 4);
+      auto flat = images.detach().to(torch::kFloat).cpu().reshape({n, -1});
+      auto bank = trainImages_.reshape({trainImages_.size(0), -1});
+      torch::Tensor bestD, bestI;
+      for (int64_t a = 0; a < bank.size(0); a += 4096) {
+        auto rows = bank.slice(0, a, std::min<int64_t>(bank.size(0), a + 4096)).to(torch::kFloat);
+        if (trainImages_.scalar_type() == torch::kUInt8) rows.div_(255);
+        auto d = torch::cdist(flat, rows);
+        auto [v, i] = d.topk(std::min<int64_t>(k, d.size(1)), 1, /*largest=*/false);
+        i = i + a;
+        bestD = bestD.defined() ? torch::cat({bestD, v}, 1) : v;
+        bestI = bestI.defined() ? torch::cat({bestI, i}, 1) : i;
+        auto [keepV, keepAt] = bestD.topk(std::min<int64_t>(k, bestD.size(1)), 1, /*largest=*/false);
+        bestI = bestI.gather(1, keepAt);
+        bestD = keepV;
+      }
+      auto partners = trainImages_.index_select(0, bestI.flatten()).to(torch::kFloat);
+      if (trainImages_.scalar_type() == torch::kUInt8) partners.div_(255);
+      partners = partners.view({n, bestI.size(1), images.size(1), images.size(2), images.size(3)});
+      auto grid = torch::cat({images.detach().to(torch::kFloat).cpu().unsqueeze(1), partners}, 1).flatten(0, 1);
+      std::vector<std::string> headers{"image"};
+      for (int64_t j = 0; j < bestI.size(1); ++j) headers.push_back("neighbour " + std::to_string(j + 1));
+      return {"drlim pairs",
+              "each row: an image and its nearest training images in pixel space; a step pairs each image with "
+              "one of its " + std::to_string(k_) + " nearest (a similar pair: pulled together), and every other "
+              "pair of the batch is dissimilar (pushed to the margin)",
+              grid, headers, bestI.size(1) + 1};
+    }
     auto x = augmentBatch(images, augment, gen);
     if (n < 2)
       return {"drlim pairs", "one image has no partner: the pairs need a batch", torch::stack({images[0], x[0]}),
@@ -259,7 +379,10 @@ class DrlimMethod : public Method {
 
  private:
   double margin_ = 1.0;
-  bool augmentPairs_ = false;
+  bool augmentPairs_ = false, datasetPairs_ = false;
+  int64_t k_ = 5;
+  torch::Tensor neighbours_;   // [N,k] each training image's nearest others (dataset-neighbours)
+  torch::Tensor trainImages_;  // the training set's images (not saved: the epoch's start attaches them)
   torch::nn::Sequential head_{nullptr};
 };
 
@@ -282,9 +405,13 @@ MethodInfo drlimMethodInfo() {
   m.defaultAugment = "none";
   using T = ParamSpec::Type;
   m.params = {
-      {"pairs", T::Choice, "pixel-neighbours", 0, 0, {"pixel-neighbours", "augmentations"},
-       "similar pairs: each image and its nearest image in pixel space within the batch (the "
-       "paper), or two augmented views of one image"},
+      {"pairs", T::Choice, "pixel-neighbours", 0, 0, {"pixel-neighbours", "dataset-neighbours", "augmentations"},
+       "similar pairs: each image and its nearest image in pixel space within the batch; each image "
+       "and one of its k nearest in the whole training set (the paper; found once, before the first "
+       "step); or two augmented views of one image"},
+      {"neighbours", T::Int, 5, 1, 100, {},
+       "dataset-neighbours: the k nearest training images in pixel space an image is paired with "
+       "(paper: 5 on MNIST)"},
       {"margin", T::Float, 1.0, 0.01, 100.0, {},
        "margin m: dissimilar pairs closer than m are pushed apart (it sets the scale of the map)"},
       {"embed_dim", T::Int, 2, 1, 1024, {},

@@ -30,4 +30,14 @@ torch::Tensor drlimBatchLoss(const torch::Tensor& z, const torch::Tensor& simila
 // images [N,C,H,W] (N >= 2): returns [N,N] bool, symmetric, false on the diagonal.
 torch::Tensor drlimPixelNeighbours(const torch::Tensor& images);
 
+// The paper's similar pairs over the whole training set: the k nearest other images of each
+// image in pixel space (squared Euclidean distance of the raw pixels; uint8 images are read as
+// /255). images [N,C,H,W] -> int64 [N,k], nearest first; `chunk` rows at a time.
+torch::Tensor drlimDatasetNeighbours(const torch::Tensor& images, int64_t k, int64_t chunk = 1024);
+
+// Which of M images, given by their training-set rows `ids` [M], are similar under the
+// neighbour table [N,k]: a and b are similar when b is among a's neighbours or a among b's, or
+// they are the same training image. [M,M] bool, symmetric, false on the diagonal.
+torch::Tensor drlimTableSimilar(const torch::Tensor& ids, const torch::Tensor& table);
+
 }  // namespace pretext

@@ -122,7 +122,12 @@ torch::Tensor standardiseBlocks(const torch::Tensor& x, int64_t dims) {
 
 torch::Tensor jigsawTiles(const torch::Tensor& images, const PatchGrid& grid, const std::string& colour,
                           bool tileNorm, torch::Generator& gen) {
-  auto tiles = extractPatches(fitToGrid(images, grid), grid, randomShifts(images.size(0), grid, gen));
+  return jigsawTiles(images, grid, colour, tileNorm, randomShifts(images.size(0), grid, gen), gen);
+}
+
+torch::Tensor jigsawTiles(const torch::Tensor& images, const PatchGrid& grid, const std::string& colour,
+                          bool tileNorm, const torch::Tensor& shifts, torch::Generator& gen) {
+  auto tiles = extractPatches(fitToGrid(images, grid), grid, shifts);
   tiles = colourDefence(tiles, colour, gen);
   return tileNorm ? standardiseBlocks(tiles, 3) : tiles;
 }

@@ -26,6 +26,10 @@ int64_t minHammingDistance(const torch::Tensor& perms);
 // every tile standardised on its own (zero mean, unit deviation, mapped back around 0.5).
 torch::Tensor jigsawTiles(const torch::Tensor& images, const PatchGrid& grid, const std::string& colour,
                           bool tileNorm, torch::Generator& gen);
+// The same with each cell's jitter given, shifts [B,9,2] (randomShifts); `gen` draws only the
+// colour defence.
+torch::Tensor jigsawTiles(const torch::Tensor& images, const PatchGrid& grid, const std::string& colour,
+                          bool tileNorm, const torch::Tensor& shifts, torch::Generator& gen);
 
 // Shuffles tiles [B,T,...] by permutations perm [B,T] (int64): out[b,i] = tiles[b, perm[b,i]],
 // i.e. position i of the puzzle shows tile perm[b,i].

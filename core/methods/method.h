@@ -22,7 +22,19 @@ struct StepContext {
   double progress = 0;       // fraction of the budget done, in [0,1] (momentum schedules)
   torch::Generator* gen = nullptr;      // all of this step's randomness (augmentations...)
   const AugmentOptions* augment = nullptr;  // the experiment's augmentation settings
+  // This step's randomness that does not depend on the number of processes: the same stream on
+  // every rank and in one process (null: use gen). A draw that belongs to each image of the global
+  // batch (PIRL's jigsaw puzzles) is made for the whole global batch from it, and each rank keeps
+  // its own slice (sharedSlice), so W ranks draw for their images what one process draws.
+  torch::Generator* shared = nullptr;
 };
+
+// The rows [begin, begin + local) of the global batch that this process holds, and the global
+// batch's size: {0, local, local} on one process; {r * local, local, W * local} on rank r of W.
+struct BatchSlice {
+  int64_t begin = 0, local = 0, global = 0;
+};
+BatchSlice sharedSlice(int64_t local);
 
 // What a method that works on the whole training set between epochs gets (DeepCluster's
 // k-means over every image's features).
@@ -120,6 +132,10 @@ class Method : public torch::nn::Module {
   // Before the first step of every epoch (not when a run resumes in the middle of one: the
   // checkpoint holds what the epoch's start made). Returns a line for the run's log, or "".
   virtual std::string beginEpoch(const EpochContext& ctx) { return {}; }
+  // Once before a run's first step, fresh or resumed mid-epoch, with the training set (which
+  // outlives the run): a method that reads training images besides its batch's (DrLIM's pixel
+  // neighbours over the whole set) keeps a reference here.
+  virtual void attachTrainingSet(const Dataset& train) {}
   // Method-specific pictures on a few images (eval mode, no grad): test images, or one image the
   // user opened (then `images` holds it alone, already in the data set's channels and size).
   // `settings` holds the values of previewControls() (missing ones: their defaults).

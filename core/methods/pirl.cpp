@@ -111,10 +111,15 @@ class PirlMethod : public Method {
   struct Puzzle {
     torch::Tensor tiles, shuffled, perm;
   };
-  Puzzle puzzle(const torch::Tensor& x, torch::Generator& gen) {
+  Puzzle puzzle(const torch::Tensor& x, torch::Generator& gen) { return puzzle(x, gen, {0, x.size(0), x.size(0)}, gen); }
+  // A training step's puzzles: the tiles' jitter and order drawn for the whole global batch from
+  // `shared` and this rank's `slice` kept, so two processes puzzle their images as one process
+  // does (the colour defence, per tile, draws from `gen`).
+  Puzzle puzzle(const torch::Tensor& x, torch::Generator& shared, const BatchSlice& slice, torch::Generator& gen) {
     Puzzle p;
-    p.tiles = jigsawTiles(x, grid_, colour_, tileNorm_, gen);
-    p.perm = pirlRandomPermutations(x.size(0), gen).to(x.device());
+    const auto shifts = randomShifts(slice.global, grid_, shared).slice(0, slice.begin, slice.begin + slice.local);
+    p.tiles = jigsawTiles(x, grid_, colour_, tileNorm_, shifts, gen);
+    p.perm = pirlRandomPermutations(slice.global, shared).slice(0, slice.begin, slice.begin + slice.local).to(x.device());
     p.shuffled = shuffleTiles(p.tiles, p.perm);
     return p;
   }
@@ -134,7 +139,7 @@ class PirlMethod : public Method {
     auto xf = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     auto xt = augmentBatch(batch.images, *ctx.augment, *ctx.gen);
     auto f = imageEmbed(xf);
-    auto g = tileEmbed(puzzle(xt, *ctx.gen).shuffled);
+    auto g = tileEmbed(puzzle(xt, ctx.shared ? *ctx.shared : *ctx.gen, sharedSlice(xt.size(0)), *ctx.gen).shuffled);
     auto idx = batch.indices.to(torch::kLong);
     torch::Tensor acc;
     // The bank enters the logits, so autograd keeps it for the backward pass: it changes only in

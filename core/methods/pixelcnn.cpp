@@ -9,6 +9,8 @@
 // a 4x4 grid by default).
 #include "core/methods/pixelcnn.h"
 
+#include "core/methods/logistic_mixture.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -252,12 +254,25 @@ class PixelCnn : public Method {
     net_ = std::make_shared<PixelCnnEncoder>(channels_, width, blocks, kernel);
     encoder_ = replace_module("encoder", std::shared_ptr<Encoder>(net_));
     head1_ = register_module("head1", MaskedConv2d(width, width, 1, false, channels_));
-    head2_ = register_module("head2", MaskedConv2d(width, 256 * channels_, 1, false, channels_));
+    mixtures_ = p["output"].get<std::string>() == "logistic-mixture" ? p["mixtures"].get<int64_t>() : 0;
+    const int64_t perChannel = mixtures_ > 0 ? 3 * mixtures_ : 256;
+    head2_ = register_module("head2", MaskedConv2d(width, perChannel * channels_, 1, false, channels_));
   }
 
-  torch::Tensor head(const torch::Tensor& map) {
+  // The output per pixel and channel: 256 logits, or 3K mixture parameters [N,C,3K,H,W].
+  torch::Tensor rawHead(const torch::Tensor& map) {
     auto out = head2_->forward(torch::relu(head1_->forward(torch::relu(map))));
-    return out.view({out.size(0), channels_, 256, out.size(2), out.size(3)});
+    return out.view({out.size(0), channels_, -1, out.size(2), out.size(3)});
+  }
+  // Logits of the 256 values [N,C,256,H,W] (the mixture's log-probabilities).
+  torch::Tensor head(const torch::Tensor& map) {
+    auto out = rawHead(map);
+    return mixtures_ > 0 ? logisticMixtureTable(out) : out;
+  }
+  // -log p(x) in nats per image [N].
+  torch::Tensor nll(const torch::Tensor& x) {
+    auto out = rawHead(net_->finalMap(x));
+    return mixtures_ > 0 ? logisticMixtureNll(out, pixelValues(x)) : pixelNll(out, pixelValues(x));
   }
   torch::Tensor logits(const torch::Tensor& x) { return head(net_->finalMap(x)); }
   torch::Tensor pixelLogits(const torch::Tensor& x, int64_t row, int64_t col) {
@@ -279,7 +294,7 @@ class PixelCnn : public Method {
   StepResult step(const Batch& batch, StepContext& ctx) override {
     auto x = augmentBatch(batch.images, *ctx.augment, *ctx.gen).to(torch::kFloat);
     const int64_t dims = x[0].numel();
-    auto nll = pixelNll(logits(x), pixelValues(x));  // nats per image
+    auto nll = this->nll(x);  // nats per image
     // The loss in nats per dimension (the mean cross-entropy of one pixel's 256-way softmax):
     // its scale does not change with the image size, so neither does a good learning rate.
     auto loss = nll.mean() / static_cast<double>(dims);
@@ -455,6 +470,7 @@ class PixelCnn : public Method {
 
  private:
   int64_t channels_, size_;
+  int64_t mixtures_ = 0;  // K of the logistic mixture output; 0: the 256-way softmax
   std::string probeFeatures_ = "middle-grid";
   std::shared_ptr<PixelCnnEncoder> net_;
   MaskedConv2d head1_{nullptr}, head2_{nullptr};
@@ -470,6 +486,10 @@ PixelCnn& asPixelCnn(Method& method) {
 
 torch::Tensor pixelCnnLogits(Method& method, const torch::Tensor& images) {
   return asPixelCnn(method).logits(images.to(torch::kFloat));
+}
+
+torch::Tensor pixelCnnNll(Method& method, const torch::Tensor& images) {
+  return asPixelCnn(method).nll(images.to(torch::kFloat));
 }
 
 torch::Tensor pixelCnnPixelLogits(Method& method, const torch::Tensor& images, int64_t row,
@@ -526,6 +546,10 @@ MethodInfo pixelcnnMethodInfo() {
        15,
        {},
        "kernel of the first, type-A masked convolution (odd; the paper's 7)"},
+      {"output", T::Choice, "softmax", 0, 0, {"softmax", "logistic-mixture"},
+       "each pixel's distribution: a 256-way softmax (the paper), or PixelCNN++'s mixture of "
+       "discretised logistics (3 numbers per component instead of 256 logits)"},
+      {"mixtures", T::Int, 10, 1, 100, {}, "logistic-mixture: its components K (PixelCNN++: 10)"},
       {"probe_features",
        T::Choice,
        "middle-grid",

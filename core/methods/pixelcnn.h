@@ -43,9 +43,13 @@ PixelHistogram fitPixelHistogram(const torch::Tensor& images, double pseudoCount
 // -log p(x) in nats per image [N] (float64) of uint8 images [N,C,H,W] of the histogram's shape.
 torch::Tensor histogramNll(const PixelHistogram& histogram, const torch::Tensor& images);
 
-// The network's logits [N,C,256,H,W] for images in [0,1] (the method must be a pixelcnn; throws
+// The network's logits [N,C,256,H,W] for images in [0,1] (with the logistic mixture output: its
+// log-probabilities of the 256 values) (the method must be a pixelcnn; throws
 // pretext::Error otherwise).
 torch::Tensor pixelCnnLogits(Method& method, const torch::Tensor& images);
+// -log p(x) in nats per image [N] for images in [0,1] (the 256-way softmax's or the logistic
+// mixture's, whichever the method's `output` is; the mixture's without its [N,C,256,H,W] table).
+torch::Tensor pixelCnnNll(Method& method, const torch::Tensor& images);
 // The logits [N,C,256] at one pixel (row, col) computed on the smallest crop that holds the
 // pixel's receptive field (what the sampler runs, one pass per pixel): equal to
 // pixelCnnLogits(method, images)[:, :, :, row, col].

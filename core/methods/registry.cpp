@@ -1,5 +1,7 @@
 #include "core/methods/registry.h"
 
+#include "core/dist/step_group.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -194,6 +196,12 @@ Preview Method::inputViews(const torch::Tensor& images, const AugmentOptions& au
   for (int i = 0; i < 3; ++i) cols.push_back(augmentBatch(images, augment, gen));
   return {"augmented views", "each row: an image, then three random views under these settings",
           torch::stack(cols, 1).flatten(0, 1).cpu(), {}, 4};
+}
+
+BatchSlice sharedSlice(int64_t local) {
+  const DistGroup* g = stepGroup();
+  if (!g) return {0, local, local};
+  return {g->rank() * local, local, g->worldSize() * local};
 }
 
 torch::Tensor toRgb(const torch::Tensor& images) {

@@ -450,6 +450,7 @@ std::string Trainer::run() {
       log(line.str());
     };
 
+    method.attachTrainingSet(s.data.train);
     for (int64_t step = start; step < stopAt; ++step) {
       if (!control_->waitToProceed()) {
         stopped = true;
@@ -474,7 +475,9 @@ std::string Trainer::run() {
       // Each rank draws its own augmentations (one process: the stream it always drew).
       const uint64_t stepSeed = mixSeed(e.seed, static_cast<uint64_t>(step));
       auto gen = at::detail::createCPUGenerator(group ? mixSeed(stepSeed, 1000 + uint64_t(group->rank())) : stepSeed);
-      StepContext ctx{step, epoch, double(step) / double(total), &gen, &augment};
+      // The draws that must not depend on the number of ranks (StepContext::shared).
+      auto sharedGen = at::detail::createCPUGenerator(mixSeed(stepSeed, 0x5A4ED));
+      StepContext ctx{step, epoch, double(step) / double(total), &gen, &augment, &sharedGen};
       method.train();
       optimizer.zeroGrad();
       StepResult result;
