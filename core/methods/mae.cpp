@@ -65,10 +65,14 @@ torch::Tensor normalizePatches(const torch::Tensor& patches) {
   return (x - mean) / (var + 1e-6).sqrt();
 }
 
+torch::Tensor maePatchErrors(const torch::Tensor& pred, const torch::Tensor& target, bool normPix) {
+  auto t = normPix ? normalizePatches(target) : target.to(torch::kFloat);
+  return (pred.to(torch::kFloat) - t).pow(2).mean(-1);  // [N,L]
+}
+
 torch::Tensor maeLoss(const torch::Tensor& pred, const torch::Tensor& target,
                       const torch::Tensor& mask, bool normPix) {
-  auto t = normPix ? normalizePatches(target) : target.to(torch::kFloat);
-  auto perPatch = (pred.to(torch::kFloat) - t).pow(2).mean(-1);  // [N,L]
+  auto perPatch = maePatchErrors(pred, target, normPix);
   auto m = mask.to(torch::kFloat);
   return (perPatch * m).sum() / m.sum().clamp_min(1);
 }
@@ -220,8 +224,7 @@ class Mae : public Method {
     auto x = augmentBatch(images.slice(0, 0, std::min<int64_t>(images.size(0), 16)), augment, gen);
     auto out = maskedPass(x, maskRatio_, gen);
     auto target = patchify(x, vit_->patchSize());
-    auto t = normPix_ ? normalizePatches(target) : target.to(torch::kFloat);
-    auto perPatch = (out.pred.to(torch::kFloat) - t).pow(2).mean(-1);  // [N,L]
+    auto perPatch = maePatchErrors(out.pred, target, normPix_);
     auto m = out.mask.to(torch::kFloat);
     auto perRow = (perPatch * m).sum(1) / m.sum(1).clamp_min(1);
     auto shown = perPatch.masked_fill(out.mask.logical_not(), std::numeric_limits<float>::quiet_NaN());
@@ -229,7 +232,7 @@ class Mae : public Method {
     a.title = "Masked patches painted back: " + std::to_string(int(std::lround(maskRatio_ * 100))) + "% of " +
               std::to_string(vit_->numPatches()) + " patches hidden";
     a.explanation =
-        std::string("Row i: one image, its patches in reading order. A blank entry is a visible patch: the "
+        std::string("Row i: one image, its patches in reading order. A grey entry is a visible patch: the "
                     "encoder saw it and the loss ignores it. A coloured entry is a hidden patch, coloured by the "
                     "mean squared error of the decoder's guess at its pixels") +
         (normPix_ ? " (each patch normalised to mean 0, std 1 first)" : "") +

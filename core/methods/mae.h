@@ -28,6 +28,8 @@ PatchMask randomMasking(int64_t n, int64_t length, double maskRatio, torch::Gene
 // Per-patch normalisation of target pixels (norm_pix_loss): (x - mean) / sqrt(var + 1e-6) over
 // each patch's values, with the unbiased variance as in the reference code (0 for 1-value patches).
 torch::Tensor normalizePatches(const torch::Tensor& patches);
+// Each patch's mean squared error [N,L] (targets normalised per patch under normPix).
+torch::Tensor maePatchErrors(const torch::Tensor& pred, const torch::Tensor& target, bool normPix);
 // MSE on the masked patches only: mean over a patch's values of (pred - target)^2, averaged over
 // the patches with mask = 1 (pred/target [N,L,P], mask [N,L]). normPix: the target is normalised
 // per patch first. Visible patches do not count; no masked patch gives 0.

@@ -205,13 +205,7 @@ std::vector<Lesson> allLessons() {
 }
 
 json lessonExperimentJson(const Lesson& lesson) {
-  if (lesson.isExample()) {
-    const std::string path = findExampleRun(lesson.example).path + "/experiment.json";
-    std::ifstream in(path);
-    json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) throw Error(path + ": not valid JSON");
-    return j;
-  }
+  if (lesson.isExample()) return readExperimentJsonFile(findExampleRun(lesson.example).path + "/experiment.json");
   json j = loadPresetJson(lesson.preset);
   for (const auto& s : lesson.sets) applyOverride(j, s);
   return j;
